@@ -1,0 +1,44 @@
+"""The audit trail: who did what to which tenant's data, and when. Rows are never changed."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tenants.scope import TenantOwnedModel
+
+
+class AuditEvent(TenantOwnedModel):
+    class Action(models.TextChoices):
+        TENANT_VERIFIED = "tenant.verified", _("Tenant verified")
+        TENANT_SUSPENDED = "tenant.suspended", _("Tenant suspended")
+        TENANT_REACTIVATED = "tenant.reactivated", _("Tenant reactivated")
+        MEMBER_INVITED = "member.invited", _("Member invited")
+        MEMBER_JOINED = "member.joined", _("Member joined")
+        MEMBER_ROLE_CHANGED = "member.role_changed", _("Member role changed")
+        MEMBER_REMOVED = "member.removed", _("Member removed")
+        INVITATION_REVOKED = "invitation.revoked", _("Invitation revoked")
+        API_KEY_CREATED = "api_key.created", _("API key created")
+        API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
+        COMPANY_UPDATED = "company.updated", _("Company details updated")
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("who"), null=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(_("action"), max_length=40, choices=Action.choices)
+    target = models.CharField(_("target"), max_length=200, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-id"]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are immutable.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are immutable.")

@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from billing import urls as billing_urls
+from portal import views as portal_views
+from tenants import api as tenant_api
+from tenants import urls as tenant_urls
+from tenants import views as tenant_views
+
+api_router = DefaultRouter(trailing_slash=True)
+api_router.include_root_view = False
+api_router.register("members", tenant_api.MemberViewSet, basename="member")
+
+api_urlpatterns = [
+    path("me/", tenant_api.me, name="api_me"),
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    *api_router.urls,
+]
+
+portal_urlpatterns = [
+    path("", portal_views.dashboard, name="dashboard"),
+    path("stores/", include("stores.urls")),
+    path("catalog/", include("catalog.urls")),
+    path("jobs/", include("generation.urls")),
+    path("review/", include("review.urls")),
+    *billing_urls.portal_urlpatterns,
+    *tenant_urls.portal_urlpatterns,
+]
+
+console_urlpatterns = [
+    path("", portal_views.console_home, name="console_home"),
+    *tenant_urls.console_urlpatterns,
+    *billing_urls.console_urlpatterns,
+]
+
+urlpatterns = [
+    path("", portal_views.home, name="home"),
+    path("healthz", portal_views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
+    path("portal/", include(portal_urlpatterns)),
+    path("console/", include(console_urlpatterns)),
+    path("api/v1/", include(api_urlpatterns)),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "portal.views.permission_denied"
+handler404 = "portal.views.page_not_found"
+handler500 = "portal.views.server_error"

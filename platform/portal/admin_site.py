@@ -1,0 +1,63 @@
+"""The Django admin, for ISV staff only, signed in through allauth (so MFA applies)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from tenants.roles import StaffRole
+
+ADMIN_ROLES = {StaffRole.PLATFORM_ADMIN, StaffRole.SUPPORT}
+
+
+def can_use_admin(request: HttpRequest) -> bool:
+    user = request.user
+    return user.is_active and user.is_authenticated and user.staff_role in ADMIN_ROLES
+
+
+def can_change_in_admin(request: HttpRequest) -> bool:
+    return can_use_admin(request) and request.user.staff_role == StaffRole.PLATFORM_ADMIN
+
+
+class StaffAdminSite(admin.AdminSite):
+    site_header = _("Listing AI administration")
+    site_title = _("Listing AI admin")
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return can_use_admin(request)
+
+    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        # Django's own login form would skip the second factor.
+        next_url = request.GET.get("next") or reverse("admin:index")
+        return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+
+
+class StaffModelAdmin(admin.ModelAdmin):
+    """Support may look; only platform admins change anything."""
+
+    def has_module_permission(self, request):
+        return can_use_admin(request)
+
+    def has_view_permission(self, request, obj=None):
+        return can_use_admin(request)
+
+    def has_add_permission(self, request):
+        return can_change_in_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        return can_change_in_admin(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return can_change_in_admin(request)
+
+
+class TenantOwnedAdmin(StaffModelAdmin):
+    """Staff see every tenant's rows here, on purpose."""
+
+    def get_queryset(self, request):
+        return self.model.unscoped.all()

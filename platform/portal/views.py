@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from audit.models import AuditEvent
+from portal.api import json_error
+from tenants.access import member_required
+from tenants.models import Membership
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Where "/" leads: sellers to their dashboard, staff to the console."""
+    if not request.user.is_authenticated:
+        return redirect("account_login")
+    if request.user.is_isv_staff:
+        return redirect("console_home")
+    if request.tenant is None:
+        return render(request, "portal/no_tenant.html")
+    return redirect("dashboard")
+
+
+@member_required()
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/dashboard.html", {
+        "member_count": Membership.objects.count(),
+        "recent_events": AuditEvent.objects.select_related("actor")[:10],
+    })
+
+
+def console_home(request: HttpRequest) -> HttpResponse:
+    return redirect("console_tenants")
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return json_error(request, 404, "not_found", _("Not found."))
+    return render(request, "404.html", status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return json_error(request, 403, "permission_denied",
+                          _("You do not have permission to perform this action."))
+    return render(request, "403.html", status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return json_error(request, 500, "server_error",
+                          _("Something went wrong on our side; it has been logged."))
+    return render(request, "500.html", status=500)

@@ -1,0 +1,27 @@
+"""django-allauth hooks: sign-up is by invitation only."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.http import HttpRequest
+
+from tenants.services import find_invitation
+
+INVITATION_SESSION_KEY = "invitation_token"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def pending_invitation(self, request: HttpRequest):
+        token = request.session.get(INVITATION_SESSION_KEY)
+        invitation = find_invitation(token) if token else None
+        return invitation if invitation is not None and invitation.is_usable else None
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return self.pending_invitation(request) is not None
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        if request.session.get(INVITATION_SESSION_KEY):
+            from django.urls import reverse
+
+            return reverse("invitation_accept", args=[request.session[INVITATION_SESSION_KEY]])
+        return super().get_login_redirect_url(request)

@@ -1,0 +1,68 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin
+from tenants.models import ApiKey, Invitation, Membership, Tenant, User, VerificationDocument
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+    def get_queryset(self, request):
+        return Membership.unscoped.select_related("user")
+
+
+@admin.register(Tenant)
+class TenantAdmin(StaffModelAdmin):
+    list_display = ["name", "slug", "status", "time_zone", "verified_at", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "licence_number", "legal_representative"]
+    readonly_fields = ["verified_by", "verified_at", "created_at"]
+    inlines = [MembershipInline]
+
+
+@admin.register(User)
+class UserAdmin(StaffModelAdmin, DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "name", "staff_role", "is_active", "last_login"]
+    list_filter = ["staff_role", "is_active"]
+    search_fields = ["email", "name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        (_("Personal info"), {"fields": ["name"]}),
+        (_("ISV staff"), {"fields": ["staff_role", "is_active", "is_staff", "is_superuser"]}),
+        (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"],
+                             "fields": ["email", "password1", "password2", "staff_role"]})]
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantOwnedAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantOwnedAdmin):
+    list_display = ["email", "tenant", "role", "status", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["email", "tenant__name"]
+    exclude = ["token_hash"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantOwnedAdmin):
+    list_display = ["name", "tenant", "prefix", "role", "last_used_at", "revoked_at"]
+    search_fields = ["name", "prefix", "tenant__name"]
+    exclude = ["key_hash"]
+
+
+@admin.register(VerificationDocument)
+class VerificationDocumentAdmin(TenantOwnedAdmin):
+    list_display = ["tenant", "kind", "uploaded_by", "uploaded_at"]

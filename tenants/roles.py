@@ -1,0 +1,63 @@
+"""Roles and what each may do: the one place every permission check asks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class TenantRole(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    OPERATOR = "operator", _("Operator")
+    REVIEWER = "reviewer", _("Reviewer")
+    VIEWER = "viewer", _("Viewer")
+
+
+class StaffRole(models.TextChoices):
+    PLATFORM_ADMIN = "platform_admin", _("Platform admin")
+    SUPPORT = "support", _("Support")
+    FINANCE = "finance", _("Finance")
+
+
+class TenantPermission(StrEnum):
+    VIEW = "view"
+    START_WORK = "start_work"  # authorize stores, sync, launch generation, publish
+    REVIEW = "review"
+    MANAGE_MEMBERS = "manage_members"
+    MANAGE_API_KEYS = "manage_api_keys"
+    MANAGE_COMPANY = "manage_company"
+
+
+class StaffPermission(StrEnum):
+    VIEW_TENANTS = "view_tenants"
+    MANAGE_TENANTS = "manage_tenants"  # verify, suspend, reactivate
+    VIEW_FINANCE = "view_finance"
+
+
+TENANT_ROLE_PERMISSIONS: dict[str, frozenset[TenantPermission]] = {
+    TenantRole.OWNER: frozenset(TenantPermission),
+    TenantRole.OPERATOR: frozenset({TenantPermission.VIEW, TenantPermission.START_WORK}),
+    TenantRole.REVIEWER: frozenset({TenantPermission.VIEW, TenantPermission.REVIEW}),
+    TenantRole.VIEWER: frozenset({TenantPermission.VIEW}),
+}
+
+# Read-only while the tenant is pending verification or suspended.
+WORK_PERMISSIONS = frozenset({TenantPermission.START_WORK, TenantPermission.REVIEW})
+
+STAFF_ROLE_PERMISSIONS: dict[str, frozenset[StaffPermission]] = {
+    StaffRole.PLATFORM_ADMIN: frozenset(StaffPermission),
+    StaffRole.SUPPORT: frozenset({StaffPermission.VIEW_TENANTS}),
+    StaffRole.FINANCE: frozenset({StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE}),
+}
+
+
+def tenant_role_allows(role: str, tenant_is_active: bool, permission: TenantPermission) -> bool:
+    if permission in WORK_PERMISSIONS and not tenant_is_active:
+        return False
+    return permission in TENANT_ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def staff_role_allows(role: str, permission: StaffPermission) -> bool:
+    return permission in STAFF_ROLE_PERMISSIONS.get(role, frozenset())

@@ -1,0 +1,181 @@
+"""Writes about tenants: lifecycle, members, invitations. Views and tasks call these."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from audit.models import AuditEvent
+from audit.services import record
+from tenants.models import Invitation, Membership, Tenant, User
+from tenants.roles import TenantRole
+from tenants.scope import tenant_scope
+
+
+class TenantError(Exception):
+    """A request that cannot be carried out; the message says what to do instead."""
+
+
+# Tenants ----------------------------------------------------------------------------------
+
+def create_tenant(*, name: str, owner: User, slug: str = "", time_zone: str = "Asia/Shanghai",
+                  status: str = Tenant.Status.PENDING) -> Tenant:
+    tenant = Tenant.objects.create(name=name, slug=slug or _unique_slug(name),
+                                   time_zone=time_zone, status=status)
+    Membership.unscoped.create(tenant=tenant, user=owner, role=TenantRole.OWNER)
+    return tenant
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "tenant"
+    slug, n = base, 1
+    while Tenant.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def verify_tenant(tenant: Tenant, *, by: User) -> None:
+    if tenant.status != Tenant.Status.PENDING:
+        raise TenantError(_("Only a tenant pending verification can be verified."))
+    if not (tenant.licence_number and tenant.legal_representative):
+        raise TenantError(_("The business licence number and the legal representative must be "
+                            "filled in before the tenant can be verified."))
+    tenant.status = Tenant.Status.ACTIVE
+    tenant.verified_by, tenant.verified_at = by, timezone.now()
+    tenant.save(update_fields=["status", "verified_by", "verified_at"])
+    record(AuditEvent.Action.TENANT_VERIFIED, tenant=tenant, actor=by, target=tenant.name)
+
+
+def suspend_tenant(tenant: Tenant, *, by: User, reason: str) -> None:
+    if tenant.status != Tenant.Status.ACTIVE:
+        raise TenantError(_("Only an active tenant can be suspended."))
+    if not reason.strip():
+        raise TenantError(_("Give the reason for the suspension; the seller will see it."))
+    tenant.status, tenant.suspension_reason = Tenant.Status.SUSPENDED, reason.strip()
+    tenant.save(update_fields=["status", "suspension_reason"])
+    record(AuditEvent.Action.TENANT_SUSPENDED, tenant=tenant, actor=by, target=tenant.name,
+           details={"reason": tenant.suspension_reason})
+
+
+def reactivate_tenant(tenant: Tenant, *, by: User) -> None:
+    if tenant.status != Tenant.Status.SUSPENDED:
+        raise TenantError(_("Only a suspended tenant can be reactivated."))
+    tenant.status, tenant.suspension_reason = Tenant.Status.ACTIVE, ""
+    tenant.save(update_fields=["status", "suspension_reason"])
+    record(AuditEvent.Action.TENANT_REACTIVATED, tenant=tenant, actor=by, target=tenant.name)
+
+
+def update_company(tenant: Tenant, *, by: User, **fields: str) -> None:
+    for name, value in fields.items():
+        setattr(tenant, name, value)
+    tenant.full_clean()
+    tenant.save(update_fields=list(fields))
+    record(AuditEvent.Action.COMPANY_UPDATED, tenant=tenant, actor=by, target=tenant.name,
+           details=fields)
+
+
+# Members ----------------------------------------------------------------------------------
+
+def _ensure_an_owner_remains(membership: Membership, new_role: str | None) -> None:
+    if membership.role != TenantRole.OWNER or new_role == TenantRole.OWNER:
+        return
+    other_owners = Membership.objects.filter(role=TenantRole.OWNER).exclude(pk=membership.pk)
+    if not other_owners.exists():
+        raise TenantError(_("A company needs at least one owner. Make someone else owner first."))
+
+
+def change_role(membership: Membership, *, role: str, by: User) -> None:
+    _ensure_an_owner_remains(membership, role)
+    old = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    record(AuditEvent.Action.MEMBER_ROLE_CHANGED, tenant=membership.tenant, actor=by,
+           target=membership.user.email, details={"from": old, "to": role})
+
+
+def remove_member(membership: Membership, *, by: User) -> None:
+    _ensure_an_owner_remains(membership, None)
+    membership.delete()
+    record(AuditEvent.Action.MEMBER_REMOVED, tenant=membership.tenant, actor=by,
+           target=membership.user.email)
+
+
+# Invitations ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SentInvitation:
+    invitation: Invitation
+    token: str  # goes only into the e-mail
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invite_member(*, tenant: Tenant, email: str, role: str, by: User) -> SentInvitation:
+    """Invite someone by e-mail to the tenant in scope; the e-mail goes out after commit."""
+    from tenants.tasks import send_invitation_email
+
+    email = email.strip().lower()
+    if Membership.objects.filter(user__email__iexact=email).exists():
+        raise TenantError(_("%(email)s is already a member of this company.") % {"email": email})
+    Invitation.objects.filter(email=email, status=Invitation.Status.PENDING).update(
+        status=Invitation.Status.REVOKED)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant, email=email, role=role, token_hash=hash_token(token), invited_by=by,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
+    )
+    record(AuditEvent.Action.MEMBER_INVITED, tenant=tenant, actor=by, target=email,
+           details={"role": role})
+    send_invitation_email.delay_on_commit(tenant.pk, invitation.pk, token)
+    return SentInvitation(invitation=invitation, token=token)
+
+
+def find_invitation(token: str) -> Invitation | None:
+    """The invitation a link points to (across tenants: the token decides which)."""
+    return (Invitation.unscoped.select_related("tenant")
+            .filter(token_hash=hash_token(token)).first())
+
+
+def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
+    if not invitation.is_usable:
+        raise TenantError(_("This invitation has expired or was withdrawn. "
+                            "Ask the company's owner for a new one."))
+    if user.email.lower() != invitation.email.lower():
+        raise TenantError(_("This invitation was sent to %(email)s. Sign in with that address.")
+                          % {"email": invitation.email})
+    with transaction.atomic(), tenant_scope(invitation.tenant):
+        membership, _created = Membership.objects.get_or_create(
+            user=user, defaults={"role": invitation.role, "tenant": invitation.tenant})
+        invitation.status = Invitation.Status.ACCEPTED
+        invitation.accepted_by, invitation.accepted_at = user, timezone.now()
+        invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
+        record(AuditEvent.Action.MEMBER_JOINED, tenant=invitation.tenant, actor=user,
+               target=user.email, details={"role": membership.role})
+    return membership
+
+
+def revoke_invitation(invitation: Invitation, *, by: User) -> None:
+    if invitation.status == Invitation.Status.PENDING:
+        invitation.status = Invitation.Status.REVOKED
+        invitation.save(update_fields=["status"])
+        record(AuditEvent.Action.INVITATION_REVOKED, tenant=invitation.tenant, actor=by,
+               target=invitation.email)
+
+
+def expire_stale_invitations() -> int:
+    """Housekeeping (django-q2 schedule): mark pending invitations past their date expired."""
+    return Invitation.unscoped.filter(
+        status=Invitation.Status.PENDING, expires_at__lte=timezone.now()
+    ).update(status=Invitation.Status.EXPIRED)
+
