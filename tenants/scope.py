@@ -59,7 +59,7 @@ class TenantOwnedModel(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE)
 
     objects = TenantScopedManager()
-    unscoped = models.Manager()
+    unscoped = models.Manager()  # noqa: DJ012 (a manager, not a field)
 
     class Meta:
         abstract = True

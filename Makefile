@@ -1,0 +1,36 @@
+# The two commands: `make run` (the product with demo data) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_ENV := DJANGO_SETTINGS_MODULE=config.test_settings
+
+.PHONY: run test install browser lint messages
+
+run: install
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py run_demo
+
+test: install browser
+	$(TEST_ENV) $(BIN)/python manage.py check_services
+	$(BIN)/python manage.py compile_translations --settings=config.test_settings
+	$(BIN)/ruff check .
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "Install Chromium first: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+# Developers: refresh the catalogues after changing user-facing strings (needs GNU gettext).
+messages: install
+	$(BIN)/python manage.py makemessages -l zh_Hans -l en --no-obsolete \
+	  --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "staticfiles/*"

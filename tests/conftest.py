@@ -1,0 +1,85 @@
+"""Shared fixtures: tenants, members and staff on the real PostgreSQL test database."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.core.cache import cache
+from django.test import Client
+
+from tenants.models import Membership, Tenant, User
+from tenants.roles import StaffRole, TenantRole
+
+PASSWORD = "correct-horse-battery-staple-42"
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The cache holds allauth's rate-limit counters; tests must not inherit them.
+    cache.clear()
+    yield
+
+
+def create_user(email: str | None = None, **fields) -> User:
+    email = email or f"user{next(_counter)}@example.com"
+    user = User.objects.create_user(email=email, password=PASSWORD, **fields)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+def create_tenant(name: str, *, status: str = Tenant.Status.ACTIVE, **fields) -> Tenant:
+    slug = fields.pop("slug", None) or f"{name.lower().replace(' ', '-')}-{next(_counter)}"
+    return Tenant.objects.create(name=name, slug=slug, status=status, **fields)
+
+
+def add_member(tenant: Tenant, role: str = TenantRole.OWNER, email: str | None = None) -> User:
+    user = create_user(email)
+    Membership.unscoped.create(tenant=tenant, user=user, role=role)
+    return user
+
+
+def create_staff(role: str = StaffRole.PLATFORM_ADMIN, *, with_totp: bool = True) -> User:
+    user = create_user(staff_role=role, is_staff=True,
+                       is_superuser=role == StaffRole.PLATFORM_ADMIN)
+    if with_totp:
+        TOTP.activate(user, generate_totp_secret())
+    return user
+
+
+def client_for(user: User, tenant: Tenant | None = None) -> Client:
+    client = Client()
+    client.force_login(user)
+    if tenant is not None:
+        session = client.session
+        session["tenant_id"] = tenant.pk
+        session.save()
+    return client
+
+
+@pytest.fixture
+def tenant_a(db) -> Tenant:
+    return create_tenant("Alpha Trading", licence_number="91330000ALPHA", legal_representative="Li")
+
+
+@pytest.fixture
+def tenant_b(db) -> Tenant:
+    return create_tenant("Beta Gadgets", licence_number="91440000BETA", legal_representative="Wu")
+
+
+@pytest.fixture
+def owner_a(tenant_a) -> User:
+    return add_member(tenant_a, TenantRole.OWNER)
+
+
+@pytest.fixture
+def owner_b(tenant_b) -> User:
+    return add_member(tenant_b, TenantRole.OWNER)
+
+
+@pytest.fixture
+def platform_admin(db) -> User:
+    return create_staff(StaffRole.PLATFORM_ADMIN)
