@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
 from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin
@@ -24,8 +25,22 @@ class TenantAdmin(StaffModelAdmin):
     inlines = [MembershipInline]
 
 
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["email", "staff_role"]
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
 @admin.register(User)
 class UserAdmin(StaffModelAdmin, DjangoUserAdmin):
+    add_form = UserCreationForm
+    form = UserEditForm
     ordering = ["email"]
     list_display = ["email", "name", "staff_role", "is_active", "last_login"]
     list_filter = ["staff_role", "is_active"]
@@ -37,7 +52,8 @@ class UserAdmin(StaffModelAdmin, DjangoUserAdmin):
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"],
-                             "fields": ["email", "password1", "password2", "staff_role"]})]
+                             "fields": ["email", "staff_role", "usable_password",
+                                        "password1", "password2"]})]
 
 
 @admin.register(Membership)
