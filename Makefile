@@ -13,7 +13,7 @@ test: install browser
 	$(TEST_ENV) $(BIN)/python manage.py check_services
 	$(BIN)/python manage.py compile_translations --settings=config.test_settings
 	$(BIN)/ruff check .
-	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
 install: $(VENV)/.installed

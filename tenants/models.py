@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tenants.roles import StaffRole, TenantRole
 from tenants.scope import TenantOwnedModel
@@ -17,8 +18,10 @@ from tenants.scope import TenantOwnedModel
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("%(value)s is not a known time zone, e.g. Asia/Shanghai."),
-                              params={"value": value})
+        raise ValidationError(
+            _("%(value)s is not a known time zone; use a name such as Asia/Shanghai."),
+            params={"value": value},
+        )
 
 
 class EmailUserManager(UserManager):
@@ -46,7 +49,7 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField(_("e-mail address"), unique=True)
-    name = models.CharField(_("name"), max_length=150, blank=True)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=150, blank=True)
     staff_role = models.CharField(
         _("ISV staff role"), max_length=20, choices=StaffRole.choices, blank=True,
         help_text=_("Leave empty for seller users."),

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "django_q",
-    "django_htmx",
     # Ours
     "tenants",
     "audit",
@@ -58,7 +57,6 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "tenants.middleware.StaffMfaMiddleware",
     "tenants.middleware.TenantMiddleware",
 ]
