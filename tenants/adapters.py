@@ -25,3 +25,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
             return reverse("invitation_accept", args=[request.session[INVITATION_SESSION_KEY]])
         return super().get_login_redirect_url(request)
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        # Someone who just signed up from an invitation goes back to it, to join.
+        return self.get_login_redirect_url(request)

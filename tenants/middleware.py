@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
@@ -27,7 +28,10 @@ class TenantMiddleware:
         request.tenant = None
         request.tenant_role = None
         request.membership = None
-        request.api_key = api_keys.key_from_request(request)
+        # A key is for programs calling the API; it never opens portal pages, even next to
+        # a signed-in member's session (which would otherwise see the key's tenant).
+        is_api = request.path_info.startswith("/api/")
+        request.api_key = api_keys.key_from_request(request) if is_api else None
         if request.api_key is not None:
             request.tenant = request.api_key.tenant
             request.tenant_role = request.api_key.role
@@ -60,5 +64,6 @@ class StaffMfaMiddleware:
             and not request.path.startswith(("/accounts/", "/i18n/", "/static/"))
             and not is_mfa_enabled(user, [Authenticator.Type.TOTP])
         ):
-            return redirect(reverse("mfa_activate_totp") + f"?next={request.path}")
+            next_query = urlencode({"next": request.get_full_path()})
+            return redirect(f"{reverse('mfa_activate_totp')}?{next_query}")
         return self.get_response(request)

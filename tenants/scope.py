@@ -68,7 +68,14 @@ class TenantOwnedModel(models.Model):
     def save(self, *args, **kwargs) -> None:
         if self.tenant_id is None:
             self.tenant = require_tenant()
+        self._refuse_other_tenant("save")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_other_tenant("delete")
+        return super().delete(*args, **kwargs)
+
+    def _refuse_other_tenant(self, action: str) -> None:
         in_scope = current_tenant()
         if in_scope is not None and in_scope.pk != self.tenant_id:
-            raise TenantScopeError("Refusing to save another tenant's row inside this scope.")
-        super().save(*args, **kwargs)
+            raise TenantScopeError(f"Refusing to {action} another tenant's row inside this scope.")

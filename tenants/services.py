@@ -88,7 +88,8 @@ def update_company(tenant: Tenant, *, by: User, **fields: str) -> None:
 def _ensure_an_owner_remains(membership: Membership, new_role: str | None) -> None:
     if membership.role != TenantRole.OWNER or new_role == TenantRole.OWNER:
         return
-    other_owners = Membership.objects.filter(role=TenantRole.OWNER).exclude(pk=membership.pk)
+    other_owners = Membership.unscoped.filter(
+        tenant_id=membership.tenant_id, role=TenantRole.OWNER).exclude(pk=membership.pk)
     if not other_owners.exists():
         raise TenantError(_("A company needs at least one owner. Make someone else owner first."))
 
@@ -128,8 +129,8 @@ def invite_member(*, tenant: Tenant, email: str, role: str, by: User) -> SentInv
     email = email.strip().lower()
     if Membership.objects.filter(user__email__iexact=email).exists():
         raise TenantError(_("%(email)s is already a member of this company.") % {"email": email})
-    Invitation.objects.filter(email=email, status=Invitation.Status.PENDING).update(
-        status=Invitation.Status.REVOKED)
+    for previous in Invitation.objects.filter(email=email, status=Invitation.Status.PENDING):
+        revoke_invitation(previous, by=by)
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         tenant=tenant, email=email, role=role, token_hash=hash_token(token), invited_by=by,

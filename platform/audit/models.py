@@ -6,7 +6,15 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from tenants.scope import TenantOwnedModel
+from tenants.scope import TenantOwnedModel, TenantScopedManager
+
+
+class ImmutableQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValueError("Audit events are immutable.")
+
+    def delete(self):
+        raise ValueError("Audit events are immutable.")
 
 
 class AuditEvent(TenantOwnedModel):
@@ -23,12 +31,17 @@ class AuditEvent(TenantOwnedModel):
         API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
         COMPANY_UPDATED = "company.updated", _("Company details updated")
 
+    # PROTECT: deleting a tenant must not silently erase its trail.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("who"), null=True,
                               on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(_("action"), max_length=40, choices=Action.choices)
     target = models.CharField(_("target"), max_length=200, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    objects = TenantScopedManager.from_queryset(ImmutableQuerySet)()
+    unscoped = models.Manager.from_queryset(ImmutableQuerySet)()  # noqa: DJ012
 
     class Meta:
         verbose_name = _("audit event")

@@ -61,7 +61,8 @@ MIDDLEWARE = [
     "tenants.middleware.TenantMiddleware",
 ]
 
-if not DEBUG:  # In production WhiteNoise serves the collected static files; runserver does in DEBUG.
+# WhiteNoise serves the collected static files in production; runserver does it in DEBUG.
+if not DEBUG:
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"

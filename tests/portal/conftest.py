@@ -1,0 +1,84 @@
+"""Fixtures for the portal tests: a tenant A full of objects, staff of every role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from allauth.account.forms import default_token_generator
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
+from allauth.account.utils import user_pk_to_url_str
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tenants import api_keys, services
+from tenants.models import ApiKey, Invitation, Membership, Tenant, User, VerificationDocument
+from tenants.roles import StaffRole, TenantRole
+from tenants.scope import tenant_scope
+from tests.conftest import add_member, create_staff
+
+
+@dataclass
+class TenantWorld:
+    """Tenant A with one object of every kind a URL can point at, and its marker strings."""
+
+    tenant: Tenant
+    owner: User
+    reviewer: User
+    owner_membership: Membership
+    reviewer_membership: Membership
+    invitation: Invitation
+    invitation_token: str
+    api_key: ApiKey
+    raw_api_key: str
+    document: VerificationDocument
+    email_confirmation_key: str
+    password_reset_uidb36: str
+    password_reset_key: str
+    markers: list[str] = field(default_factory=list)
+
+
+ALPHA_OWNER_EMAIL = "alpha-owner@alpha-trading.example"
+ALPHA_REVIEWER_EMAIL = "alpha-reviewer@alpha-trading.example"
+ALPHA_INVITEE_EMAIL = "alpha-invitee@alpha-trading.example"
+
+
+@pytest.fixture
+def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
+    """Tenant A ("Alpha Trading") with members, an invitation, an API key, a document, and
+    the keys of its owner's e-mail confirmation and password reset links."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    owner = add_member(tenant_a, TenantRole.OWNER, email=ALPHA_OWNER_EMAIL)
+    reviewer = add_member(tenant_a, TenantRole.REVIEWER, email=ALPHA_REVIEWER_EMAIL)
+    with tenant_scope(tenant_a):
+        sent = services.invite_member(tenant=tenant_a, email=ALPHA_INVITEE_EMAIL,
+                                      role=TenantRole.OPERATOR, by=owner)
+        new_key = api_keys.create_api_key(created_by=owner, name="Alpha ERP")
+        document = VerificationDocument.objects.create(
+            kind=VerificationDocument.Kind.BUSINESS_LICENCE, uploaded_by=owner,
+            file=SimpleUploadedFile("alpha-licence.pdf", b"%PDF-1.4 alpha licence scan"),
+        )
+        owner_membership = Membership.objects.get(user=owner)
+        reviewer_membership = Membership.objects.get(user=reviewer)
+    email_address = EmailAddress.objects.get(user=owner, email=ALPHA_OWNER_EMAIL)
+    return TenantWorld(
+        tenant=tenant_a, owner=owner, reviewer=reviewer,
+        owner_membership=owner_membership, reviewer_membership=reviewer_membership,
+        invitation=sent.invitation, invitation_token=sent.token,
+        api_key=new_key.api_key, raw_api_key=new_key.raw_key, document=document,
+        email_confirmation_key=EmailConfirmationHMAC(email_address).key,
+        password_reset_uidb36=user_pk_to_url_str(owner),
+        password_reset_key=default_token_generator.make_token(owner),
+        markers=[tenant_a.name, tenant_a.licence_number, ALPHA_OWNER_EMAIL,
+                 ALPHA_REVIEWER_EMAIL, ALPHA_INVITEE_EMAIL, "Alpha ERP",
+                 f"lk_{new_key.api_key.prefix}_", "alpha licence scan"],
+    )
+
+
+@pytest.fixture
+def support_staff(db) -> User:
+    return create_staff(StaffRole.SUPPORT)
+
+
+@pytest.fixture
+def finance_staff(db) -> User:
+    return create_staff(StaffRole.FINANCE)

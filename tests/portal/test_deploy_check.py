@@ -1,0 +1,59 @@
+"""`manage.py check --deploy` must be clean with a production-like environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+from django.conf import settings
+from django.db import connection
+
+MANAGE = settings.BASE_DIR / "manage.py"
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    db = connection.settings_dict
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "listing-ai.example.com",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    env.update(overrides)
+    return env
+
+
+def run_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(MANAGE), "check", "--deploy", "--fail-level", "WARNING"],
+        env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_deploy_check_is_clean_in_production():
+    result = run_check(production_env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNING" not in output.upper(), output
+    assert "System check identified no issues" in output, output
+
+
+def test_deploy_check_notices_a_debug_production():
+    """The control: the same check does fail on a real problem (DEBUG on)."""
+    result = run_check(production_env(DEBUG="1"))
+    assert result.returncode != 0
+    assert "security.W018" in result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = production_env()
+    del env["SECRET_KEY"]
+    result = run_check(env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
