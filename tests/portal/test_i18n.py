@@ -159,7 +159,7 @@ class PageSpec:
 
 
 PAGES = [
-    PageSpec("login", "anonymous", "account_login", "Sign In", None, "allauth"),
+    PageSpec("login", "anonymous", "account_login", "Sign in", None),
     PageSpec("dashboard", "owner", "dashboard", "Dashboard", SELLER_NAV),
     PageSpec("stores", "owner", "stores", "Stores", SELLER_NAV),
     PageSpec("catalog", "owner", "catalog", "Catalog", SELLER_NAV),
@@ -282,7 +282,7 @@ def test_language_switch_works_before_signing_in(db):
     response = client.post(form["action"], {**form["hidden"], "language": "en"}, follow=True)
     page = read_page(response)
     assert page.html_lang == "en"
-    assert "Sign In" in page.title
+    assert "Sign in" in page.title
 
 
 def test_set_language_refuses_a_foreign_next_url(db):
