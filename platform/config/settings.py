@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "tenants",
     "audit",
     "portal",
+    "marketplaces",
     "stores",
     "catalog",
     "generation",
@@ -232,3 +233,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Secrets at rest (see portal/encryption.py). The demo and tests derive a fixed key.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    FIELD_ENCRYPTION_KEYS = ["ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="]
+
+# Marketplaces: the ISV's app credentials, and optional gateway overrides (the sandbox).
+MARKETPLACE_APPS = {
+    "temu": {"app_key": env("TEMU_APP_KEY", default=""),
+             "app_secret": env("TEMU_APP_SECRET", default="")},
+    "aliexpress": {"app_key": env("ALIEXPRESS_APP_KEY", default=""),
+                   "app_secret": env("ALIEXPRESS_APP_SECRET", default="")},
+}
+MARKETPLACE_GATEWAY_OVERRIDES = {
+    "temu": env("TEMU_GATEWAY_URL", default=""),
+    "aliexpress": env("ALIEXPRESS_GATEWAY_URL", default=""),
+}
+# The addresses our servers call the marketplaces from: sellers add them to the IP whitelist.
+ISV_EGRESS_IPS = env.list("ISV_EGRESS_IPS", default=["203.0.113.10", "203.0.113.11"])
+MARKETPLACE_DAILY_REQUEST_BUDGET = env.int("MARKETPLACE_DAILY_REQUEST_BUDGET", default=5000)
+MARKETPLACE_APP_REQUESTS_PER_SECOND = env.int("MARKETPLACE_APP_REQUESTS_PER_SECOND", default=20)
+MARKETPLACE_TIMEOUT_SECONDS = env.float("MARKETPLACE_TIMEOUT_SECONDS", default=15.0)
+SKU_LIMIT_PER_STORE = env.int("SKU_LIMIT_PER_STORE", default=5000)
+STORE_STALE_AFTER_HOURS = env.int("STORE_STALE_AFTER_HOURS", default=24)

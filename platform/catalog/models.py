@@ -1,0 +1,85 @@
+"""The product pool synced from each store, and the record of every sync run."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from stores.models import Store
+from tenants.scope import TenantOwnedModel
+
+
+class QualityFlag(models.TextChoices):
+    """Input-quality problems found at sync; generation checks them before spending quota."""
+
+    FEW_ATTRIBUTE_WORDS = "few_attribute_words", _("Title has fewer than 3 attribute words")
+    INCOMPLETE_PARAMETERS = "incomplete_parameters", _("Parameters under 85% complete")
+    LOW_RESOLUTION_IMAGE = "low_resolution_image", _("Main image under 1200 px wide")
+    WATERMARKED_IMAGE = "watermarked_image", _("Main image has a watermark or text")
+    NO_IMAGE = "no_image", _("No image")
+
+
+class Product(TenantOwnedModel):
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="products")
+    marketplace_id = models.CharField(_("marketplace goods ID"), max_length=64)
+    sku = models.CharField(_("SKU"), max_length=100, blank=True)
+    title = models.TextField(_("title"))
+    category = models.CharField(_("category"), max_length=200, blank=True, db_index=True)
+    description = models.TextField(_("description"), blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    images = models.JSONField(_("images"), default=list, blank=True)
+    bullet_points = models.JSONField(_("bullet points"), default=list, blank=True)
+    search_terms = models.JSONField(_("search terms"), default=list, blank=True)
+    price = models.DecimalField(_("price"), max_digits=12, decimal_places=2, null=True,
+                                blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    content_hash = models.CharField(max_length=64)
+    attribute_word_count = models.PositiveSmallIntegerField(default=0)
+    parameter_completeness = models.DecimalField(max_digits=5, decimal_places=2, default=0,
+                                                 help_text=_("Percent of parameters filled in."))
+    main_image_width = models.PositiveIntegerField(null=True, blank=True)
+    quality_flags = models.JSONField(_("quality flags"), default=list, blank=True)
+    first_synced_at = models.DateTimeField(auto_now_add=True)
+    last_synced_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["store", "marketplace_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "marketplace_id"],
+                                    name="one_product_per_store_and_goods_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:80]
+
+
+class SyncRun(TenantOwnedModel):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.RUNNING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    total_reported = models.PositiveIntegerField(_("SKUs on the marketplace"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    over_limit = models.PositiveIntegerField(_("over the SKU limit"), default=0)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ["-started_at", "-id"]

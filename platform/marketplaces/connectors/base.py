@@ -1,0 +1,120 @@
+"""What every marketplace connector offers, in the marketplace-neutral terms the rest of the
+platform uses. Connectors translate to and from each marketplace's own protocol."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from marketplaces.sites import Site
+
+
+class MarketplaceError(Exception):
+    """A marketplace call that failed. `code` is one of portal.error_codes (ERR_TEMU_403, ...);
+    `retryable` says whether trying again later can help; `request_id` is the gateway's."""
+
+    def __init__(self, code: str, message: str = "", *, retryable: bool = False,
+                 request_id: str = "", marketplace_code: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.request_id = request_id
+        self.marketplace_code = marketplace_code
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What exchanging an authorization code returns."""
+
+    access_token: str
+    expires_at: datetime
+    shop_id: str
+    shop_name: str
+    scopes: list[str]
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    shop_id: str
+    shop_name: str
+    scopes: list[str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class GoodsImage:
+    url: str
+    width: int
+    height: int
+    has_watermark: bool = False
+    has_text: bool = False
+
+
+@dataclass(frozen=True)
+class Goods:
+    marketplace_id: str
+    sku: str
+    title: str
+    category: str
+    description: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str | None] = field(default_factory=dict)  # None: not filled in
+    images: list[GoodsImage] = field(default_factory=list)
+    bullet_points: list[str] = field(default_factory=list)
+    search_terms: list[str] = field(default_factory=list)
+    price: Decimal | None = None
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class GoodsPage:
+    items: list[Goods]
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.page_size < self.total
+
+
+@dataclass(frozen=True)
+class ContentUpdate:
+    """A partial update of a listing's text. AI-generated content is always flagged."""
+
+    language: str
+    title: str | None = None
+    bullet_points: list[str] | None = None
+    description: str | None = None
+    search_terms: list[str] | None = None
+    ai_assisted: bool = True
+
+
+class Connector(abc.ABC):
+    page_size_max: int = 100
+
+    def __init__(self, site: Site, access_token: str = "", *, store_key: str = "") -> None:
+        self.site = site
+        self.access_token = access_token
+        self.store_key = store_key
+
+    @abc.abstractmethod
+    def create_token(self, authorization_code: str) -> TokenGrant:
+        """Exchange the code the seller pasted from the seller center for an access token."""
+
+    @abc.abstractmethod
+    def token_info(self) -> TokenInfo: ...
+
+    @abc.abstractmethod
+    def list_goods(self, page: int, page_size: int) -> GoodsPage:
+        """Page numbers start at 1."""
+
+    @abc.abstractmethod
+    def goods_detail(self, marketplace_id: str) -> Goods: ...
+
+    @abc.abstractmethod
+    def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
+        """Partially update a listing's text; returns the gateway's request id."""

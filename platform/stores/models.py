@@ -1,0 +1,78 @@
+"""A store: one tenant's shop on one marketplace site, with its authorization and health."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from marketplaces.sites import Site, get_site, site_choices
+from portal.encryption import EncryptedTextField
+from tenants.scope import TenantOwnedModel
+
+
+class Store(TenantOwnedModel):
+    class Status(models.TextChoices):
+        AWAITING_AUTHORIZATION = "awaiting_authorization", _("Awaiting authorization")
+        CONNECTED = "connected", _("Connected")
+        SYNCING = "syncing", _("Syncing")
+        HEALTHY = "healthy", _("Connected & Syncing")
+        STALE = "stale", _("Connected, no recent sync")
+        TOKEN_EXPIRED = "token_expired", _("Token expired")
+        PERMISSION_DENIED = "permission_denied", _("Permission denied")
+        IP_NOT_WHITELISTED = "ip_not_whitelisted", _("IP not whitelisted")
+        REVOKED = "revoked", _("Revoked")
+        ERROR = "error", _("Marketplace error")
+
+    site_code = models.CharField(_("marketplace site"), max_length=30, choices=site_choices())
+    display_name = models.CharField(_("store name"), max_length=200)
+    shop_id = models.CharField(_("shop ID"), max_length=64, blank=True,
+                               help_text=_("The marketplace's seller or shop ID."))
+    access_token = EncryptedTextField(blank=True)
+    token_expires_at = models.DateTimeField(_("token expires at"), null=True, blank=True)
+    token_scopes = models.JSONField(_("token scopes"), default=list, blank=True)
+    authorized_at = models.DateTimeField(_("authorized at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=30, choices=Status.choices,
+                              default=Status.AWAITING_AUTHORIZATION)
+    last_error_code = models.CharField(_("last error code"), max_length=40, blank=True)
+    last_error_message = models.TextField(_("last error message"), blank=True)
+    last_synced_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["site_code", "display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "site_code", "shop_id"],
+                                    condition=~models.Q(shop_id=""),
+                                    name="one_store_per_shop_and_site"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.site.label})"
+
+    @property
+    def site(self) -> Site:
+        return get_site(self.site_code)
+
+
+class StoreStatusChange(TenantOwnedModel):
+    """History of a store's status: when, from what, to what, and why."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=30, choices=Store.Status.choices, blank=True)
+    to_status = models.CharField(max_length=30, choices=Store.Status.choices)
+    error_code = models.CharField(max_length=40, blank=True)
+    note = models.TextField(blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("store status change")
+        verbose_name_plural = _("store status changes")
+        ordering = ["-changed_at", "-id"]
