@@ -8,6 +8,9 @@ class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = _("Portal")
 
+    def ready(self) -> None:
+        from portal import checks  # noqa: F401  (registers the system checks)
+
 
 class StaffAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -7,6 +7,8 @@ import secrets
 import subprocess
 import sys
 
+import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
@@ -24,6 +26,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "listing-ai.example.com",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
     env.update(overrides)
     return env
@@ -49,6 +52,13 @@ def test_deploy_check_notices_a_debug_production():
     result = run_check(production_env(DEBUG="1"))
     assert result.returncode != 0
     assert "security.W018" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("keys", ["", "not-a-fernet-key"])
+def test_production_needs_valid_encryption_keys(keys):
+    result = run_check(production_env(FIELD_ENCRYPTION_KEYS=keys))
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():
