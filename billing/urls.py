@@ -4,6 +4,7 @@ from billing import views
 
 portal_urlpatterns = [
     path("usage/", views.usage, name="usage"),
+    path("usage/overage-cap/", views.overage_cap, name="usage_overage_cap"),
 ]
 
 console_urlpatterns = [

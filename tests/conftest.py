@@ -83,3 +83,46 @@ def owner_b(tenant_b) -> User:
 @pytest.fixture
 def platform_admin(db) -> User:
     return create_staff(StaffRole.PLATFORM_ADMIN)
+
+
+# -- Marketplace sandbox ----------------------------------------------------------------------
+# `marketplace_sandbox` (session): the sandbox HTTP server (sandbox.marketplace), started once
+#   on a free port of 127.0.0.1. `.url`, `.temu_gateway_url`, `.aliexpress_gateway_url`, `.state`.
+# `sandbox` (function): the same server with its state reset (no codes, tokens, failures or
+#   recorded updates), and settings pointed at it: MARKETPLACE_GATEWAY_OVERRIDES and
+#   MARKETPLACE_APPS (the sandbox's fixed app keys), so connector_for(site, token) talks to it.
+#   It also clears the marketplace request limits in Redis (daily budgets, per-second windows).
+#   Typical use:
+#       code = sandbox.state.issue_code(TEMU_SHOP_300)          # from sandbox.shops
+#       token = sandbox.state.issue_token(TEMU_SHOP_300).token  # skip the code exchange
+#       sandbox.state.fail_next("html")                         # see sandbox.state.FAILURE_KINDS
+#       sandbox.state.updates                                   # every update received
+
+
+@pytest.fixture(scope="session")
+def marketplace_sandbox():
+    from sandbox.marketplace import start_sandbox
+
+    running = start_sandbox()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sandbox(marketplace_sandbox, settings):
+    from marketplaces import limits
+    from sandbox import shops
+
+    marketplace_sandbox.state.reset()
+    settings.MARKETPLACE_GATEWAY_OVERRIDES = {
+        "temu": marketplace_sandbox.temu_gateway_url,
+        "aliexpress": marketplace_sandbox.aliexpress_gateway_url,
+    }
+    settings.MARKETPLACE_APPS = {
+        "temu": {"app_key": shops.TEMU_APP_KEY, "app_secret": shops.TEMU_APP_SECRET},
+        "aliexpress": {"app_key": shops.ALIEXPRESS_APP_KEY,
+                       "app_secret": shops.ALIEXPRESS_APP_SECRET},
+    }
+    limits.clear_all()
+    yield marketplace_sandbox
+    marketplace_sandbox.state.reset()

@@ -30,6 +30,13 @@ class AuditEvent(TenantOwnedModel):
         API_KEY_CREATED = "api_key.created", _("API key created")
         API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
         COMPANY_UPDATED = "company.updated", _("Company details updated")
+        STORE_AUTHORIZED = "store.authorized", _("Store authorized")
+        STORE_REAUTHORIZED = "store.reauthorized", _("Store re-authorized")
+        STORE_REVOKED = "store.revoked", _("Store authorization revoked")
+        SUBSCRIPTION_CREATED = "subscription.created", _("Store subscription created")
+        SUBSCRIPTION_RENEWED = "subscription.renewed", _("Store subscription renewed")
+        SUBSCRIPTION_CANCELLED = "subscription.cancelled", _("Store subscription cancelled")
+        OVERAGE_CAP_CHANGED = "subscription.overage_cap", _("Daily overage cap changed")
 
     # PROTECT: deleting a tenant must not silently erase its trail.
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT)

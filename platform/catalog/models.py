@@ -14,7 +14,7 @@ class QualityFlag(models.TextChoices):
     """Input-quality problems found at sync; generation checks them before spending quota."""
 
     FEW_ATTRIBUTE_WORDS = "few_attribute_words", _("Title has fewer than 3 attribute words")
-    INCOMPLETE_PARAMETERS = "incomplete_parameters", _("Parameters under 85% complete")
+    INCOMPLETE_PARAMETERS = "incomplete_parameters", _("Parameters filled in: under 85%")
     LOW_RESOLUTION_IMAGE = "low_resolution_image", _("Main image under 1200 px wide")
     WATERMARKED_IMAGE = "watermarked_image", _("Main image has a watermark or text")
     NO_IMAGE = "no_image", _("No image")
@@ -58,14 +58,20 @@ class Product(TenantOwnedModel):
 
 
 class SyncRun(TenantOwnedModel):
+    """One pass over a store's goods. At most one run per store is active (queued or running):
+    the database refuses a second one."""
+
     class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(_("status"), max_length=20, choices=Status.choices,
-                              default=Status.RUNNING)
+                              default=Status.QUEUED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="+")
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
@@ -76,6 +82,11 @@ class SyncRun(TenantOwnedModel):
     updated = models.PositiveIntegerField(_("updated"), default=0)
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
     over_limit = models.PositiveIntegerField(_("over the SKU limit"), default=0)
+    sku_limit = models.PositiveIntegerField(_("SKU limit"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("Last sign of life of the worker running it; a run without one for "
+                    "longer than a task may last was interrupted."))
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
     error_message = models.TextField(_("error"), blank=True)
 
@@ -83,3 +94,31 @@ class SyncRun(TenantOwnedModel):
         verbose_name = _("sync run")
         verbose_name_plural = _("sync runs")
         ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store"], condition=models.Q(status__in=["queued",
+                                                                                    "running"]),
+                                    name="one_active_sync_run_per_store"),
+        ]
+        indexes = [models.Index(fields=["store", "-started_at"], name="syncrun_store_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} #{self.pk} {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def processed(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    @property
+    def progress_percent(self) -> int:
+        """How far the run is, against what it will sync (the marketplace's total, capped by
+        the SKU limit)."""
+        target = self.total_reported
+        if self.sku_limit is not None:
+            target = min(target, self.sku_limit)
+        if not target:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return min(100, self.processed * 100 // target)

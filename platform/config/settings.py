@@ -226,6 +226,13 @@ Q_CLUSTER = {
 
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=7)
 
+# Quota: an open reservation whose worker never settles or releases it is released after this
+# many seconds by housekeeping; keep it above CELERY_TASK_TIME_LIMIT so no live task loses it.
+QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default=900)
+# Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").
+QUOTA_SYNCHRONOUS_COMMIT = env.bool("QUOTA_SYNCHRONOUS_COMMIT", default=False)
+BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -257,3 +264,8 @@ MARKETPLACE_APP_REQUESTS_PER_SECOND = env.int("MARKETPLACE_APP_REQUESTS_PER_SECO
 MARKETPLACE_TIMEOUT_SECONDS = env.float("MARKETPLACE_TIMEOUT_SECONDS", default=15.0)
 SKU_LIMIT_PER_STORE = env.int("SKU_LIMIT_PER_STORE", default=5000)
 STORE_STALE_AFTER_HOURS = env.int("STORE_STALE_AFTER_HOURS", default=24)
+# How long a request waits for a free slot in the app's per-second window before giving up.
+MARKETPLACE_APP_SLOT_WAIT_SECONDS = env.float("MARKETPLACE_APP_SLOT_WAIT_SECONDS", default=5.0)
+# A gateway "rate limited" answer is retried this many times, waiting backoff * 2**attempt.
+MARKETPLACE_RATE_LIMIT_RETRIES = env.int("MARKETPLACE_RATE_LIMIT_RETRIES", default=3)
+MARKETPLACE_RETRY_BACKOFF_SECONDS = env.float("MARKETPLACE_RETRY_BACKOFF_SECONDS", default=0.5)

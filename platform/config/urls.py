@@ -3,8 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from billing import api as billing_api
 from billing import urls as billing_urls
+from catalog import api as catalog_api
 from portal import views as portal_views
+from stores import api as store_api
 from tenants import api as tenant_api
 from tenants import urls as tenant_urls
 from tenants import views as tenant_views
@@ -12,6 +15,11 @@ from tenants import views as tenant_views
 api_router = DefaultRouter(trailing_slash=True)
 api_router.include_root_view = False
 api_router.register("members", tenant_api.MemberViewSet, basename="member")
+api_router.register("subscriptions", billing_api.SubscriptionViewSet, basename="subscription")
+api_router.register("usage/today", billing_api.UsageTodayViewSet, basename="usage-today")
+api_router.register("products", catalog_api.ProductViewSet, basename="product")
+api_router.register("sync-runs", catalog_api.SyncRunViewSet, basename="sync-run")
+api_router.register("stores", store_api.StoreViewSet, basename="store")
 
 api_urlpatterns = [
     path("me/", tenant_api.me, name="api_me"),

@@ -78,4 +78,22 @@ def load_demo_data() -> list[DemoAccount]:
             user = _user(email)
             Membership.unscoped.get_or_create(tenant=tenant, user=user, defaults={"role": role})
             accounts.append(DemoAccount(email, f"{tenant.name}: {TenantRole(role).label}"))
+    _load_billing()
     return accounts
+
+
+def _load_billing() -> None:
+    """The standard quota pack (CNY 2,880 a year, 500 calls a day, CNY 0.80 overage, 5,000
+    SKUs), and an active subscription for every demo store that has none yet."""
+    from billing import quota, services
+    from billing.models import QuotaPack, StoreSubscription
+    from stores.models import Store
+
+    pack = QuotaPack.objects.filter(code="standard").first() or services.create_pack(
+        code="standard", name="Standard", terms=services.STANDARD_TERMS, by=None)
+    for store in Store.unscoped.filter(tenant__slug__in=[t["slug"] for t in TENANTS]):
+        covered = StoreSubscription.unscoped.filter(
+            store=store, status__in=StoreSubscription.USABLE,
+            ends_on__gte=quota.local_day(store.tenant)).exists()
+        if not covered:
+            services.subscribe_store(store, pack, by=None)

@@ -40,6 +40,9 @@ _CODES = [
     ErrorCode("ERR_MARKETPLACE_UNAVAILABLE",
               _("The marketplace did not answer properly (timeout, error page or broken data)."),
               _("Try again later; nothing was changed in your catalog.")),
+    ErrorCode("ERR_MARKETPLACE_GOODS_NOT_FOUND",
+              _("The marketplace does not know this listing (any more)."),
+              _("Sync the store's catalog again; the listing may have been deleted.")),
     ErrorCode("ERR_SKU_LIMIT", _("The store has more SKUs than its quota pack covers."),
               _("SKUs beyond the limit are not synced; upgrade the pack or remove SKUs.")),
     ErrorCode("ERR_MODEL_TIMEOUT", _("The model service timed out."),
@@ -48,6 +51,8 @@ _CODES = [
               _("Enable compliance mode and have a person check the text.")),
     ErrorCode("ERR_VS_402", _("The source image resolution is too low."),
               _("Use a main image at least 1200 px wide.")),
+    ErrorCode("ERR_NO_SUBSCRIPTION", _("The store has no active subscription (quota pack)."),
+              _("Ask ISV sales to subscribe or renew the store; its usage page says why.")),
     ErrorCode("ERR_QUOTA_EXCEEDED", _("Today's AI-call quota for the store is used up."),
               _("Wait until the quota resets at midnight, or raise the daily overage cap.")),
 ]

@@ -36,8 +36,11 @@ class Store(TenantOwnedModel):
                               default=Status.AWAITING_AUTHORIZATION)
     last_error_code = models.CharField(_("last error code"), max_length=40, blank=True)
     last_error_message = models.TextField(_("last error message"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     last_synced_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
-    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True)
+    expiry_warning_sent_at = models.DateTimeField(
+        _("expiry warning sent at"), null=True, blank=True,
+        help_text=_("When the owners were warned that this token expires soon (once per token)."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                    related_name="+")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -58,6 +61,11 @@ class Store(TenantOwnedModel):
     @property
     def site(self) -> Site:
         return get_site(self.site_code)
+
+    @property
+    def budget_key(self) -> str:
+        """Identifies the store for the shared marketplace request budget (marketplaces.limits)."""
+        return str(self.pk)
 
 
 class StoreStatusChange(TenantOwnedModel):

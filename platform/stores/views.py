@@ -1,9 +1,105 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Seller portal pages about stores: the list, adding one, its detail, re-authorizing, revoking."""
 
-from tenants.access import member_required
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from stores import selectors, services
+from stores.forms import AddStoreForm, ReauthorizeForm
+from stores.models import Store
+from tenants.access import member_can, member_required
+from tenants.roles import TenantPermission
+
+START_WORK = TenantPermission.START_WORK
+
+
+def _form_error(form, error: services.StoreError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 @member_required()
 def store_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "stores/store_list.html")
+    overviews = selectors.store_overviews()
+    return render(request, "stores/store_list.html", {
+        "overviews": overviews,
+        "attention": [o for o in overviews if o.needs_action or o.token.expired],
+        "can_work": member_can(request, START_WORK),
+        "egress_ips": selectors.egress_ips(),
+        "daily_budget": settings.MARKETPLACE_DAILY_REQUEST_BUDGET,
+        "stale_hours": settings.STORE_STALE_AFTER_HOURS,
+    })
+
+
+@member_required(START_WORK)
+def store_add(request: HttpRequest) -> HttpResponse:
+    form = AddStoreForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            store = services.add_store(tenant=request.tenant, by=request.user,
+                                       **form.cleaned_data)
+        except services.StoreError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, _("%(store)s is connected. Sync its catalog next.")
+                             % {"store": store})
+            return redirect("store_detail", pk=store.pk)
+    return render(request, "stores/store_add.html", {
+        "form": form, "egress_ips": selectors.egress_ips(),
+    })
+
+
+def _detail(request: HttpRequest, store: Store, reauthorize_form: ReauthorizeForm | None = None
+            ) -> HttpResponse:
+    overview = selectors.overview(store)
+    return render(request, "stores/store_detail.html", {
+        "store": store,
+        "overview": overview,
+        "attention": [overview] if overview.needs_action or overview.token.expired else [],
+        "daily_budget": settings.MARKETPLACE_DAILY_REQUEST_BUDGET,
+        "history": selectors.status_history(store),
+        "reauthorize_form": reauthorize_form or ReauthorizeForm(),
+        "can_work": member_can(request, START_WORK),
+        "egress_ips": selectors.egress_ips(),
+    })
+
+
+@member_required()
+def store_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, get_object_or_404(Store, pk=pk))
+
+
+@require_POST
+@member_required(START_WORK)
+def store_reauthorize(request: HttpRequest, pk: int) -> HttpResponse:
+    store = get_object_or_404(Store, pk=pk)
+    form = ReauthorizeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.reauthorize_store(store, by=request.user, **form.cleaned_data)
+        except services.StoreError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, _("%(store)s is re-authorized with a new token.")
+                             % {"store": store})
+            return redirect("store_detail", pk=store.pk)
+    return _detail(request, store, form)
+
+
+@require_POST
+@member_required(START_WORK)
+def store_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    store = get_object_or_404(Store, pk=pk)
+    try:
+        services.revoke_store(store, by=request.user)
+    except services.StoreError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("%(store)s is disconnected and its token deleted. Cancel "
+                                    "the authorization in the seller center too.")
+                         % {"store": store})
+    return redirect("store_detail", pk=store.pk)

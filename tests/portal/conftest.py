@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from allauth.account.utils import user_pk_to_url_str
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
+from billing import services as billing_services
+from billing.models import StoreSubscription
+from catalog.models import Product, SyncRun
+from stores.models import Store
 from tenants import api_keys, services
 from tenants.models import ApiKey, Invitation, Membership, Tenant, User, VerificationDocument
 from tenants.roles import StaffRole, TenantRole
@@ -35,11 +41,20 @@ class TenantWorld:
     password_reset_uidb36: str
     password_reset_key: str
     markers: list[str] = field(default_factory=list)
+    store: Store | None = None  # a Temu US store with an encrypted token
+    product: Product | None = None  # a synced product of that store
+    sync_run: SyncRun | None = None  # that store's finished sync run
+    subscription: StoreSubscription | None = None  # that store's active quota-pack subscription
 
 
 ALPHA_OWNER_EMAIL = "alpha-owner@alpha-trading.example"
 ALPHA_REVIEWER_EMAIL = "alpha-reviewer@alpha-trading.example"
 ALPHA_INVITEE_EMAIL = "alpha-invitee@alpha-trading.example"
+ALPHA_STORE_NAME = "Alpha Sunrise Temu Shop"
+ALPHA_SHOP_ID = "ALPHA-SHOP-7781"
+ALPHA_STORE_TOKEN = "alpha-store-access-token-5c1e"
+ALPHA_PRODUCT_TITLE = "Alpha Secret Linen Lantern 8842"
+ALPHA_PRODUCT_SKU = "ALPHA-SKU-8842"
 
 
 @pytest.fixture
@@ -57,6 +72,23 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
             kind=VerificationDocument.Kind.BUSINESS_LICENCE, uploaded_by=owner,
             file=SimpleUploadedFile("alpha-licence.pdf", b"%PDF-1.4 alpha licence scan"),
         )
+        store = Store.objects.create(
+            site_code="temu-us", display_name=ALPHA_STORE_NAME, shop_id=ALPHA_SHOP_ID,
+            access_token=ALPHA_STORE_TOKEN, token_expires_at=timezone.now() + timedelta(days=30),
+            authorized_at=timezone.now(), status=Store.Status.CONNECTED, created_by=owner,
+        )
+        product = Product.objects.create(
+            store=store, marketplace_id="601099999988842", sku=ALPHA_PRODUCT_SKU,
+            title=ALPHA_PRODUCT_TITLE, category="Home", content_hash="0" * 64,
+            quality_flags=["low_resolution_image"], last_synced_at=timezone.now(),
+        )
+        sync_run = SyncRun.objects.create(
+            store=store, status=SyncRun.Status.SUCCEEDED, requested_by=owner, pages=1,
+            total_reported=1, created=1, sku_limit=5000, finished_at=timezone.now(),
+        )
+        pack = billing_services.create_pack(code="standard", name="Standard", by=None,
+                                            terms=billing_services.STANDARD_TERMS)
+        subscription = billing_services.subscribe_store(store, pack, by=None)
         owner_membership = Membership.objects.get(user=owner)
         reviewer_membership = Membership.objects.get(user=reviewer)
     email_address = EmailAddress.objects.get(user=owner, email=ALPHA_OWNER_EMAIL)
@@ -70,7 +102,10 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
         password_reset_key=default_token_generator.make_token(owner),
         markers=[tenant_a.name, tenant_a.licence_number, ALPHA_OWNER_EMAIL,
                  ALPHA_REVIEWER_EMAIL, ALPHA_INVITEE_EMAIL, "Alpha ERP",
-                 f"lk_{new_key.api_key.prefix}_", "alpha licence scan"],
+                 f"lk_{new_key.api_key.prefix}_", "alpha licence scan",
+                 ALPHA_STORE_NAME, ALPHA_SHOP_ID, ALPHA_STORE_TOKEN, ALPHA_PRODUCT_TITLE,
+                 ALPHA_PRODUCT_SKU],
+        store=store, product=product, sync_run=sync_run, subscription=subscription,
     )
 
 

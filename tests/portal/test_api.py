@@ -132,8 +132,11 @@ def _operations_with_input() -> list[tuple[str, str]]:
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
+    # Collections only: an action on one object (/{id}/...) answers 404 for an id that is not
+    # the caller's before it reads the body; each app's tests check those actions' 400s.
     return [(path, method) for path, operations in schema["paths"].items()
-            for method, operation in operations.items() if "requestBody" in operation]
+            for method, operation in operations.items()
+            if "requestBody" in operation and "{" not in path]
 
 
 @pytest.mark.parametrize("path, method", _operations_with_input() or [

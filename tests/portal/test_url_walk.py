@@ -32,6 +32,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils.regex_helper import normalize
 
 from audit.models import AuditEvent
+from billing import quota
+from billing.models import DailyUsage, Reservation, StoreSubscription, UsageEvent
+from catalog.models import SyncRun
+from stores.models import Store
 from tenants import api_keys
 from tenants.models import ApiKey, Invitation, Membership, Tenant
 from tenants.roles import TenantRole
@@ -41,6 +45,8 @@ from tests.portal.conftest import (
     ALPHA_INVITEE_EMAIL,
     ALPHA_OWNER_EMAIL,
     ALPHA_REVIEWER_EMAIL,
+    ALPHA_SHOP_ID,
+    ALPHA_STORE_NAME,
     TenantWorld,
 )
 
@@ -61,6 +67,11 @@ ROUTE_PARAMS: dict[str, Params] = {
     "portal/invitations/<int:pk>/revoke/": lambda w: {"pk": w.invitation.pk},
     "portal/api-keys/<int:pk>/revoke/": lambda w: {"pk": w.api_key.pk},
     "portal/company/documents/<int:pk>/": lambda w: {"pk": w.document.pk},
+    "portal/stores/<int:pk>/": lambda w: {"pk": w.store.pk},
+    "portal/stores/<int:pk>/reauthorize/": lambda w: {"pk": w.store.pk},
+    "portal/stores/<int:pk>/revoke/": lambda w: {"pk": w.store.pk},
+    "portal/catalog/stores/<int:store_id>/sync/": lambda w: {"store_id": w.store.pk},
+    "portal/catalog/sync-runs/<int:pk>/progress/": lambda w: {"pk": w.sync_run.pk},
     # ISV console: tenant A's slug.
     "console/tenants/<slug:slug>/": lambda w: {"slug": w.tenant.slug},
     "console/tenants/<slug:slug>/documents/<int:pk>/":
@@ -77,15 +88,45 @@ ROUTE_PARAMS: dict[str, Params] = {
     "api/v1/^members\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
     "api/v1/^members/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
         lambda w: {"pk": w.owner_membership.pk, "format": "json"},
+    "api/v1/^stores\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^products\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^products/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.product.pk},
+    "api/v1/^products/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.product.pk, "format": "json"},
+    "api/v1/^sync-runs\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^sync-runs/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.sync_run.pk},
+    "api/v1/^sync-runs/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.sync_run.pk, "format": "json"},
+    "api/v1/^stores/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
+    "api/v1/^stores/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.store.pk, "format": "json"},
+    "api/v1/^stores/(?P<pk>[^/.]+)/reauthorize/$": lambda w: {"pk": w.store.pk},
+    "api/v1/^stores/(?P<pk>[^/.]+)/reauthorize\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.store.pk, "format": "json"},
+    "api/v1/^stores/(?P<pk>[^/.]+)/revoke/$": lambda w: {"pk": w.store.pk},
+    "api/v1/^stores/(?P<pk>[^/.]+)/revoke\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.store.pk, "format": "json"},
+    "api/v1/^subscriptions\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^subscriptions/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.subscription.pk},
+    "api/v1/^subscriptions/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.subscription.pk, "format": "json"},
+    "api/v1/^usage/today\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^usage/today/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
+    "api/v1/^usage/today/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.store.pk, "format": "json"},
     # Django admin (besides the per-model routes generated from ADMIN_OBJECTS below).
     "admin/r/<path:content_type_id>/<path:object_id>/": lambda w: {
         "content_type_id": ContentType.objects.get_for_model(Tenant).pk,
         "object_id": w.tenant.pk},
     "admin/tenants/user/<id>/password/": lambda w: {"id": w.owner.pk},
-    "admin/^(?P<app_label>auth|account|mfa|django_q|tenants|audit)/$":
-        lambda w: {"app_label": "tenants"},
     "admin/(?P<url>.*)$": lambda w: {"url": "tenants/no-such-page/"},
 }
+
+def _settled_call(world: TenantWorld) -> UsageEvent:
+    """One AI call of tenant A's store, charged in the ledger (idempotent: made once)."""
+    quota.reserve_call(world.store, "url-walk-item")
+    return quota.settle_call("url-walk-item")
+
 
 # The object of tenant A each admin model's change/delete/history pages are opened for.
 # A model newly registered in the admin needs an entry here.
@@ -97,6 +138,13 @@ ADMIN_OBJECTS: dict[str, Callable[[TenantWorld], object]] = {
     "tenants/apikey": lambda w: w.api_key.pk,
     "tenants/verificationdocument": lambda w: w.document.pk,
     "audit/auditevent": lambda w: AuditEvent.unscoped.filter(tenant=w.tenant).first().pk,
+    "stores/store": lambda w: w.store.pk,
+    "billing/quotapack": lambda w: w.subscription.pack_version.pack_id,
+    "billing/storesubscription": lambda w: w.subscription.pk,
+    "billing/usageevent": lambda w: _settled_call(w).pk,
+    "billing/dailyusage": lambda w: DailyUsage.unscoped.get(store=_settled_call(w).store).pk,
+    "billing/reservation": lambda w: Reservation.unscoped.get(
+        item_key=_settled_call(w).item_key).pk,
     "account/emailaddress": lambda w: w.owner.emailaddress_set.get().pk,
     "mfa/authenticator": lambda w: Authenticator.objects.get(user=w.owner).pk,
     # Not tenant data; the pages must still be closed to sellers.
@@ -106,6 +154,12 @@ ADMIN_OBJECTS: dict[str, Callable[[TenantWorld], object]] = {
     "django_q/failure": lambda w: 1,
     "django_q/ormq": lambda w: 1,
 }
+
+# The admin's app index lists, in its pattern, every app with a model in the admin (as
+# django.contrib.admin.AdminSite.get_urls builds it), so the pattern follows the registry.
+_ADMIN_APP_LABELS = list(dict.fromkeys(m._meta.app_label for m in admin_site._registry))
+ROUTE_PARAMS[f"admin/^(?P<app_label>{'|'.join(_ADMIN_APP_LABELS)})/$"] = (
+    lambda w: {"app_label": "tenants"})
 
 for _model in ADMIN_OBJECTS:
     for _suffix in ("history/", "delete/", "change/", ""):
@@ -319,6 +373,11 @@ def _snapshot(world: TenantWorld) -> dict:
                               .values_list("user__email", "role")),
         "invitation": Invitation.unscoped.get(pk=world.invitation.pk).status,
         "api_key_revoked": ApiKey.unscoped.get(pk=world.api_key.pk).revoked_at,
+        "sync_runs": sorted(SyncRun.unscoped.filter(tenant=tenant).values_list("pk", "status")),
+        "store": Store.unscoped.filter(pk=world.store.pk).values_list(
+            "status", "access_token", "token_expires_at", "display_name").get(),
+        "subscriptions": sorted(StoreSubscription.unscoped.filter(tenant=tenant).values_list(
+            "pk", "status", "daily_overage_cap", "pack_version_id")),
     }
 
 
@@ -370,6 +429,10 @@ def test_tenant_a_sees_its_own_markers(world):
     assert world.tenant.licence_number in company
     keys = client.get(reverse("api_keys")).content.decode()
     assert "Alpha ERP" in keys and f"lk_{world.api_key.prefix}_" in keys
+    stores = client.get(reverse("stores")).content.decode()
+    assert ALPHA_STORE_NAME in stores and ALPHA_SHOP_ID in stores
+    detail = client.get(reverse("store_detail", args=[world.store.pk])).content.decode()
+    assert ALPHA_STORE_NAME in detail
     download = client.get(reverse("company_document", args=[world.document.pk]))
     assert _leaks(b"".join(download.streaming_content), world) == ["alpha licence scan"]
 
@@ -446,7 +509,9 @@ def test_owner_b_posting_to_tenant_a_objects_gets_404(world, tenant_b, owner_b):
     for name, pk in (("member_role", world.reviewer_membership.pk),
                      ("member_remove", world.reviewer_membership.pk),
                      ("invitation_revoke", world.invitation.pk),
-                     ("api_key_revoke", world.api_key.pk)):
+                     ("api_key_revoke", world.api_key.pk),
+                     ("store_revoke", world.store.pk),
+                     ("store_reauthorize", world.store.pk)):
         response = client.post(reverse(name, args=[pk]), {"role": TenantRole.VIEWER})
         assert response.status_code == 404, f"{name} -> {response.status_code}"
     assert client.get(reverse("company_document", args=[world.document.pk])).status_code == 404

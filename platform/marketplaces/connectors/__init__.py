@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from marketplaces.connectors.base import (
     Connector,
     ContentUpdate,
@@ -18,12 +20,14 @@ __all__ = ["Connector", "ContentUpdate", "Goods", "GoodsImage", "GoodsPage", "Ma
            "TokenGrant", "TokenInfo", "connector_for"]
 
 
-def connector_for(site: Site, access_token: str = "", *, store_key: str = "") -> Connector:
-    """store_key identifies the store for the shared request budget (e.g. its primary key)."""
+def connector_for(site: Site, access_token: str = "", *, store_key: str = "",
+                  time_zone: str | tzinfo | None = None) -> Connector:
+    """store_key identifies the store for the shared request budget (e.g. its primary key);
+    time_zone is the tenant's (its local day is the budget's day; default: tenant in scope)."""
     if site.marketplace == Marketplace.TEMU:
         from marketplaces.connectors.temu import TemuConnector
 
-        return TemuConnector(site, access_token, store_key=store_key)
+        return TemuConnector(site, access_token, store_key=store_key, time_zone=time_zone)
     from marketplaces.connectors.aliexpress import AliExpressConnector
 
-    return AliExpressConnector(site, access_token, store_key=store_key)
+    return AliExpressConnector(site, access_token, store_key=store_key, time_zone=time_zone)

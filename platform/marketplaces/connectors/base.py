@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
+
+from django.conf import settings
 
 from marketplaces.sites import Site
 
@@ -96,10 +98,15 @@ class ContentUpdate:
 class Connector(abc.ABC):
     page_size_max: int = 100
 
-    def __init__(self, site: Site, access_token: str = "", *, store_key: str = "") -> None:
+    def __init__(self, site: Site, access_token: str = "", *, store_key: str = "",
+                 time_zone: str | tzinfo | None = None) -> None:
+        """store_key: the store's id for the shared daily request budget (empty: not counted,
+        as for token creation). time_zone: where the budget's day starts; by default the time
+        zone of the tenant in scope, else settings.TIME_ZONE."""
         self.site = site
         self.access_token = access_token
         self.store_key = store_key
+        self.time_zone = time_zone or _default_time_zone()
 
     @abc.abstractmethod
     def create_token(self, authorization_code: str) -> TokenGrant:
@@ -118,3 +125,10 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
         """Partially update a listing's text; returns the gateway's request id."""
+
+
+def _default_time_zone() -> str:
+    from tenants.scope import current_tenant  # late: tenants' models need the app registry
+
+    tenant = current_tenant()
+    return tenant.time_zone if tenant is not None else settings.TIME_ZONE

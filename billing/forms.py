@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from stores.models import Store
+
+
+class OverageCapForm(forms.Form):
+    """The owner's cap on overage calls per day for one store; empty means no cap."""
+
+    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.unscoped.none())
+    daily_overage_cap = forms.IntegerField(
+        label=_("Daily overage cap (calls)"), min_value=0, required=False,
+        help_text=_("Empty: no cap. 0: stop at the included calls."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = Store.objects.all()  # the tenant in scope only

@@ -1,0 +1,260 @@
+"""Quota packs (versioned price lists), store subscriptions, daily quota counters,
+reservations and the append-only usage ledger.
+
+Money is Decimal in CNY with two places (fen). Days are the tenant's local days.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from marketplaces.sites import MARKETPLACE_NAMES, Marketplace
+from tenants.scope import TenantOwnedModel, TenantScopedManager
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "validators": [MinValueValidator(Decimal("0"))]}
+
+
+def marketplace_choices() -> list[tuple[str, str]]:
+    return [(m.value, MARKETPLACE_NAMES[m]) for m in Marketplace]
+
+
+class QuotaPack(models.Model):
+    """A product on the ISV's price list, e.g. "Standard". Its terms live in versions."""
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    is_offered = models.BooleanField(_("offered"), default=True,
+                                     help_text=_("Only offered packs can be given to new "
+                                                 "subscriptions; running ones are not affected."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("quota pack")
+        verbose_name_plural = _("quota packs")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def current_version(self) -> QuotaPackVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class QuotaPackVersion(models.Model):
+    """The terms of a pack from one price change to the next. Never changed once written:
+    a price change adds a new version, and running subscriptions keep theirs until renewal."""
+
+    pack = models.ForeignKey(QuotaPack, verbose_name=_("quota pack"), on_delete=models.PROTECT,
+                             related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    licence_price_per_year = models.DecimalField(_("yearly licence per store (CNY)"), **MONEY)
+    included_calls_per_day = models.PositiveIntegerField(_("AI calls included per store per day"))
+    overage_price_per_call = models.DecimalField(_("overage price per call (CNY)"), **MONEY)
+    sku_limit = models.PositiveIntegerField(_("SKU limit per store"))
+    marketplaces = models.JSONField(_("marketplaces"), default=list,
+                                    help_text=_("The marketplaces whose stores the pack covers."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"),
+                                   null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("quota pack version")
+        verbose_name_plural = _("quota pack versions")
+        ordering = ["pack", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["pack", "number"], name="one_number_per_pack_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pack.name} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Quota pack versions are immutable; publish a new version instead.")
+        super().save(*args, **kwargs)
+
+    def covers(self, marketplace: str) -> bool:
+        return marketplace in self.marketplaces
+
+
+class StoreSubscription(TenantOwnedModel):
+    """One store (one marketplace site) licensed under one pack version for one period.
+    Renewal writes the next period as a new row on the pack's current version."""
+
+    class Status(models.TextChoices):
+        TRIAL = "trial", _("Trial")
+        ACTIVE = "active", _("Active")
+        PAST_DUE = "past_due", _("Past due")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+
+    USABLE = (Status.TRIAL, Status.ACTIVE)
+
+    store = models.ForeignKey("stores.Store", verbose_name=_("store"), on_delete=models.PROTECT,
+                              related_name="subscriptions")
+    pack_version = models.ForeignKey(QuotaPackVersion, verbose_name=_("pack version"),
+                                     on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.ACTIVE)
+    starts_on = models.DateField(_("period starts"))
+    ends_on = models.DateField(_("period ends"), help_text=_("Last day of the period, inclusive."))
+    daily_overage_cap = models.PositiveIntegerField(
+        _("daily overage cap"), null=True, blank=True,
+        help_text=_("Most overage calls per day beyond the included ones. Empty: no cap; "
+                    "0: stop at the included calls."))
+    renewed_from = models.OneToOneField("self", verbose_name=_("renewal of"), null=True,
+                                        blank=True, on_delete=models.PROTECT,
+                                        related_name="renewal")
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    stripe_subscription_item_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("store subscription")
+        verbose_name_plural = _("store subscriptions")
+        ordering = ["store", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_on__gte=models.F("starts_on")),
+                                   name="subscription_period_not_reversed"),
+        ]
+        indexes = [models.Index(fields=["store", "status", "starts_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.store} · {self.pack_version} · {self.starts_on}–{self.ends_on}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status in self.USABLE
+
+
+class DailyUsage(TenantOwnedModel):
+    """The quota counter of one store on one local day. `reserved` are calls in flight;
+    included_used + overage_used always equals that day's events in the ledger."""
+
+    store = models.ForeignKey("stores.Store", verbose_name=_("store"), on_delete=models.PROTECT,
+                              related_name="+")
+    day = models.DateField(_("day"))
+    included_used = models.PositiveIntegerField(_("included calls used"), default=0)
+    overage_used = models.PositiveIntegerField(_("overage calls used"), default=0)
+    reserved = models.PositiveIntegerField(_("calls in progress"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily usage")
+        verbose_name_plural = _("daily usage")
+        ordering = ["-day", "store"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "day"], name="one_counter_per_store_and_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store} {self.day}"
+
+
+class Reservation(TenantOwnedModel):
+    """One AI call's hold on the quota, from before the model call until it is settled
+    (content reached review) or released (failure, or expiry after a crashed worker)."""
+
+    class State(models.TextChoices):
+        RESERVED = "reserved", _("Reserved")
+        SETTLED = "settled", _("Settled")
+        RELEASED = "released", _("Released")
+
+    item_key = models.CharField(_("generation item"), max_length=200, unique=True)
+    store = models.ForeignKey("stores.Store", verbose_name=_("store"), on_delete=models.PROTECT,
+                              related_name="+")
+    subscription = models.ForeignKey(StoreSubscription, on_delete=models.PROTECT,
+                                     related_name="+")
+    day = models.DateField(_("day"))
+    state = models.CharField(_("state"), max_length=20, choices=State.choices,
+                             default=State.RESERVED)
+    included_calls_per_day = models.PositiveIntegerField()
+    overage_price_per_call = models.DecimalField(**MONEY)
+    reserved_at = models.DateTimeField(_("reserved at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    finished_at = models.DateTimeField(_("settled or released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("quota reservation")
+        verbose_name_plural = _("quota reservations")
+        ordering = ["-reserved_at"]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=models.Q(state="reserved"),
+                         name="reservation_open_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return self.item_key
+
+
+class UsageEventQuerySet(models.QuerySet):
+    """The ledger is append-only: only the Stripe reporting fields may change later."""
+
+    STRIPE_FIELDS = frozenset({"reported_to_stripe_at", "stripe_meter_event_id"})
+
+    def update(self, **kwargs):
+        if not set(kwargs) <= self.STRIPE_FIELDS:
+            raise ValueError("Usage events are append-only.")
+        return super().update(**kwargs)
+
+    def delete(self):
+        raise ValueError("Usage events are append-only.")
+
+
+class UsageEvent(TenantOwnedModel):
+    """The ledger: one row per settled AI call. `item_key` is unique, so a retried task can
+    never charge twice."""
+
+    class Kind(models.TextChoices):
+        INCLUDED = "included", _("Included")
+        OVERAGE = "overage", _("Overage")
+
+    # PROTECT: deleting a tenant, store or subscription must not erase what was billed.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT)
+    store = models.ForeignKey("stores.Store", verbose_name=_("store"), on_delete=models.PROTECT,
+                              related_name="+")
+    subscription = models.ForeignKey(StoreSubscription, verbose_name=_("subscription"),
+                                     on_delete=models.PROTECT, related_name="usage_events")
+    item_key = models.CharField(_("generation item"), max_length=200, unique=True)
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    unit_price = models.DecimalField(_("unit price (CNY)"), **MONEY)
+    created_at = models.DateTimeField(_("settled at"))
+    reported_to_stripe_at = models.DateTimeField(_("reported to Stripe at"), null=True,
+                                                 blank=True)
+    stripe_meter_event_id = models.CharField(_("Stripe meter event identifier"), max_length=100,
+                                             blank=True)
+
+    objects = TenantScopedManager.from_queryset(UsageEventQuerySet)()
+    unscoped = models.Manager.from_queryset(UsageEventQuerySet)()  # noqa: DJ012
+
+    class Meta:
+        verbose_name = _("usage event")
+        verbose_name_plural = _("usage events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "day"]),
+            models.Index(fields=["store", "day"]),
+            models.Index(fields=["created_at"], condition=models.Q(
+                kind="overage", reported_to_stripe_at__isnull=True),
+                name="usage_event_unreported"),
+        ]
+
+    def __str__(self) -> str:
+        return self.item_key
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Usage events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Usage events are append-only.")

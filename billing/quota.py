@@ -1,0 +1,515 @@
+"""The daily quota: reserve a call before the model runs, settle it when the content reaches
+review, release it on failure. Exact with any number of workers at once.
+
+How it stays exact (see docs/architecture.md, "Quota"): the only shared state is one
+`DailyUsage` row per store and local day in PostgreSQL. Taking a call is ONE conditional
+`UPDATE ... SET reserved = reserved + 1 WHERE used + reserved < limit`; PostgreSQL takes the
+row lock and re-checks the condition on the newest row version, so concurrent workers queue
+on the row and none can overshoot. Settling moves the call from `reserved` to included (while
+included calls are left) or overage, and appends the ledger row in the same transaction. The
+counter update is always the last statement before COMMIT, so the lock is held as briefly as
+possible. The ledger (`UsageEvent`, unique per item key) and the reservation (unique per item
+key) make every step idempotent.
+
+Generation calls, in this order and with the generation item's stable key:
+
+    reservation = reserve_call(store, item_key)   # before the model call; may raise
+    ...model call...
+    settle_call(item_key)                         # content reached review: charged once
+    release_call(item_key)                        # any failure instead: never charged
+
+Call them outside long transactions (Celery tasks are not atomic): inside an outer
+transaction the counter row stays locked until that transaction ends.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from billing.models import (
+    DailyUsage,
+    QuotaPackVersion,
+    Reservation,
+    StoreSubscription,
+    UsageEvent,
+)
+from portal.error_codes import describe
+from stores.models import Store
+from tenants.models import Tenant
+
+ZERO = Decimal("0.00")
+Status = StoreSubscription.Status
+
+
+# Errors ------------------------------------------------------------------------------------
+
+class QuotaError(Exception):
+    """A call that may not run or be charged. `code` is for logs, `message` for people."""
+
+    code = "ERR_QUOTA"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NoActiveSubscription(QuotaError):
+    """The store has no trial or active subscription covering today: generation cannot start."""
+
+    code = "ERR_NO_SUBSCRIPTION"
+
+
+class QuotaExceeded(QuotaError):
+    """Included calls and the overage cap are used up for today; `resets_at` says until when."""
+
+    code = "ERR_QUOTA_EXCEEDED"
+
+    def __init__(self, message: str, *, resets_at: datetime) -> None:
+        super().__init__(message)
+        self.resets_at = resets_at
+
+
+class ReservationNotFound(QuotaError):
+    code = "ERR_RESERVATION_NOT_FOUND"
+
+
+class ReservationReleased(QuotaError):
+    """Settling a call whose reservation was already released (failure, or expiry)."""
+
+    code = "ERR_RESERVATION_RELEASED"
+
+
+# Local days --------------------------------------------------------------------------------
+
+def local_day(tenant: Tenant, at: datetime | None = None) -> date:
+    """The tenant's calendar day at `at` (now): quota days start at 00:00 in its time zone."""
+    return timezone.localtime(at or timezone.now(), tenant.zone).date()
+
+
+def day_starts_at(tenant: Tenant, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tenant.zone)
+
+
+def quota_resets_at(tenant: Tenant, day: date) -> datetime:
+    """When the quota of `day` resets: the next local midnight, as an aware datetime."""
+    return day_starts_at(tenant, day + timedelta(days=1))
+
+
+def _local_time_text(moment: datetime, tenant: Tenant) -> str:
+    local = timezone.localtime(moment, tenant.zone)
+    return f"{formats.date_format(local, 'Y-m-d H:i')} ({tenant.time_zone})"
+
+
+# Subscriptions -----------------------------------------------------------------------------
+
+def current_subscription(store: Store, day: date) -> StoreSubscription | None:
+    """The trial or active subscription covering `day`, if any. Unscoped on purpose: the
+    store already decides the tenant (generation workers may call this outside a request)."""
+    return (StoreSubscription.unscoped.select_related("pack_version")
+            .filter(store_id=store.pk, status__in=StoreSubscription.USABLE,
+                    starts_on__lte=day, ends_on__gte=day)
+            .order_by("-starts_on").first())
+
+
+def why_not_usable(store: Store, day: date) -> str:
+    """A sentence for the seller saying why the store has no usable subscription today."""
+    latest = (StoreSubscription.unscoped.filter(store_id=store.pk, starts_on__lte=day)
+              .order_by("-starts_on", "-id").first())
+    upcoming = (StoreSubscription.unscoped.filter(store_id=store.pk, starts_on__gt=day)
+                .exclude(status=Status.CANCELLED).order_by("starts_on").first())
+    params = {"store": store.display_name}
+    if latest is None and upcoming is not None:
+        return _("The subscription of store %(store)s only starts on %(date)s; AI generation "
+                 "is possible from then on.") % {**params, "date": upcoming.starts_on}
+    if latest is None:
+        return _("Store %(store)s has no subscription, so AI generation cannot start. Ask ISV "
+                 "sales for a quota pack for this store.") % params
+    if latest.status == Status.CANCELLED:
+        return _("The subscription of store %(store)s was cancelled, so AI generation cannot "
+                 "start. Ask ISV sales to subscribe the store again.") % params
+    if latest.status == Status.PAST_DUE:
+        return _("The licence payment for store %(store)s is overdue, so AI generation is "
+                 "paused until it is paid.") % params
+    return _("The subscription of store %(store)s ended on %(date)s, so AI generation cannot "
+             "start. Renew it to continue.") % {**params, "date": latest.ends_on}
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What a reservation needs of the subscription covering its day."""
+
+    subscription_id: int
+    included: int
+    overage_price: Decimal
+    cap: int | None
+
+    @property
+    def limit(self) -> int | None:
+        """Most calls a day (included + overage cap); None: no cap."""
+        return None if self.cap is None else self.included + self.cap
+
+
+def _money(value) -> Decimal:
+    # SQLite (the demo) hands decimals back as floats; PostgreSQL as Decimal.
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _day(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _usable_terms(store: Store, day: date) -> _Terms:
+    """The terms of the trial or active subscription covering `day`; raises
+    NoActiveSubscription with the reason. One query: this runs before every AI call."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.id, v.included_calls_per_day, v.overage_price_per_call, "  # noqa: S608
+            f"s.daily_overage_cap FROM {SUBSCRIPTIONS} s JOIN {VERSIONS} v "
+            f"ON v.id = s.pack_version_id WHERE s.store_id = %s AND s.status IN (%s, %s) "
+            f"AND s.starts_on <= %s AND s.ends_on >= %s ORDER BY s.starts_on DESC LIMIT 1",
+            [store.pk, *(status.value for status in StoreSubscription.USABLE), day, day])
+        row = cursor.fetchone()
+    if row is None:
+        raise NoActiveSubscription(why_not_usable(store, day))
+    return _Terms(row[0], row[1], _money(row[2]), row[3])
+
+
+def _exceeded(store: Store, terms: _Terms, day: date) -> QuotaExceeded:
+    tenant = store.tenant
+    resets_at = quota_resets_at(tenant, day)
+    if terms.cap:
+        usage = _("%(included)s included calls and the daily overage cap of %(cap)s calls") % {
+            "included": terms.included, "cap": terms.cap}
+    else:
+        usage = _("%(included)s included calls") % {"included": terms.included}
+    message = _("%(meaning)s Store %(store)s has used its %(usage)s today. The quota resets at "
+                "%(time)s. %(remedy)s") % {
+        "meaning": describe(QuotaExceeded.code).meaning, "store": store.display_name,
+        "usage": usage, "time": _local_time_text(resets_at, tenant),
+        "remedy": describe(QuotaExceeded.code).remedy,
+    }
+    return QuotaExceeded(message, resets_at=resets_at)
+
+
+# Reserve, settle, release ------------------------------------------------------------------
+#
+# The hot paths are plain SQL through Django's connection (portable to the demo's SQLite):
+# the ORM's per-query Python cost was most of the CPU time of a quota step.
+
+RESERVATIONS = Reservation._meta.db_table
+COUNTERS = DailyUsage._meta.db_table
+EVENTS = UsageEvent._meta.db_table
+SUBSCRIPTIONS = StoreSubscription._meta.db_table
+VERSIONS = QuotaPackVersion._meta.db_table
+RESERVED, SETTLED, RELEASED = (Reservation.State.RESERVED.value, Reservation.State.SETTLED.value,
+                               Reservation.State.RELEASED.value)
+
+
+@contextmanager
+def quota_transaction() -> Iterator[None]:
+    """A transaction for one quota step. Unless QUOTA_SYNCHRONOUS_COMMIT is on, PostgreSQL
+    commits it without waiting for the WAL flush: the counter's row lock is then held for
+    microseconds instead of a disk flush, which is what lets many workers share one store's
+    counter (docs/architecture.md, "Quota", says what a server crash can cost). Inside an
+    outer transaction nothing is changed: that transaction decides."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if (outermost and connection.vendor == "postgresql"
+                and not settings.QUOTA_SYNCHRONOUS_COMMIT):
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
+def reserve_call(store: Store, item_key: str) -> Reservation:
+    """Hold one AI call of the store's quota for today, before the model is called.
+
+    Idempotent per `item_key`: a retry while the reservation is open (or after it was
+    settled) returns it without counting again; a retry after a release reserves afresh.
+    Raises NoActiveSubscription or QuotaExceeded (with `resets_at`).
+    """
+    now = timezone.now()
+    day = local_day(store.tenant, now)
+    terms = _usable_terms(store, day)
+    fields = _reservation_fields(terms, day, now)
+    try:
+        with quota_transaction(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {RESERVATIONS} (tenant_id, store_id, item_key, subscription_id, "  # noqa: S608
+                f"day, state, included_calls_per_day, overage_price_per_call, reserved_at, "
+                f"expires_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL) "
+                f"RETURNING id",
+                [store.tenant_id, store.pk, item_key, *fields.values()])
+            pk = cursor.fetchone()[0]
+            _take_one(cursor, store, terms, day)  # last: the counter row stays locked to COMMIT
+    except IntegrityError:
+        return _reserve_existing(store, item_key, terms, day, now)
+    reservation = Reservation(pk=pk, tenant_id=store.tenant_id, store_id=store.pk,
+                              item_key=item_key, finished_at=None, **fields)
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return reservation
+
+
+def _reservation_fields(terms: _Terms, day: date, now: datetime) -> dict:
+    return {
+        "subscription_id": terms.subscription_id, "day": day, "state": RESERVED,
+        "included_calls_per_day": terms.included, "overage_price_per_call": terms.overage_price,
+        "reserved_at": now,
+        "expires_at": now + timedelta(seconds=settings.QUOTA_RESERVATION_TTL_SECONDS),
+    }
+
+
+def _reserve_existing(store: Store, item_key: str, terms: _Terms, day: date,
+                      now: datetime) -> Reservation:
+    with quota_transaction():
+        reservation = Reservation.unscoped.select_for_update().filter(item_key=item_key).first()
+        if reservation is None:  # the conflict was something else: let it surface
+            raise IntegrityError(f"Could not reserve {item_key!r}.")
+        if reservation.store_id != store.pk:
+            raise ValueError(f"Item key {item_key!r} is already used by another store.")
+        if reservation.state != RELEASED:
+            return reservation
+        for name, value in _reservation_fields(terms, day, now).items():
+            setattr(reservation, name, value)
+        reservation.finished_at = None
+        reservation.save()
+        with connection.cursor() as cursor:
+            _take_one(cursor, store, terms, day)
+        return reservation
+
+
+def _take_one(cursor, store: Store, terms: _Terms, day: date) -> None:
+    """Count one call in flight on the store's counter for `day`, if the limit allows.
+    One conditional UPDATE: atomic, and re-checked by PostgreSQL under the row lock."""
+    limit = terms.limit
+    if limit is not None and limit <= 0:
+        raise _exceeded(store, terms, day)
+    update = (f"UPDATE {COUNTERS} SET reserved = reserved + 1 "  # noqa: S608
+              f"WHERE store_id = %s AND day = %s")
+    params: list = [store.pk, day]
+    if limit is not None:
+        update += " AND included_used + overage_used + reserved < %s"
+        params.append(limit)
+    cursor.execute(update, params)
+    if cursor.rowcount == 1:
+        return
+    # No row matched: over the limit, or the day's counter does not exist yet, or another
+    # worker has just created it and not committed (this statement could not see it).
+    # get_or_create waits for such a worker; after it, the row exists and the next UPDATE
+    # (a new snapshot) sees it, so a miss then really means the limit is reached.
+    DailyUsage.unscoped.get_or_create(store_id=store.pk, day=day,
+                                      defaults={"tenant_id": store.tenant_id})
+    cursor.execute(update, params)
+    if cursor.rowcount != 1:
+        raise _exceeded(store, terms, day)
+
+
+def settle_call(item_key: str) -> UsageEvent:
+    """The call's content reached review: charge it, included calls first, then overage.
+    Idempotent: settling again returns the same ledger row and charges nothing more."""
+    now = timezone.now()
+    with quota_transaction(), connection.cursor() as cursor:
+        # Locks the reservation: a concurrent settle of the same key waits, then finds it
+        # settled and goes the idempotent way below.
+        cursor.execute(
+            f"UPDATE {RESERVATIONS} SET state = %s, finished_at = %s "  # noqa: S608
+            f"WHERE item_key = %s AND state = %s RETURNING tenant_id, store_id, "
+            f"subscription_id, day, included_calls_per_day, overage_price_per_call",
+            [SETTLED, now, item_key, RESERVED])
+        row = cursor.fetchone()
+        if row is None:
+            return _settled_already(item_key)
+        tenant_id, store_id, subscription_id, day, included_calls, overage_price = row
+        cursor.execute(
+            f"UPDATE {COUNTERS} SET included_used = included_used + 1, "  # noqa: S608
+            f"reserved = reserved - 1 WHERE store_id = %s AND day = %s "
+            f"AND included_used < %s", [store_id, day, included_calls])
+        included = cursor.rowcount == 1
+        if not included:
+            cursor.execute(
+                f"UPDATE {COUNTERS} SET overage_used = overage_used + 1, "  # noqa: S608
+                f"reserved = reserved - 1 WHERE store_id = %s AND day = %s", [store_id, day])
+        kind = UsageEvent.Kind.INCLUDED if included else UsageEvent.Kind.OVERAGE
+        unit_price = ZERO if included else _money(overage_price)
+        cursor.execute(
+            f"INSERT INTO {EVENTS} (tenant_id, store_id, subscription_id, item_key, day, "  # noqa: S608
+            f"kind, unit_price, created_at, reported_to_stripe_at, stripe_meter_event_id) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, '') RETURNING id",
+            [tenant_id, store_id, subscription_id, item_key, day, kind.value, unit_price, now])
+        event = UsageEvent(pk=cursor.fetchone()[0], tenant_id=tenant_id, store_id=store_id,
+                           subscription_id=subscription_id, item_key=item_key, day=_day(day),
+                           kind=kind.value, unit_price=unit_price, created_at=now,
+                           reported_to_stripe_at=None, stripe_meter_event_id="")
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
+
+
+def _settled_already(item_key: str) -> UsageEvent:
+    state = Reservation.unscoped.filter(item_key=item_key).values_list("state", flat=True).first()
+    if state is None:
+        raise ReservationNotFound(_("No quota reservation for %(key)s.") % {"key": item_key})
+    if state == RELEASED:
+        raise ReservationReleased(
+            _("The quota reservation for %(key)s was released (the call failed or took "
+              "too long), so it is not charged.") % {"key": item_key})
+    return UsageEvent.unscoped.get(item_key=item_key)
+
+
+def release_call(item_key: str) -> bool:
+    """The call failed: give the quota back, charge nothing. Idempotent; releasing a settled
+    or unknown call does nothing. Returns whether this call released the reservation."""
+    with quota_transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {RESERVATIONS} SET state = %s, finished_at = %s "  # noqa: S608
+            f"WHERE item_key = %s AND state = %s RETURNING store_id, day",
+            [RELEASED, timezone.now(), item_key, RESERVED])
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        cursor.execute(f"UPDATE {COUNTERS} SET reserved = reserved - 1 "  # noqa: S608
+                       f"WHERE store_id = %s AND day = %s", list(row))
+        return True
+
+
+def release_expired_reservations(now: datetime | None = None, batch_size: int = 1000) -> int:
+    """Housekeeping (django-q2 schedule): release reservations whose worker never came back.
+    The time to live is longer than Celery's hard time limit, so no live task is affected."""
+    now = now or timezone.now()
+    keys = list(Reservation.unscoped.filter(state=RESERVED, expires_at__lt=now)
+                .order_by("expires_at").values_list("item_key", flat=True)[:batch_size])
+    return sum(release_call(key) for key in keys)
+
+
+# Selectors ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoreUsageToday:
+    store: Store
+    day: date
+    resets_at: datetime
+    subscription: StoreSubscription | None  # the usable one covering today
+    included_calls: int
+    included_used: int
+    overage_used: int
+    in_progress: int
+    overage_amount: Decimal
+    overage_cap: int | None
+    unusable_reason: str = ""
+
+    @property
+    def included_left(self) -> int:
+        return max(0, self.included_calls - self.included_used)
+
+    @property
+    def calls_left(self) -> int | None:
+        """Calls that can still start today; None: no cap on overage."""
+        if self.subscription is None:
+            return 0
+        if self.overage_cap is None:
+            return None
+        used = self.included_used + self.overage_used + self.in_progress
+        return max(0, self.included_calls + self.overage_cap - used)
+
+
+def usage_today(store: Store, at: datetime | None = None) -> StoreUsageToday:
+    """The store's quota today (its tenant's local day)."""
+    tenant = store.tenant
+    day = local_day(tenant, at)
+    subscription = current_subscription(store, day)
+    counter = DailyUsage.unscoped.filter(store_id=store.pk, day=day).first()
+    amount = UsageEvent.unscoped.filter(
+        store_id=store.pk, day=day, kind=UsageEvent.Kind.OVERAGE,
+    ).aggregate(total=Sum("unit_price"))["total"] or ZERO
+    return StoreUsageToday(
+        store=store, day=day, resets_at=quota_resets_at(tenant, day), subscription=subscription,
+        included_calls=subscription.pack_version.included_calls_per_day if subscription else 0,
+        included_used=counter.included_used if counter else 0,
+        overage_used=counter.overage_used if counter else 0,
+        in_progress=counter.reserved if counter else 0,
+        overage_amount=amount,
+        overage_cap=subscription.daily_overage_cap if subscription else None,
+        unusable_reason="" if subscription else why_not_usable(store, day),
+    )
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    day: date
+    included_calls: int
+    overage_calls: int
+    overage_amount: Decimal
+
+    @property
+    def calls(self) -> int:
+        return self.included_calls + self.overage_calls
+
+
+@dataclass
+class StoreMonthUsage:
+    store: Store
+    days: list[DayUsage] = field(default_factory=list)
+
+    @property
+    def included_calls(self) -> int:
+        return sum(d.included_calls for d in self.days)
+
+    @property
+    def overage_calls(self) -> int:
+        return sum(d.overage_calls for d in self.days)
+
+    @property
+    def overage_amount(self) -> Decimal:
+        return sum((d.overage_amount for d in self.days), ZERO)
+
+
+@dataclass
+class MonthUsage:
+    tenant: Tenant
+    year: int
+    month: int
+    stores: list[StoreMonthUsage]
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def overage_amount(self) -> Decimal:
+        return sum((s.overage_amount for s in self.stores), ZERO)
+
+    @property
+    def calls(self) -> int:
+        return sum(s.included_calls + s.overage_calls for s in self.stores)
+
+
+def usage_for_month(tenant: Tenant, year: int, month: int) -> MonthUsage:
+    """Settled calls per store per local day of one month, from the ledger (the truth for
+    billing). Every store of the tenant is listed, with or without usage."""
+    first = date(year, month, 1)
+    last = date(year, month, calendar.monthrange(year, month)[1])
+    overage = Q(kind=UsageEvent.Kind.OVERAGE)
+    rows = (UsageEvent.unscoped.filter(tenant=tenant, day__range=(first, last))
+            .values("store_id", "day")
+            .annotate(included=Count("id", filter=Q(kind=UsageEvent.Kind.INCLUDED)),
+                      overage=Count("id", filter=overage),
+                      amount=Sum("unit_price", filter=overage))
+            .order_by("store_id", "day"))
+    stores = {s.pk: StoreMonthUsage(store=s) for s in Store.unscoped.filter(tenant=tenant)}
+    for row in rows:
+        stores[row["store_id"]].days.append(DayUsage(
+            day=row["day"], included_calls=row["included"], overage_calls=row["overage"],
+            overage_amount=row["amount"] or ZERO))
+    return MonthUsage(tenant=tenant, year=year, month=month, stores=list(stores.values()))

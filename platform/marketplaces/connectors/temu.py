@@ -1,0 +1,184 @@
+"""Temu open platform: one JSON POST per call to the site's router, `type` names the API,
+signed with marketplaces.signing.temu_sign over every top-level parameter."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from marketplaces.connectors.base import (
+    Connector,
+    ContentUpdate,
+    Goods,
+    GoodsImage,
+    GoodsPage,
+    MarketplaceError,
+    TokenGrant,
+    TokenInfo,
+)
+from marketplaces.connectors.transport import (
+    RATE_LIMITED,
+    SIGNATURE,
+    UNAVAILABLE,
+    Transport,
+    need,
+    optional,
+    parameter_value,
+    reading_answer,
+    strings,
+    unavailable,
+)
+from marketplaces.signing import temu_sign
+
+CREATE_TOKEN = "bg.open.accesstoken.create"
+TOKEN_INFO = "bg.open.accesstoken.info.get"
+GOODS_LIST = "bg.local.goods.list.query"
+GOODS_DETAIL = "bg.local.goods.detail.query"
+GOODS_UPDATE = "bg.local.goods.partial.update"
+
+# The router's error codes and ours. Unknown codes: ERR_MARKETPLACE_UNAVAILABLE, not retried.
+_ERRORS: dict[int, tuple[str, bool]] = {
+    3000001: (SIGNATURE, False),  # invalid signature: our fault
+    3000002: (SIGNATURE, False),  # timestamp out of range: our clock
+    3000003: (SIGNATURE, False),  # unknown app key: our configuration
+    3000032: ("ERR_TEMU_403", False),  # the token does not cover this API
+    3000033: ("ERR_TOKEN_EXPIRED", False),  # unknown or revoked token
+    3000034: ("ERR_TOKEN_EXPIRED", False),
+    4000004: (RATE_LIMITED, True),
+    5000003: ("ERR_IP_NOT_WHITELISTED", False),
+    7000016: ("ERR_AUTH_CODE_INVALID", False),
+    2000010: ("ERR_MARKETPLACE_GOODS_NOT_FOUND", False),
+}
+
+
+class TemuConnector(Connector):
+    page_size_max = 100
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._transport = Transport("temu", self.store_key, self.time_zone)
+
+    # -- the interface ---------------------------------------------------------------------
+
+    def create_token(self, authorization_code: str) -> TokenGrant:
+        # The code is single use: a retry after a lost answer gets "already used", which the
+        # seller sees as "generate a new code" rather than a silent double exchange.
+        result, request_id = self._call(CREATE_TOKEN, {"code": authorization_code},
+                                        with_token=False)
+        with reading_answer("temu", request_id):
+            return TokenGrant(
+                access_token=need(result, "accessToken", str),
+                expires_at=_from_seconds(need(result, "accessTokenExpireTime", int)),
+                shop_id=str(need(result, "mallId", (int, str))),
+                shop_name=optional(result, "mallName", str, ""),
+                scopes=strings(optional(result, "apiScopeList", list, []), "apiScopeList"),
+            )
+
+    def token_info(self) -> TokenInfo:
+        result, request_id = self._call(TOKEN_INFO, {})
+        with reading_answer("temu", request_id):
+            return TokenInfo(
+                shop_id=str(need(result, "mallId", (int, str))),
+                shop_name=optional(result, "mallName", str, ""),
+                scopes=strings(optional(result, "apiScopeList", list, []), "apiScopeList"),
+                expires_at=_from_seconds(need(result, "expiredTime", int)),
+            )
+
+    def list_goods(self, page: int, page_size: int) -> GoodsPage:
+        page_size = min(page_size, self.page_size_max)
+        result, request_id = self._call(GOODS_LIST, {"pageNo": page, "pageSize": page_size})
+        with reading_answer("temu", request_id):
+            items = need(result, "goodsList", list)
+            return GoodsPage(items=[self._goods(item) for item in items], page=page,
+                             page_size=page_size, total=need(result, "total", int))
+
+    def goods_detail(self, marketplace_id: str) -> Goods:
+        result, request_id = self._call(GOODS_DETAIL, {"goodsId": _goods_id(marketplace_id)})
+        with reading_answer("temu", request_id):
+            return self._goods(result)
+
+    def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
+        content = {name: value for name, value in (
+            ("title", update.title), ("bulletPoints", update.bullet_points),
+            ("description", update.description), ("searchTerms", update.search_terms),
+        ) if value is not None}
+        if not content:
+            raise ValueError("a content update needs at least one field")
+        # The AI-assisted flag is always sent: marketplace policy, and missing it costs the
+        # seller credit points.
+        result, request_id = self._call(GOODS_UPDATE, {
+            "goodsId": _goods_id(marketplace_id), "language": update.language,
+            "content": content, "aiAssisted": update.ai_assisted,
+        })
+        with reading_answer("temu", request_id):
+            optional(result, "goodsId", (int, str), None)  # an object, whatever it holds
+        return request_id
+
+    # -- the protocol ----------------------------------------------------------------------
+
+    def _call(self, api: str, params: dict[str, Any], *, with_token: bool = True
+              ) -> tuple[Any, str]:
+        return self._transport.call(lambda: self._once(api, params, with_token))
+
+    def _once(self, api: str, params: dict[str, Any], with_token: bool) -> tuple[Any, str]:
+        app_key, app_secret = self._transport.app_credentials()
+        body: dict[str, Any] = {"type": api, "app_key": app_key, "data_type": "JSON",
+                                "timestamp": int(time.time()), **params}
+        if with_token:
+            body["access_token"] = self.access_token
+        body["sign"] = temu_sign(body, app_secret)
+        answer = self._transport.post(self.site.gateway_url, json=body)
+        return self._result(api, answer)
+
+    def _result(self, api: str, answer: dict[str, Any]) -> tuple[Any, str]:
+        request_id = answer.get("requestId") if isinstance(answer.get("requestId"), str) else ""
+        success = answer.get("success")
+        if success is True and answer.get("result") is not None:
+            return answer["result"], request_id
+        if success is not False:
+            raise self._transport.log_failure(unavailable(
+                f"temu {api} answered without success/result", request_id=request_id))
+        raw_code, message = answer.get("errorCode"), str(answer.get("errorMsg") or "")
+        gateway_code = int(raw_code) if str(raw_code).isdigit() else -1
+        code, retryable = _ERRORS.get(gateway_code, (UNAVAILABLE, False))
+        if api == CREATE_TOKEN and code == UNAVAILABLE:
+            code = "ERR_AUTH_CODE_INVALID"  # any other refusal of a code: the code is no good
+        raise self._transport.gateway_error(code, str(raw_code), message, request_id,
+                                            retryable=retryable)
+
+    @staticmethod
+    def _goods(item: Any) -> Goods:
+        price = optional(item, "price", dict, {})
+        return Goods(
+            marketplace_id=str(need(item, "goodsId", (int, str))),
+            sku=need(item, "outSkuSn", str),
+            title=need(item, "goodsName", str),
+            category=optional(item, "catName", str, ""),
+            description=optional(item, "goodsDesc", str, ""),
+            attributes={need(entry, "name", str): str(need(entry, "value", (str, int, float)))
+                        for entry in optional(item, "goodsAttributes", list, [])},
+            parameters={need(entry, "name", str): parameter_value(entry.get("value"))
+                        for entry in optional(item, "goodsParameters", list, [])},
+            images=[GoodsImage(url=need(image, "url", str), width=need(image, "width", int),
+                               height=need(image, "height", int),
+                               has_watermark=optional(image, "watermark", bool, False),
+                               has_text=optional(image, "hasText", bool, False))
+                    for image in optional(item, "images", list, [])],
+            bullet_points=strings(optional(item, "bulletPoints", list, []), "bulletPoints"),
+            search_terms=strings(optional(item, "searchTerms", list, []), "searchTerms"),
+            price=Decimal(need(price, "amount", str)) if price else None,
+            currency=optional(price, "currency", str, "") if price else "",
+        )
+
+
+def _from_seconds(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _goods_id(marketplace_id: str) -> int:
+    if not str(marketplace_id).isdigit():
+        raise MarketplaceError("ERR_MARKETPLACE_GOODS_NOT_FOUND",
+                               f"{marketplace_id!r} is not a Temu goods id")
+    return int(marketplace_id)
