@@ -40,8 +40,9 @@ class AuditEvent(TenantOwnedModel):
 
     # PROTECT: deleting a tenant must not silently erase its trail.
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT)
+    # PROTECT: someone with a trail is deactivated, not deleted (the trail is never rewritten).
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("who"), null=True,
-                              on_delete=models.SET_NULL, related_name="+")
+                              on_delete=models.PROTECT, related_name="+")
     action = models.CharField(_("action"), max_length=40, choices=Action.choices)
     target = models.CharField(_("target"), max_length=200, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)

@@ -42,3 +42,9 @@ def test_re_inviting_records_the_withdrawal_of_the_previous_invitation(tenant_a,
         actions = list(AuditEvent.objects.values_list("action", flat=True))
     assert actions.count(AuditEvent.Action.INVITATION_REVOKED) == 1
     assert actions.count(AuditEvent.Action.MEMBER_INVITED) == 2
+
+
+def test_a_user_with_a_trail_is_kept_and_one_without_can_be_deleted(event, owner_a, owner_b):
+    with pytest.raises(ProtectedError):
+        owner_a.delete()
+    owner_b.delete()  # no trail: nothing to protect

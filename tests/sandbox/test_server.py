@@ -69,16 +69,17 @@ def test_a_correct_temu_call_is_answered(sandbox, temu_token):
     assert answer["result"]["total"] == 300 and len(answer["result"]["goodsList"]) == 20
 
 
+# Callables: timestamps must be taken when the test runs, not when it is collected.
 @pytest.mark.parametrize(("change", "error_code"), [
-    ({"forge": True}, 3000001),
-    ({"secret": "not-the-secret"}, 3000001),
-    ({"timestamp": int(time.time()) - 301}, 3000002),
-    ({"timestamp": int(time.time()) + 400}, 3000002),
-    ({"timestamp": int(time.time() * 1000)}, 3000002),  # milliseconds: wrong for Temu
-    ({"app_key": "someone-else"}, 3000003),
+    (lambda: {"forge": True}, 3000001),
+    (lambda: {"secret": "not-the-secret"}, 3000001),
+    (lambda: {"timestamp": int(time.time()) - 301}, 3000002),
+    (lambda: {"timestamp": int(time.time()) + 400}, 3000002),
+    (lambda: {"timestamp": int(time.time() * 1000)}, 3000002),  # milliseconds: wrong for Temu
+    (lambda: {"app_key": "someone-else"}, 3000003),
 ])
 def test_temu_request_verification(sandbox, temu_token, change, error_code):
-    answer = temu_post(sandbox, LIST, token=temu_token, pageNo=1, pageSize=10, **change)
+    answer = temu_post(sandbox, LIST, token=temu_token, pageNo=1, pageSize=10, **change())
     assert (answer["success"], answer["errorCode"]) == (False, error_code)
     assert sandbox.state.requests == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from marketplaces.connectors import MarketplaceError
 from stores import services
@@ -95,7 +95,8 @@ def test_mark_syncing_refuses_a_store_without_a_usable_token(store_a, owner_a, t
     assert refused.value.code == "store_not_authorized"
     expired = make_store(tenant_a, owner_a, shop_id="S-2",
                          token_expires_at=timezone.now() - timedelta(minutes=1))
-    with tenant_scope(tenant_a), pytest.raises(services.StoreError) as refused:
+    with (tenant_scope(tenant_a), translation.override("en"),
+          pytest.raises(services.StoreError) as refused):
         services.mark_syncing(expired)
     assert refused.value.code == "ERR_TOKEN_EXPIRED"
     assert "re-authorize" in refused.value.message

@@ -83,11 +83,7 @@ class Command(BaseCommand):
                 self._verdict(first, second)
         finally:
             Tenant.objects.filter(pk=tenant.pk).delete()  # cascades to the store and catalog
-            # Not user.delete(): the collector would try to null the (immutable) audit trail's
-            # actor column, even though this user is in no audit event.
-            with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {User._meta.db_table} WHERE id = %s",  # noqa: S608
-                               [user.pk])
+            user.delete()
 
     def _timed(self, label: str, store: Store) -> SyncRun:
         with CaptureQueriesContext(connection) as queries:
