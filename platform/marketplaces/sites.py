@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -78,8 +79,10 @@ SITES: dict[str, Site] = {site.code: site for site in [
 ]}
 
 
-def site_choices() -> list[tuple[str, str]]:
-    return [(site.code, site.label) for site in SITES.values()]
+def site_choices() -> list[tuple[str, str | Promise]]:
+    # Lazy labels: model choices are read at import time, before any language is active.
+    return [(site.code, format_lazy("{} {}", MARKETPLACE_NAMES[site.marketplace], site.name))
+            for site in SITES.values()]
 
 
 def get_site(code: str) -> Site:
