@@ -113,6 +113,8 @@ class StoreSubscription(TenantOwnedModel):
                                         blank=True, on_delete=models.PROTECT,
                                         related_name="renewal")
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    stripe_subscription_id = models.CharField(_("Stripe subscription"), max_length=100,
+                                              blank=True, db_index=True)
     stripe_subscription_item_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -258,3 +260,90 @@ class UsageEvent(TenantOwnedModel):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Usage events are append-only.")
+
+
+# Stripe ------------------------------------------------------------------------------------
+
+class StripeCustomer(TenantOwnedModel):
+    """The tenant's one Stripe customer, and the billing state Stripe's webhooks report."""
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.PROTECT,
+                                  related_name="stripe_customer")
+    stripe_customer_id = models.CharField(_("Stripe customer"), max_length=100, unique=True)
+    payment_failed_at = models.DateTimeField(
+        _("payment failed at"), null=True, blank=True,
+        help_text=_("Set when Stripe reports a failed invoice payment; cleared when one is "
+                    "paid."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Stripe customer")
+        verbose_name_plural = _("Stripe customers")
+
+    def __str__(self) -> str:
+        return self.stripe_customer_id
+
+    @property
+    def in_arrears(self) -> bool:
+        return self.payment_failed_at is not None
+
+
+class StripeEvent(models.Model):
+    """A webhook event already processed: a replay of the same id changes nothing."""
+
+    event_id = models.CharField(_("Stripe event"), max_length=100, unique=True)
+    type = models.CharField(_("type"), max_length=100)
+    tenant = models.ForeignKey("tenants.Tenant", verbose_name=_("tenant"), null=True,
+                               blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(_("created at Stripe"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Stripe webhook event")
+        verbose_name_plural = _("Stripe webhook events")
+        ordering = ["-processed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class StripeInvoice(TenantOwnedModel):
+    """An invoice Stripe drew up for the tenant, as its webhooks last described it.
+    Amounts are CNY; Stripe sends minor units (fen)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        OPEN = "open", _("Open")
+        PAID = "paid", _("Paid")
+        UNCOLLECTIBLE = "uncollectible", _("Uncollectible")
+        VOID = "void", _("Void")
+
+    stripe_invoice_id = models.CharField(_("Stripe invoice"), max_length=100, unique=True)
+    stripe_subscription_id = models.CharField(_("Stripe subscription"), max_length=100,
+                                              blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.DRAFT)
+    payment_failed = models.BooleanField(_("payment failed"), default=False)
+    currency = models.CharField(_("currency"), max_length=3, default="cny")
+    total = models.DecimalField(_("total (CNY)"), max_digits=12, decimal_places=2,
+                                default=Decimal("0.00"))
+    amount_due = models.DecimalField(_("amount due (CNY)"), max_digits=12, decimal_places=2,
+                                     default=Decimal("0.00"))
+    amount_paid = models.DecimalField(_("amount paid (CNY)"), max_digits=12, decimal_places=2,
+                                      default=Decimal("0.00"))
+    period_start = models.DateTimeField(_("period start"), null=True, blank=True)
+    period_end = models.DateTimeField(_("period end"), null=True, blank=True)
+    hosted_invoice_url = models.URLField(_("invoice page"), max_length=500, blank=True)
+    stripe_updated_at = models.DateTimeField(
+        _("last Stripe event at"), null=True, blank=True,
+        help_text=_("When Stripe created the event last applied; older events are ignored."))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Stripe invoice")
+        verbose_name_plural = _("Stripe invoices")
+        ordering = ["-period_start", "-id"]
+
+    def __str__(self) -> str:
+        return self.stripe_invoice_id

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from audit.services import record
+from billing import stripe_sync
 from billing.models import QuotaPack, QuotaPackVersion, StoreSubscription
 from billing.quota import local_day
 from stores.models import Store
@@ -106,6 +107,7 @@ def subscribe_store(store: Store, pack: QuotaPack, *, by: User | None,
             tenant_id=store.tenant_id, store=store, pack_version=version, status=status,
             starts_on=starts_on, ends_on=ends_on, daily_overage_cap=daily_overage_cap)
         _record(AuditEvent.Action.SUBSCRIPTION_CREATED, subscription, by)
+        stripe_sync.push_licence_after_commit(subscription)
     return subscription
 
 
@@ -130,6 +132,7 @@ def renew_subscription(subscription: StoreSubscription, *, by: User | None) -> S
             pack_version=version, status=Status.ACTIVE, starts_on=starts_on, ends_on=ends_on,
             daily_overage_cap=subscription.daily_overage_cap, renewed_from=subscription)
         _record(AuditEvent.Action.SUBSCRIPTION_RENEWED, renewal, by)
+        stripe_sync.push_licence_after_commit(renewal)
     return renewal
 
 

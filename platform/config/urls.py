@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from billing import api as billing_api
 from billing import urls as billing_urls
+from billing import webhooks as billing_webhooks
 from catalog import api as catalog_api
 from portal import views as portal_views
 from stores import api as store_api
@@ -47,6 +48,8 @@ console_urlpatterns = [
 urlpatterns = [
     path("", portal_views.home, name="home"),
     path("healthz", portal_views.healthz, name="healthz"),
+    # Public, but every request must carry a valid Stripe signature (billing/webhooks.py).
+    path("billing/stripe/webhook/", billing_webhooks.stripe_webhook, name="stripe_webhook"),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),

@@ -52,3 +52,37 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     return Clock(monkeypatch)
+
+
+@pytest.fixture
+def stripe_api():
+    """The local Stripe stand-in (a real HTTP server), stopped after the test."""
+    from tests.billing import stripe_server
+
+    server = stripe_server.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+WEBHOOK_SECRET = "whsec_test_local_secret"
+
+
+@pytest.fixture
+def stripe_online(settings, stripe_api):
+    """Online billing against the stand-in: no library retries, short timeouts."""
+    settings.STRIPE_SECRET_KEY = "sk_test_local"
+    settings.STRIPE_API_BASE = stripe_api.url
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_LICENCE_PRICE_ID = "price_licence_yearly"
+    settings.STRIPE_METER_EVENT_NAME = "ai_calls_overage"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    return stripe_api
+
+
+@pytest.fixture
+def stripe_offline(settings):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.STRIPE_LICENCE_PRICE_ID = "price_licence_yearly"

@@ -4,24 +4,17 @@ error is retried with backoff and the same run continues."""
 
 from __future__ import annotations
 
-import signal
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-import redis
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from catalog.models import Product, SyncRun
-from config.celery import app as celery_app
 from sandbox import shops
 from sandbox import state as sandbox_state
 from stores.models import Store
+from tests import celery_worker
 from tests.catalog.conftest import connect_store, fail_on_goods_request
 from tests.conftest import client_for
 
@@ -31,46 +24,11 @@ TEST_DEADLINE_SECONDS = 120
 RUN_WAIT_SECONDS = 60
 
 
-@contextmanager
-def hard_deadline(seconds: float) -> Iterator[None]:
-    def expired(signum, frame):
-        raise TimeoutError(f"test exceeded its {seconds}s deadline (Celery worker stuck?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.fixture
 def embedded_worker(monkeypatch) -> Iterator[object]:
-    """A real worker thread on the real broker, consuming a queue of this test's own."""
-    redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=3,
-                         socket_timeout=3).ping()
-    assert not celery_app.conf.task_always_eager, "the worker test needs a real broker"
-    queue_name = f"tests-catalog-{uuid.uuid4().hex[:12]}"
-    queues = celery_app.amqp.queues
-    previous_selection = queues._consume_from
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", queue_name)
-    try:
-        with hard_deadline(TEST_DEADLINE_SECONDS), start_worker(
-            celery_app, pool="solo", concurrency=1, perform_ping_check=False,
-            shutdown_timeout=15, queues=[queue_name],
-        ) as worker:
-            yield worker
-    finally:
-        queues._consume_from = previous_selection
-        with celery_app.connection_for_write() as conn:
-            queue = queues.pop(queue_name).bind(conn.default_channel)
-            queue.declare()
-            queue.delete()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        assert cursor.fetchone()[0] == 0
+    with celery_worker.embedded_worker(monkeypatch, name="catalog",
+                                       deadline_seconds=TEST_DEADLINE_SECONDS) as worker:
+        yield worker
 
 
 def wait_until_finished(store: Store, timeout: float = RUN_WAIT_SECONDS) -> SyncRun:

@@ -8,26 +8,21 @@ worker on another machine.
 
 from __future__ import annotations
 
-import signal
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-import redis
-from celery.contrib.testing.worker import start_worker
 from celery.signals import task_prerun
 from django.conf import settings
 from django.core import mail
-from django.db import connection, transaction
+from django.db import transaction
 
-from config.celery import app as celery_app
 from tenants import services
 from tenants.models import Invitation, Membership
 from tenants.roles import TenantRole
 from tenants.scope import tenant_scope
 from tenants.tasks import send_invitation_email
+from tests import celery_worker
 from tests.conftest import add_member, client_for, create_tenant, create_user
 from tests.tenants.mail_checks import accept_link, assert_bilingual_invitation
 
@@ -37,57 +32,11 @@ TEST_DEADLINE_SECONDS = 90  # the whole test, worker start and stop included
 MAIL_WAIT_SECONDS = 30
 
 
-@contextmanager
-def hard_deadline(seconds: float) -> Iterator[None]:
-    """Fail the test (instead of hanging the suite) if it runs longer than `seconds`."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"test exceeded its {seconds}s deadline (Celery worker stuck?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.fixture
 def embedded_worker(monkeypatch) -> Iterator[object]:
-    """A real worker thread on the real broker, on a queue of its own.
-
-    Messages go to a queue named for this test (task_default_queue), and only this worker
-    consumes it: stale messages, or another test run sharing the broker, cannot interfere.
-    """
-    # Fail fast with a clear message when the broker is down (start_worker would retry).
-    redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=3,
-                         socket_timeout=3).ping()
-    assert not celery_app.conf.task_always_eager, "the worker test needs a real broker"
-    queue_name = f"tests-tenants-{uuid.uuid4().hex[:12]}"
-    queues = celery_app.amqp.queues
-    previous_selection = queues._consume_from  # start_worker(queues=...) narrows it
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", queue_name)
-    try:
-        with hard_deadline(TEST_DEADLINE_SECONDS), start_worker(
-            celery_app, pool="solo", concurrency=1, perform_ping_check=False,
-            shutdown_timeout=15, queues=[queue_name],
-        ) as worker:
-            yield worker
-    finally:
-        queues._consume_from = previous_selection
-        # Remove the queue and its bindings from the broker (declared here so that kombu
-        # knows the bindings it has to delete).
-        with celery_app.connection_for_write() as conn:
-            queue = queues.pop(queue_name).bind(conn.default_channel)
-            queue.declare()
-            queue.delete()
-    # The worker thread must not keep a database connection open: the test database
-    # could not be flushed or dropped at the end of the session.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        assert cursor.fetchone()[0] == 0
+    with celery_worker.embedded_worker(monkeypatch, name="tenants",
+                                       deadline_seconds=TEST_DEADLINE_SECONDS) as worker:
+        yield worker
 
 
 @pytest.fixture

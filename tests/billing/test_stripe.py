@@ -1,0 +1,263 @@
+"""Stripe sync against the local stand-in over real HTTP: customers, licence subscriptions,
+the overage meter outbox (outage, retry, no duplicates), offline mode and reconciliation."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from billing import services, stripe_sync
+from billing.models import StoreSubscription, StripeCustomer, UsageEvent
+from billing.quota import local_day
+from tests.billing.conftest import make_store
+from tests.conftest import create_tenant
+
+_item = itertools.count(1)
+METER_PATH = "/v1/billing/meter_events"
+
+
+def ledger_event(subscription: StoreSubscription, *, days_ago: int = 1,
+                 kind: str = UsageEvent.Kind.OVERAGE,
+                 unit_price: str = "0.80") -> UsageEvent:
+    """A settled call in the ledger, as billing.quota.settle_call writes it."""
+    return UsageEvent.unscoped.create(
+        tenant_id=subscription.tenant_id, store_id=subscription.store_id,
+        subscription=subscription, item_key=f"job-1/item-{next(_item)}",
+        day=local_day(subscription.tenant) - timedelta(days=days_ago), kind=kind,
+        unit_price=Decimal(unit_price) if kind == UsageEvent.Kind.OVERAGE else Decimal("0"),
+        created_at=timezone.now() - timedelta(days=days_ago))
+
+
+def reported(subscription) -> list[UsageEvent]:
+    return list(UsageEvent.unscoped.filter(subscription=subscription,
+                                           reported_to_stripe_at__isnull=False))
+
+
+# Customers ---------------------------------------------------------------------------------
+
+def test_one_customer_per_tenant(stripe_online, tenant_a, tenant_b):
+    first = stripe_sync.ensure_customer(tenant_a)
+    again = stripe_sync.ensure_customer(tenant_a)
+    other = stripe_sync.ensure_customer(tenant_b)
+
+    assert first == again and first.startswith("cus_")
+    assert other != first
+    assert len(stripe_online.calls("/v1/customers")) == 2
+    assert StripeCustomer.unscoped.get(tenant=tenant_a).stripe_customer_id == first
+    sent = stripe_online.customers[first]
+    assert sent["metadata"]["tenant_id"] == str(tenant_a.pk)
+    # The library carried our idempotency key: a retried create returns the same customer.
+    assert stripe_online.calls("/v1/customers")[0].headers["idempotency-key"] == \
+        f"customer-tenant-{tenant_a.pk}"
+
+
+# Licence subscriptions ---------------------------------------------------------------------
+
+def test_licence_subscription_created_when_a_period_activates(
+        stripe_online, store_a, pack, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription = services.subscribe_store(store_a, pack, by=None)
+
+    subscription.refresh_from_db()
+    assert subscription.stripe_subscription_id.startswith("sub_")
+    assert subscription.stripe_subscription_item_id.startswith("si_")
+    sent = stripe_online.subscriptions[subscription.stripe_subscription_id]
+    assert sent["items"]["data"][0]["price"]["id"] == "price_licence_yearly"
+    assert sent["metadata"]["store_subscription_id"] == str(subscription.pk)
+    assert sent["customer"] == StripeCustomer.unscoped.get(tenant=store_a.tenant).stripe_customer_id
+
+    # Running it again changes nothing and sends nothing.
+    assert stripe_sync.push_pending_licences() == 0
+    assert stripe_sync.push_licence_subscription(subscription) == \
+        subscription.stripe_subscription_id
+    assert len(stripe_online.calls("/v1/subscriptions")) == 1
+
+
+def test_trials_get_no_licence_and_outage_is_caught_up(
+        stripe_online, tenant_a, owner_a, pack, django_capture_on_commit_callbacks):
+    trial_store = make_store(tenant_a, owner_a)
+    paid_store = make_store(tenant_a, owner_a)
+    stripe_online.fail("500")
+    with django_capture_on_commit_callbacks(execute=True):
+        trial = services.subscribe_store(trial_store, pack, by=None,
+                                         status=StoreSubscription.Status.TRIAL)
+        paid = services.subscribe_store(paid_store, pack, by=None)  # Stripe is down: no error
+    paid.refresh_from_db()
+    assert paid.stripe_subscription_id == ""
+
+    stripe_online.heal()
+    assert stripe_sync.push_pending_licences() == 1
+    paid.refresh_from_db()
+    trial.refresh_from_db()
+    assert paid.stripe_subscription_id.startswith("sub_")
+    assert trial.stripe_subscription_id == ""
+    assert len(stripe_online.subscriptions) == 1
+
+
+# Meter events ------------------------------------------------------------------------------
+
+def test_overage_sent_once_with_stable_identifiers(stripe_online, subscription_a):
+    overage = [ledger_event(subscription_a) for _ in range(3)]
+    ledger_event(subscription_a, kind=UsageEvent.Kind.INCLUDED)  # never sent
+    today = ledger_event(subscription_a, days_ago=0)  # the day is not over: not yet
+
+    result = stripe_sync.report_overage()
+
+    assert result.sent == 3 and not result.outage and not result.refused
+    customer = StripeCustomer.unscoped.get(tenant=subscription_a.tenant).stripe_customer_id
+    identifiers = {stripe_sync.meter_identifier(event) for event in overage}
+    assert set(stripe_online.meter_events) == identifiers
+    for event in stripe_online.meter_events.values():
+        assert event["event_name"] == "ai_calls_overage"
+        assert event["payload"] == {"stripe_customer_id": customer, "value": "80"}  # fen
+    marked = {e.pk: e for e in reported(subscription_a)}
+    assert set(marked) == {e.pk for e in overage}
+    for event in overage:
+        assert marked[event.pk].stripe_meter_event_id == stripe_sync.meter_identifier(event)
+
+    # A second run (or a concurrent one) sends nothing more and marks nothing twice.
+    before = {pk: e.reported_to_stripe_at for pk, e in marked.items()}
+    assert stripe_sync.report_overage().sent == 0
+    assert len(stripe_online.calls(METER_PATH)) == 3
+    assert {e.pk: e.reported_to_stripe_at for e in reported(subscription_a)} == before
+
+    # Any time, not only for closed days: today's event goes too.
+    assert stripe_sync.report_overage(closed_days_only=False).sent == 1
+    today = UsageEvent.unscoped.get(pk=today.pk)
+    assert today.reported_to_stripe_at is not None
+
+
+def test_identifier_is_stable_and_derived_from_the_item_key(subscription_a):
+    event = ledger_event(subscription_a)
+    same = UsageEvent.unscoped.get(pk=event.pk)
+    assert stripe_sync.meter_identifier(event) == stripe_sync.meter_identifier(same)
+    assert len(stripe_sync.meter_identifier(event)) <= 100
+    assert stripe_sync.meter_identifier(ledger_event(subscription_a)) != \
+        stripe_sync.meter_identifier(event)
+
+
+@pytest.mark.parametrize("failure", ["500", "timeout"])
+def test_stripe_down_marks_nothing_and_the_next_run_sends(stripe_online, subscription_a,
+                                                          failure):
+    events = [ledger_event(subscription_a) for _ in range(3)]
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    stripe_online.fail(failure)
+
+    result = stripe_sync.report_overage()
+
+    assert result.sent == 0 and result.outage
+    assert reported(subscription_a) == []
+    assert stripe_online.meter_events == {}
+
+    stripe_online.heal()
+    assert stripe_sync.report_overage().sent == 3
+    assert len(reported(subscription_a)) == 3
+    assert set(stripe_online.meter_events) == {stripe_sync.meter_identifier(e) for e in events}
+
+
+def test_outage_mid_batch_keeps_what_was_accepted(stripe_online, subscription_a):
+    for _ in range(5):
+        ledger_event(subscription_a)
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    stripe_online.fail("500", after=2)
+
+    assert stripe_sync.report_overage().sent == 2
+    assert len(reported(subscription_a)) == 2
+
+    stripe_online.heal()
+    assert stripe_sync.report_overage().sent == 3
+    assert len(reported(subscription_a)) == 5
+    assert len(stripe_online.meter_events) == 5
+
+
+def test_lost_response_is_resent_with_the_same_identifier_and_not_duplicated(
+        stripe_online, subscription_a):
+    events = [ledger_event(subscription_a) for _ in range(3)]
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    # Stripe takes the first event but the answer never arrives: it must stay unmarked.
+    stripe_online.fail("lose_response", times=1)
+
+    first = stripe_sync.report_overage()
+    assert first.outage and first.sent == 0
+    assert reported(subscription_a) == []
+    assert len(stripe_online.meter_events) == 1
+
+    retry = stripe_sync.report_overage()
+    assert retry.sent == 3
+    sent = [r.params["identifier"] for r in stripe_online.calls(METER_PATH)]
+    assert len(sent) == 4  # the lost one went twice...
+    assert len(set(sent)) == 3  # ...under the same identifier
+    assert set(stripe_online.meter_events) == {stripe_sync.meter_identifier(e) for e in events}
+
+
+def test_refused_event_is_skipped_and_left_pending(stripe_online, subscription_a):
+    good = ledger_event(subscription_a)
+    bad = ledger_event(subscription_a)
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    # A customer Stripe does not know: the stand-in answers 400 for that event only.
+    stripe_online.customers.clear()
+
+    result = stripe_sync.report_overage()
+    assert result.sent == 0 and sorted(result.refused) == sorted([good.pk, bad.pk])
+    assert not result.outage
+    assert reported(subscription_a) == []
+
+
+def test_offline_mode_sends_nothing_and_everything_works(stripe_offline, stripe_api, store_a,
+                                                         pack, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription = services.subscribe_store(store_a, pack, by=None)
+    ledger_event(subscription)
+
+    assert stripe_sync.ensure_customer(store_a.tenant) is None
+    assert stripe_sync.push_licence_subscription(subscription) is None
+    result = stripe_sync.settle_overage_to_stripe()
+
+    assert result == {"licences": 0, "sent": 0, "refused": [], "outage": "", "offline": True}
+    assert reported(subscription) == []
+    assert stripe_api.requests == []
+    subscription.refresh_from_db()
+    assert subscription.stripe_subscription_id == ""
+    assert subscription.status == StoreSubscription.Status.ACTIVE
+
+
+def test_settlement_schedule_exists(db):
+    schedule = Schedule.objects.get(func="billing.stripe_sync.settle_overage_to_stripe")
+    assert schedule.repeats == -1
+
+
+# Reconciliation ----------------------------------------------------------------------------
+
+def test_reconciliation_lists_the_events_that_differ(stripe_online, subscription_a):
+    tenant = subscription_a.tenant
+    events = [ledger_event(subscription_a, unit_price="0.80") for _ in range(3)]
+    events.append(ledger_event(subscription_a, unit_price="0.75"))
+    stripe_sync.ensure_customer(tenant)
+    stripe_online.fail("500", after=2)
+    stripe_sync.report_overage()
+    day = events[0].day
+
+    partial = stripe_sync.reconcile(tenant, day, day)
+
+    assert partial.ledger_calls == 4
+    assert partial.ledger_amount == Decimal("3.15")
+    assert partial.acknowledged_calls == 2
+    assert partial.acknowledged_amount == Decimal("1.60")
+    assert {e.pk for e in partial.unreported} == {events[2].pk, events[3].pk}
+    assert partial.mismatched == [] and not partial.balanced
+
+    stripe_online.heal()
+    stripe_sync.report_overage()
+    full = stripe_sync.reconcile(tenant, day, day)
+    assert full.balanced
+    assert full.acknowledged_amount == Decimal("3.15")
+    assert sum(int(e["payload"]["value"]) for e in stripe_online.meter_events.values()) == 315
+
+    # Another tenant's ledger is not part of it.
+    other = create_tenant("Gamma")
+    assert stripe_sync.reconcile(other, day, day).ledger_calls == 0
