@@ -347,3 +347,94 @@ class StripeInvoice(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.stripe_invoice_id
+
+
+# Monthly usage statements (the finance console) --------------------------------------------
+
+class UsageStatement(TenantOwnedModel):
+    """What one tenant owes for one calendar month: a line per store. Drawn up as a draft
+    (regenerated from the ledger while still a draft), reviewed and approved by finance,
+    issued to the seller and finally paid. Every change is kept in `StatementEvent`."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        UNDER_REVIEW = "under_review", _("Under review")
+        APPROVED = "approved", _("Approved")
+        ISSUED = "issued", _("Issued")
+        PAID = "paid", _("Paid")
+
+    # What sellers may see: only statements finance has issued.
+    VISIBLE_TO_SELLERS = (Status.ISSUED, Status.PAID)
+
+    period = models.DateField(_("month"), help_text=_("The first day of the month."))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.DRAFT)
+    licence_amount = models.DecimalField(_("licences (CNY)"), max_digits=12, decimal_places=2,
+                                         default=Decimal("0.00"))
+    included_calls = models.PositiveIntegerField(_("included calls used"), default=0)
+    overage_calls = models.PositiveIntegerField(_("overage calls"), default=0)
+    overage_amount = models.DecimalField(_("overage (CNY)"), max_digits=12, decimal_places=2,
+                                         default=Decimal("0.00"))
+    total = models.DecimalField(_("total (CNY)"), max_digits=12, decimal_places=2,
+                                default=Decimal("0.00"))
+    generated_at = models.DateTimeField(_("drawn up at"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("usage statement")
+        verbose_name_plural = _("usage statements")
+        ordering = ["-period", "tenant__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period"],
+                                    name="one_statement_per_tenant_and_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.period:%Y-%m}"
+
+
+class StatementLine(models.Model):
+    """One store's part of a statement. `overage_detail` splits the overage by unit price
+    (a renewal on a new pack version can change the price within the month):
+    [{"unit_price": "0.80", "calls": 3, "amount": "2.40"}, ...]."""
+
+    statement = models.ForeignKey(UsageStatement, on_delete=models.CASCADE,
+                                  related_name="lines")
+    store = models.ForeignKey("stores.Store", verbose_name=_("store"), on_delete=models.PROTECT,
+                              related_name="+")
+    licence_amount = models.DecimalField(_("licence (CNY)"), max_digits=12, decimal_places=2)
+    included_calls = models.PositiveIntegerField(_("included calls used"))
+    overage_calls = models.PositiveIntegerField(_("overage calls"))
+    overage_amount = models.DecimalField(_("overage (CNY)"), max_digits=12, decimal_places=2)
+    overage_detail = models.JSONField(default=list)
+    total = models.DecimalField(_("total (CNY)"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("statement line")
+        verbose_name_plural = _("statement lines")
+        ordering = ["statement", "store__display_name", "store_id"]
+
+    def __str__(self) -> str:
+        return f"{self.statement} · {self.store}"
+
+
+class StatementEvent(models.Model):
+    """The statement's history: drawn up, redrawn, status changes and comments."""
+
+    statement = models.ForeignKey(UsageStatement, on_delete=models.CASCADE,
+                                  related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("who"), null=True,
+                              blank=True, on_delete=models.PROTECT, related_name="+")
+    from_status = models.CharField(_("from"), max_length=20, blank=True)
+    to_status = models.CharField(_("to"), max_length=20, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("statement event")
+        verbose_name_plural = _("statement events")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.statement} {self.from_status}->{self.to_status}"

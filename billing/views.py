@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from billing import quota, services
+from billing import quota, services, stripe_sync
+from billing import statements as statements_service
 from billing.forms import OverageCapForm
-from billing.models import StoreSubscription
+from billing.models import StoreSubscription, StripeInvoice, UsageStatement
 from stores.models import Store
-from tenants.access import member_can, member_required, staff_required
+from tenants.access import member_can, member_required, staff_can, staff_required
+from tenants.models import Tenant
 from tenants.roles import StaffPermission, TenantPermission
 
 # Setting the overage cap is a money decision: owners only (like the company's details).
@@ -77,11 +82,159 @@ def overage_cap(request: HttpRequest) -> HttpResponse:
     return redirect("usage")
 
 
+# Statements: sellers ----------------------------------------------------------------------
+
+def _seller_statement(request: HttpRequest, pk: int) -> UsageStatement:
+    """The tenant's own statement, and only once finance has issued it (else 404)."""
+    return get_object_or_404(UsageStatement.objects.filter(
+        status__in=UsageStatement.VISIBLE_TO_SELLERS), pk=pk)
+
+
+@member_required()
+def statements(request: HttpRequest) -> HttpResponse:
+    return render(request, "billing/statements.html", {
+        "statements": UsageStatement.objects.filter(
+            status__in=UsageStatement.VISIBLE_TO_SELLERS).order_by("-period"),
+        "invoices": StripeInvoice.objects.order_by("-period_start", "-id"),
+    })
+
+
+@member_required()
+def statement(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _seller_statement(request, pk)
+    return render(request, "billing/statement.html", {
+        "statement": found, "lines": found.lines.select_related("store"),
+        "days": statements_service.days_of(found), "console": False,
+    })
+
+
+@member_required()
+def statement_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    return _export(_seller_statement(request, pk), fmt)
+
+
+def _export(found: UsageStatement, fmt: str) -> HttpResponse:
+    name = f"statement-{found.tenant.slug}-{found.period:%Y-%m}"
+    if fmt == "csv":
+        response = HttpResponse(statements_service.export_csv(found),
+                                content_type="text/csv; charset=utf-8")
+    elif fmt == "xlsx":
+        response = HttpResponse(
+            statements_service.export_xlsx(found),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    else:
+        raise Http404
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+# Statements: the finance console -----------------------------------------------------------
+
 @staff_required(StaffPermission.VIEW_FINANCE)
 def finance_usage(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/finance_usage.html")
+    """The month's statements of every tenant, and drawing up the drafts."""
+    today = timezone.localdate()
+    month = _month_of(request, today)
+    rows = (UsageStatement.unscoped.filter(period=month).select_related("tenant")
+            .order_by("tenant__name"))
+    status = request.GET.get("status", "")
+    if status in UsageStatement.Status.values:
+        rows = rows.filter(status=status)
+    return render(request, "billing/finance_usage.html", {
+        "month": month, "previous_month": _shift_month(month, -1),
+        "next_month": _shift_month(month, 1), "statements": rows, "status": status,
+        "statuses": UsageStatement.Status.choices,
+        "can_manage": staff_can(request, StaffPermission.MANAGE_FINANCE),
+    })
+
+
+@require_POST
+@staff_required(StaffPermission.MANAGE_FINANCE)
+def finance_draw_up(request: HttpRequest) -> HttpResponse:
+    month = _posted_month(request)
+    count = statements_service.draw_up_month(month, by=request.user)
+    messages.success(request, _("%(count)s draft statements drawn up for %(month)s; statements "
+                                "past draft were left as they are.")
+                     % {"count": count, "month": f"{month:%Y-%m}"})
+    return redirect(f"{reverse('finance_usage')}?month={month:%Y-%m}")
+
+
+def _posted_month(request: HttpRequest) -> date:
+    match = MONTH.match(request.POST.get("month", ""))
+    if match and 1 <= int(match[2]) <= 12 and 2000 <= int(match[1]) <= 2100:
+        return date(int(match[1]), int(match[2]), 1)
+    raise Http404
+
+
+@staff_required(StaffPermission.VIEW_FINANCE)
+def finance_statement(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(UsageStatement.unscoped.select_related("tenant"), pk=pk)
+    return render(request, "billing/statement.html", {
+        "statement": found, "lines": found.lines.select_related("store"),
+        "days": statements_service.days_of(found), "jobs": statements_service.jobs_of(found),
+        "events": found.events.select_related("actor"), "console": True,
+        "transitions": statements_service.allowed_transitions(found, request.user),
+        "can_comment": True,
+    })
+
+
+@require_POST
+@staff_required(StaffPermission.VIEW_FINANCE)
+def finance_statement_status(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(UsageStatement.unscoped, pk=pk)
+    try:
+        statements_service.change_status(found, request.POST.get("action", ""),
+                                         by=request.user,
+                                         comment=request.POST.get("comment", ""))
+    except statements_service.StatementError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Statement updated."))
+    return redirect("finance_statement", pk=found.pk)
+
+
+@require_POST
+@staff_required(StaffPermission.VIEW_FINANCE)
+def finance_statement_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(UsageStatement.unscoped, pk=pk)
+    try:
+        statements_service.add_comment(found, request.POST.get("comment", ""), by=request.user)
+    except statements_service.StatementError as error:
+        messages.error(request, str(error))
+    return redirect("finance_statement", pk=found.pk)
+
+
+@staff_required(StaffPermission.VIEW_FINANCE)
+def finance_statement_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    return _export(get_object_or_404(UsageStatement.unscoped.select_related("tenant"), pk=pk),
+                   fmt)
 
 
 @staff_required(StaffPermission.VIEW_FINANCE)
 def finance_invoices(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/finance_invoices.html")
+    """What Stripe invoiced, every tenant, newest first."""
+    return render(request, "billing/finance_invoices.html", {
+        "invoices": StripeInvoice.unscoped.select_related("tenant")
+        .order_by("-period_start", "-id")[:500],
+    })
+
+
+@staff_required(StaffPermission.VIEW_FINANCE)
+def finance_reconciliation(request: HttpRequest) -> HttpResponse:
+    """One tenant and month: our ledger against what Stripe acknowledged and invoiced."""
+    month = _month_of(request, timezone.localdate())
+    tenants = Tenant.objects.order_by("name")
+    tenant = tenants.filter(slug=request.GET.get("tenant", "")).first()
+    context = {"tenants": tenants, "tenant": tenant, "month": month,
+               "previous_month": _shift_month(month, -1), "next_month": _shift_month(month, 1)}
+    if tenant is not None:
+        first, last = statements_service.month_bounds(month)
+        invoices = statements_service.stripe_invoices_of(tenant, month)
+        found = UsageStatement.unscoped.filter(tenant=tenant, period=month).first()
+        invoiced = sum((i.total for i in invoices), Decimal("0.00"))
+        context.update({
+            "result": stripe_sync.reconcile(tenant, first, last),
+            "invoices": invoices, "invoiced": invoiced, "statement": found,
+            "invoice_difference": (found.total - invoiced) if found else None,
+        })
+    return render(request, "billing/finance_reconciliation.html", context)

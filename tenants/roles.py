@@ -34,6 +34,7 @@ class StaffPermission(StrEnum):
     VIEW_TENANTS = "view_tenants"
     MANAGE_TENANTS = "manage_tenants"  # verify, suspend, reactivate
     VIEW_FINANCE = "view_finance"
+    MANAGE_FINANCE = "manage_finance"  # approve, issue and mark paid usage statements
 
 
 TENANT_ROLE_PERMISSIONS: dict[str, frozenset[TenantPermission]] = {
@@ -49,7 +50,8 @@ WORK_PERMISSIONS = frozenset({TenantPermission.START_WORK, TenantPermission.REVI
 STAFF_ROLE_PERMISSIONS: dict[str, frozenset[StaffPermission]] = {
     StaffRole.PLATFORM_ADMIN: frozenset(StaffPermission),
     StaffRole.SUPPORT: frozenset({StaffPermission.VIEW_TENANTS}),
-    StaffRole.FINANCE: frozenset({StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE}),
+    StaffRole.FINANCE: frozenset({StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE,
+                                     StaffPermission.MANAGE_FINANCE}),
 }
 
 

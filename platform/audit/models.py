@@ -37,6 +37,9 @@ class AuditEvent(TenantOwnedModel):
         SUBSCRIPTION_RENEWED = "subscription.renewed", _("Store subscription renewed")
         SUBSCRIPTION_CANCELLED = "subscription.cancelled", _("Store subscription cancelled")
         OVERAGE_CAP_CHANGED = "subscription.overage_cap", _("Daily overage cap changed")
+        STATEMENT_DRAWN_UP = "statement.drawn_up", _("Usage statement drawn up")
+        STATEMENT_STATUS_CHANGED = "statement.status", _("Usage statement status changed")
+        STATEMENT_COMMENTED = "statement.commented", _("Usage statement commented")
 
     # PROTECT: deleting a tenant must not silently erase its trail.
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT)

@@ -13,7 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from billing import services as billing_services
-from billing.models import StoreSubscription
+from billing import statements as billing_statements
+from billing.models import StoreSubscription, UsageStatement
 from catalog.models import Product, SyncRun
 from stores.models import Store
 from tenants import api_keys, services
@@ -45,6 +46,7 @@ class TenantWorld:
     product: Product | None = None  # a synced product of that store
     sync_run: SyncRun | None = None  # that store's finished sync run
     subscription: StoreSubscription | None = None  # that store's active quota-pack subscription
+    statement: UsageStatement | None = None  # this month's usage statement, issued to the seller
 
 
 ALPHA_OWNER_EMAIL = "alpha-owner@alpha-trading.example"
@@ -89,6 +91,9 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
         pack = billing_services.create_pack(code="standard", name="Standard", by=None,
                                             terms=billing_services.STANDARD_TERMS)
         subscription = billing_services.subscribe_store(store, pack, by=None)
+        statement = billing_statements.draw_up(tenant_a, subscription.starts_on)
+        UsageStatement.objects.filter(pk=statement.pk).update(
+            status=UsageStatement.Status.ISSUED)
         owner_membership = Membership.objects.get(user=owner)
         reviewer_membership = Membership.objects.get(user=reviewer)
     email_address = EmailAddress.objects.get(user=owner, email=ALPHA_OWNER_EMAIL)
@@ -106,6 +111,7 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
                  ALPHA_STORE_NAME, ALPHA_SHOP_ID, ALPHA_STORE_TOKEN, ALPHA_PRODUCT_TITLE,
                  ALPHA_PRODUCT_SKU],
         store=store, product=product, sync_run=sync_run, subscription=subscription,
+        statement=statement,
     )
 
 

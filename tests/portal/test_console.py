@@ -101,7 +101,7 @@ def test_admin_sees_finance_pages(platform_admin):
 def test_sellers_get_403_on_every_console_page(tenant_a, tenant_b, role):
     seller = add_member(tenant_a, role)
     client = client_for(seller, tenant_a)
-    params = {"slug": tenant_b.slug, "pk": 1, "action": "suspend"}
+    params = {"slug": tenant_b.slug, "pk": 1, "action": "suspend", "fmt": "csv"}
     console_routes = [r for r in all_routes() if r.route.startswith("console/")]
     assert len(console_routes) >= 6
     for route in console_routes:

@@ -166,6 +166,7 @@ PAGES = [
     PageSpec("jobs", "owner", "jobs", "Jobs", SELLER_NAV),
     PageSpec("review", "owner", "review", "Review", SELLER_NAV),
     PageSpec("usage", "owner", "usage", "Usage", SELLER_NAV),
+    PageSpec("statements", "owner", "statements", "Statements and invoices", SELLER_NAV),
     PageSpec("members", "owner", "members", "Members", SELLER_NAV),
     PageSpec("api_keys", "owner", "api_keys", "API keys", SELLER_NAV),
     PageSpec("company", "owner", "company", "Company", SELLER_NAV),
@@ -173,6 +174,8 @@ PAGES = [
     PageSpec("console_tenant", "admin", "console_tenant", "", STAFF_NAV),
     PageSpec("finance_usage", "admin", "finance_usage", "Usage", STAFF_NAV),
     PageSpec("finance_invoices", "admin", "finance_invoices", "Invoices", STAFF_NAV),
+    PageSpec("finance_reconciliation", "admin", "finance_reconciliation", "Reconciliation",
+             STAFF_NAV),
 ]
 
 

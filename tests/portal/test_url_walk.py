@@ -33,7 +33,13 @@ from django.utils.regex_helper import normalize
 
 from audit.models import AuditEvent
 from billing import quota
-from billing.models import DailyUsage, Reservation, StoreSubscription, UsageEvent
+from billing.models import (
+    DailyUsage,
+    Reservation,
+    StoreSubscription,
+    UsageEvent,
+    UsageStatement,
+)
 from catalog.models import SyncRun
 from stores.models import Store
 from tenants import api_keys
@@ -72,12 +78,21 @@ ROUTE_PARAMS: dict[str, Params] = {
     "portal/stores/<int:pk>/revoke/": lambda w: {"pk": w.store.pk},
     "portal/catalog/stores/<int:store_id>/sync/": lambda w: {"store_id": w.store.pk},
     "portal/catalog/sync-runs/<int:pk>/progress/": lambda w: {"pk": w.sync_run.pk},
+    "portal/usage/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
+    "portal/usage/statements/<int:pk>/export/<str:fmt>/":
+        lambda w: {"pk": w.statement.pk, "fmt": "csv"},
     # ISV console: tenant A's slug.
     "console/tenants/<slug:slug>/": lambda w: {"slug": w.tenant.slug},
     "console/tenants/<slug:slug>/documents/<int:pk>/":
         lambda w: {"slug": w.tenant.slug, "pk": w.document.pk},
     "console/tenants/<slug:slug>/<str:action>/":
         lambda w: {"slug": w.tenant.slug, "action": "suspend"},
+    # ISV console, finance: tenant A's statement.
+    "console/finance/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
+    "console/finance/statements/<int:pk>/status/": lambda w: {"pk": w.statement.pk},
+    "console/finance/statements/<int:pk>/comment/": lambda w: {"pk": w.statement.pk},
+    "console/finance/statements/<int:pk>/export/<str:fmt>/":
+        lambda w: {"pk": w.statement.pk, "fmt": "xlsx"},
     # Links sent by e-mail: the secret in the URL is the credential.
     "invitations/<str:token>/": lambda w: {"token": w.invitation_token},
     "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": lambda w: {"key": w.email_confirmation_key},
@@ -387,6 +402,8 @@ def _snapshot(world: TenantWorld) -> dict:
             "status", "access_token", "token_expires_at", "display_name").get(),
         "subscriptions": sorted(StoreSubscription.unscoped.filter(tenant=tenant).values_list(
             "pk", "status", "daily_overage_cap", "pack_version_id")),
+        "statements": sorted(UsageStatement.unscoped.filter(tenant=tenant).values_list(
+            "pk", "status", "total")),
     }
 
 
@@ -527,6 +544,18 @@ def test_owner_b_posting_to_tenant_a_objects_gets_404(world, tenant_b, owner_b):
     switched = client.post(reverse("switch_tenant"), {"tenant_id": world.tenant.pk})
     assert switched.status_code == 403
     assert Membership.unscoped.get(pk=world.reviewer_membership.pk).role == TenantRole.REVIEWER
+
+
+def test_owner_b_cannot_open_tenant_a_statements(world, tenant_b, owner_b):
+    client = client_for(owner_b, tenant_b)
+    pk = world.statement.pk
+    assert client_for(world.owner, world.tenant).get(
+        reverse("statement", args=[pk])).status_code == 200  # the positive control
+    for url in (reverse("statement", args=[pk]),
+                reverse("statement_export", args=[pk, "csv"]),
+                reverse("statement_export", args=[pk, "xlsx"])):
+        assert client.get(url).status_code == 404, url
+    assert client.get(reverse("finance_statement", args=[pk])).status_code == 403
 
 
 # The walk's own tests: with routes that leak added to the site, it must fail and say where.

@@ -40,9 +40,10 @@ INACTIVE_MATRIX = {
 }
 STAFF_MATRIX = {
     StaffRole.PLATFORM_ADMIN: {StaffPermission.VIEW_TENANTS, StaffPermission.MANAGE_TENANTS,
-                               StaffPermission.VIEW_FINANCE},
+                               StaffPermission.VIEW_FINANCE, StaffPermission.MANAGE_FINANCE},
     StaffRole.SUPPORT: {StaffPermission.VIEW_TENANTS},
-    StaffRole.FINANCE: {StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE},
+    StaffRole.FINANCE: {StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE,
+                        StaffPermission.MANAGE_FINANCE},
 }
 INACTIVE_STATUSES = [Tenant.Status.PENDING, Tenant.Status.SUSPENDED]
 
