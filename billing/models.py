@@ -274,6 +274,14 @@ class StripeCustomer(TenantOwnedModel):
         _("payment failed at"), null=True, blank=True,
         help_text=_("Set when Stripe reports a failed invoice payment; cleared when one is "
                     "paid."))
+    usage_subscription_id = models.CharField(
+        _("usage subscription"), max_length=100, blank=True, default="",
+        help_text=_("The Stripe subscription on the metered overage price that bills this "
+                    "tenant's meter usage; cleared when Stripe deletes it."))
+    usage_subscription_generation = models.PositiveIntegerField(
+        _("usage subscription generation"), default=0,
+        help_text=_("Counts the usage subscriptions Stripe deleted, so that a replacement "
+                    "is created under a new idempotency key."))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -1,5 +1,6 @@
-"""Everything we send to Stripe: the tenant's customer, the yearly licence per store, and the
-overage as Billing Meter events. See docs/architecture.md, "Stripe".
+"""Everything we send to Stripe: the tenant's customer, the yearly licence per store, the
+tenant's usage subscription on the metered overage price, and the overage as Billing Meter
+events. See docs/architecture.md, "Stripe".
 
 Offline billing mode: with no STRIPE_SECRET_KEY nothing here calls Stripe; every function
 returns without sending and without marking anything, so the ledger keeps the overage queued
@@ -139,8 +140,10 @@ def push_pending_licences() -> int:
 
 
 def push_licence_after_commit(subscription: StoreSubscription) -> None:
-    """Called when a period becomes active: try now, after the commit; on any failure the
-    settlement schedule retries (push_pending_licences)."""
+    """Called when a period becomes active: try now, after the commit, to create its licence
+    subscription and (for the tenant's first active store) the tenant's usage subscription;
+    on any failure the settlement schedule retries (push_pending_licences,
+    push_pending_usage_subscriptions)."""
     if not is_online():
         return
 
@@ -149,8 +152,84 @@ def push_licence_after_commit(subscription: StoreSubscription) -> None:
             push_licence_subscription(subscription)
         except stripe.StripeError as error:
             logger.warning("Licence subscription %s not sent yet: %s", subscription.pk, error)
+        try:
+            ensure_usage_subscription(subscription.tenant)
+        except stripe.StripeError as error:
+            logger.warning("Usage subscription of tenant %s not sent yet: %s",
+                           subscription.tenant_id, error)
 
     transaction.on_commit(push)
+
+
+# The usage subscription (one per tenant) ---------------------------------------------------
+
+def needs_usage_subscription(tenant: Tenant) -> bool:
+    """A tenant is billed for overage while it has an active store subscription. Trials are
+    free, so a tenant with trials only gets none (see docs/architecture.md, "Stripe")."""
+    return StoreSubscription.unscoped.filter(
+        tenant=tenant, status=StoreSubscription.Status.ACTIVE).exists()
+
+
+def ensure_usage_subscription(tenant: Tenant, stripe_client: stripe.StripeClient | None = None
+                              ) -> str | None:
+    """The tenant's one Stripe subscription on the metered overage price (Stripe bills meter
+    events only to a customer subscribed to a price on that meter), created on first need.
+    Idempotent: a stored one is kept, and a create that crashed or lost its answer is repeated
+    under the same idempotency key, so Stripe returns the same subscription. The key carries
+    the generation, which the deletion webhook bumps, so a replacement is a new subscription.
+    None in offline mode, without STRIPE_OVERAGE_PRICE_ID, or while the tenant has no active
+    store subscription and none was made before."""
+    existing = StripeCustomer.unscoped.filter(tenant=tenant).first()
+    if existing is not None and existing.usage_subscription_id:
+        return existing.usage_subscription_id
+    if not settings.STRIPE_OVERAGE_PRICE_ID or not needs_usage_subscription(tenant):
+        return None
+    stripe_client = stripe_client or client()
+    if stripe_client is None:
+        return None
+    customer_id = ensure_customer(tenant, stripe_client)
+    customer = StripeCustomer.unscoped.get(tenant=tenant)
+    generation = customer.usage_subscription_generation
+    created = stripe_client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": settings.STRIPE_OVERAGE_PRICE_ID}],
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+            "metadata": {"tenant_id": str(tenant.pk), "purpose": "overage"},
+        },
+        options={"idempotency_key": f"usage-subscription-tenant-{tenant.pk}-{generation}"})
+    # Only into the generation it was made for: a deletion in between must not be undone.
+    StripeCustomer.unscoped.filter(pk=customer.pk, usage_subscription_id="",
+                                   usage_subscription_generation=generation).update(
+        usage_subscription_id=created.id, updated_at=timezone.now())
+    customer.refresh_from_db()
+    return customer.usage_subscription_id or None
+
+
+def push_pending_usage_subscriptions() -> int:
+    """The catch-up: usage subscriptions of tenants with an active store subscription that
+    have none (after an outage, a deletion at Stripe, or when the price was configured later).
+    Stops at the first outage; returns how many were made."""
+    stripe_client = client()
+    if stripe_client is None or not settings.STRIPE_OVERAGE_PRICE_ID:
+        return 0
+    active = StoreSubscription.unscoped.filter(status=StoreSubscription.Status.ACTIVE)
+    covered = StripeCustomer.unscoped.exclude(usage_subscription_id="").values("tenant_id")
+    pending = Tenant.objects.filter(pk__in=active.values("tenant_id")).exclude(
+        pk__in=covered).order_by("pk")
+    made = 0
+    for tenant in pending:
+        try:
+            if ensure_usage_subscription(tenant, stripe_client):
+                made += 1
+        except OUTAGE_ERRORS as error:
+            logger.warning("Stripe unavailable, usage subscriptions wait: %s", error)
+            break
+        except stripe.StripeError as error:
+            logger.error("Stripe refused the usage subscription of tenant %s: %s",
+                         tenant.pk, error)
+    return made
 
 
 # Overage meter events (the outbox) ---------------------------------------------------------
@@ -249,10 +328,12 @@ def _report_tenant(stripe_client, customer_id: str, candidates, batch_size: int,
 
 
 def settle_overage_to_stripe() -> dict:
-    """The django-q2 schedule: licence subscriptions still to create, then the overage of
-    every closed local day still pending. Idempotent; a no-op in offline mode."""
+    """The django-q2 schedule: licence and usage subscriptions still to create, then the
+    overage of every closed local day still pending. Idempotent; a no-op in offline mode."""
     licences = push_pending_licences()
-    return {"licences": licences, **report_overage().as_dict()}
+    usage_subscriptions = push_pending_usage_subscriptions()
+    return {"licences": licences, "usage_subscriptions": usage_subscriptions,
+            **report_overage().as_dict()}
 
 
 # Reconciliation ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -138,6 +139,10 @@ def _invoice_subscription(invoice: dict) -> str:
 def _handle_subscription(data: dict, event_type: str, created: datetime | None) -> int | None:
     ours = list(StoreSubscription.unscoped.select_for_update()
                 .filter(stripe_subscription_id=data.get("id") or "-").select_related("tenant"))
+    if not ours and event_type == "customer.subscription.deleted":
+        usage = _usage_subscription_deleted(data.get("id") or "")
+        if usage is not None:
+            return usage
     if not ours:
         logger.info("Stripe %s for an unknown subscription %s ignored", event_type,
                     data.get("id"))
@@ -165,6 +170,23 @@ def _handle_subscription(data: dict, event_type: str, created: datetime | None) 
             logger.info("Subscription %s %s -> %s by Stripe %s", subscription.pk, before,
                         target, event_type)
     return ours[0].tenant_id
+
+
+def _usage_subscription_deleted(subscription_id: str) -> int | None:
+    """The tenant's usage subscription is gone at Stripe: forget it and bump the generation,
+    so the settlement catch-up creates a new one (under a new idempotency key) if the tenant
+    still has an active store subscription."""
+    customer = StripeCustomer.unscoped.select_for_update().filter(
+        usage_subscription_id=subscription_id).first() if subscription_id else None
+    if customer is None:
+        return None
+    StripeCustomer.unscoped.filter(pk=customer.pk).update(
+        usage_subscription_id="",
+        usage_subscription_generation=F("usage_subscription_generation") + 1,
+        updated_at=timezone.now())
+    logger.warning("Usage subscription %s of tenant %s deleted at Stripe", subscription_id,
+                   customer.tenant_id)
+    return customer.tenant_id
 
 
 HANDLERS = {

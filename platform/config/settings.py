@@ -240,6 +240,9 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", default="ai_calls_overage")
 STRIPE_LICENCE_PRICE_ID = env("STRIPE_LICENCE_PRICE_ID", default="")
+# The metered price on the overage meter: each tenant with an active store gets one usage
+# subscription on it, without which Stripe does not bill the meter events.
+STRIPE_OVERAGE_PRICE_ID = env("STRIPE_OVERAGE_PRICE_ID", default="")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)

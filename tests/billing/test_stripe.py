@@ -1,5 +1,6 @@
 """Stripe sync against the local stand-in over real HTTP: customers, licence subscriptions,
-the overage meter outbox (outage, retry, no duplicates), offline mode and reconciliation."""
+the tenant's usage subscription, the overage meter outbox (outage, retry, no duplicates),
+offline mode and reconciliation."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from billing import services, stripe_sync
 from billing.models import StoreSubscription, StripeCustomer, UsageEvent
 from billing.quota import local_day
 from tests.billing.conftest import make_store
+from tests.billing.test_stripe_webhook import event as webhook_event
+from tests.billing.test_stripe_webhook import post as post_webhook
 from tests.conftest import create_tenant
 
 _item = itertools.count(1)
 METER_PATH = "/v1/billing/meter_events"
+OVERAGE_PRICE = "price_overage_fen"
 
 
 def ledger_event(subscription: StoreSubscription, *, days_ago: int = 1,
@@ -97,6 +101,147 @@ def test_trials_get_no_licence_and_outage_is_caught_up(
     assert paid.stripe_subscription_id.startswith("sub_")
     assert trial.stripe_subscription_id == ""
     assert len(stripe_online.subscriptions) == 1
+
+
+# The usage subscription --------------------------------------------------------------------
+
+@pytest.fixture
+def stripe_metered(settings, stripe_online):
+    settings.STRIPE_OVERAGE_PRICE_ID = OVERAGE_PRICE
+    return stripe_online
+
+
+def usage_subscriptions(stripe_api, customer_id: str | None = None) -> list[dict]:
+    """What the stand-in holds on the overage price (optionally for one customer)."""
+    return [s for s in stripe_api.subscriptions.values()
+            if s["items"]["data"][0]["price"]["id"] == OVERAGE_PRICE
+            and customer_id in (None, s["customer"])]
+
+
+def usage_id(tenant) -> str:
+    return StripeCustomer.unscoped.get(tenant=tenant).usage_subscription_id
+
+
+def test_usage_subscription_created_once_per_tenant(
+        stripe_metered, tenant_a, owner_a, tenant_b, owner_b, pack,
+        django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+        services.renew_subscription(first, by=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(make_store(tenant_b, owner_b), pack, by=None)
+
+    customer_a = StripeCustomer.unscoped.get(tenant=tenant_a)
+    assert customer_a.usage_subscription_id.startswith("sub_")
+    [sent] = usage_subscriptions(stripe_metered, customer_a.stripe_customer_id)
+    assert sent["id"] == customer_a.usage_subscription_id
+    assert sent["metadata"] == {"tenant_id": str(tenant_a.pk), "purpose": "overage"}
+    assert usage_id(tenant_b) not in ("", customer_a.usage_subscription_id)
+    assert len(usage_subscriptions(stripe_metered)) == 2
+    created = [r for r in stripe_metered.calls("/v1/subscriptions")
+               if r.params.get("items[0][price]") == OVERAGE_PRICE]
+    assert len(created) == 2
+    assert created[0].headers["idempotency-key"] == f"usage-subscription-tenant-{tenant_a.pk}-0"
+    assert "items[0][quantity]" not in created[0].params  # metered: no quantity
+
+    # The hourly catch-up and a direct call change nothing and send nothing.
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 0
+    assert stripe_sync.ensure_usage_subscription(tenant_a) == customer_a.usage_subscription_id
+    # 3 first periods + 1 renewal = 4 licences, and the 2 usage subscriptions.
+    assert len(stripe_metered.calls("/v1/subscriptions")) == 6
+
+
+def test_trials_only_tenant_gets_no_usage_subscription(
+        stripe_metered, tenant_a, owner_a, pack, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None,
+                                 status=StoreSubscription.Status.TRIAL)
+    assert stripe_sync.ensure_usage_subscription(tenant_a) is None
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 0
+    assert usage_subscriptions(stripe_metered) == []
+    assert not StripeCustomer.unscoped.filter(tenant=tenant_a).exclude(
+        usage_subscription_id="").exists()
+
+    # The first paid store brings it.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+    assert [s["id"] for s in usage_subscriptions(stripe_metered)] == [usage_id(tenant_a)]
+
+
+def test_usage_subscription_skipped_offline(stripe_offline, stripe_api, settings, store_a,
+                                            pack, django_capture_on_commit_callbacks):
+    settings.STRIPE_OVERAGE_PRICE_ID = OVERAGE_PRICE
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(store_a, pack, by=None)
+
+    assert stripe_sync.ensure_usage_subscription(store_a.tenant) is None
+    assert stripe_sync.push_pending_usage_subscriptions() == 0
+    assert stripe_api.requests == []
+    assert not StripeCustomer.unscoped.filter(tenant=store_a.tenant).exists()
+
+
+def test_usage_subscription_skipped_without_a_price(stripe_online, store_a, pack,
+                                                    django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription = services.subscribe_store(store_a, pack, by=None)
+
+    subscription.refresh_from_db()
+    assert subscription.stripe_subscription_id.startswith("sub_")  # the licence still goes
+    assert stripe_sync.ensure_usage_subscription(store_a.tenant) is None
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 0
+    assert len(stripe_online.subscriptions) == 1
+    assert usage_id(store_a.tenant) == ""
+
+
+@pytest.mark.parametrize("failure", ["500", "lose_response"])
+def test_stripe_down_then_the_catch_up_creates_it_once(
+        stripe_metered, store_a, pack, django_capture_on_commit_callbacks, failure):
+    # Customer and licence go through; the usage subscription fails (a lost response: Stripe
+    # made it, we never heard).
+    stripe_metered.fail(failure, after=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(store_a, pack, by=None)  # no error
+    assert usage_id(store_a.tenant) == ""
+    assert len(usage_subscriptions(stripe_metered)) == (1 if failure == "lose_response" else 0)
+
+    stripe_metered.heal()
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 1
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 0
+    [only] = usage_subscriptions(stripe_metered)
+    assert usage_id(store_a.tenant) == only["id"]
+
+
+def test_deletion_webhook_clears_it_and_the_catch_up_recreates_only_while_active(
+        stripe_metered, tenant_a, owner_a, tenant_b, owner_b, pack,
+        django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        paid_a = services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+        paid_b = services.subscribe_store(make_store(tenant_b, owner_b), pack, by=None)
+    old_a, old_b = usage_id(tenant_a), usage_id(tenant_b)
+    services.cancel_subscription(paid_b, by=None)  # tenant B has no active store any more
+
+    for tenant, old in ((tenant_a, old_a), (tenant_b, old_b)):
+        stripe_metered.subscriptions[old]["status"] = "canceled"
+        customer = StripeCustomer.unscoped.get(tenant=tenant).stripe_customer_id
+        response = post_webhook(webhook_event(
+            "customer.subscription.deleted",
+            {"id": old, "object": "subscription", "customer": customer, "status": "canceled"}))
+        assert response.status_code == 200
+        assert usage_id(tenant) == ""
+    paid_a.refresh_from_db()
+    assert paid_a.status == StoreSubscription.Status.ACTIVE  # the store licence is untouched
+
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 1
+    new_a = usage_id(tenant_a)
+    assert new_a.startswith("sub_") and new_a != old_a
+    assert stripe_metered.subscriptions[new_a]["status"] == "active"
+    assert usage_id(tenant_b) == ""
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions"] == 0
+    keys = [r.headers["idempotency-key"] for r in stripe_metered.calls("/v1/subscriptions")
+            if r.params.get("items[0][price]") == OVERAGE_PRICE]
+    assert keys[-1] == f"usage-subscription-tenant-{tenant_a.pk}-1"
 
 
 # Meter events ------------------------------------------------------------------------------
@@ -218,7 +363,8 @@ def test_offline_mode_sends_nothing_and_everything_works(stripe_offline, stripe_
     assert stripe_sync.push_licence_subscription(subscription) is None
     result = stripe_sync.settle_overage_to_stripe()
 
-    assert result == {"licences": 0, "sent": 0, "refused": [], "outage": "", "offline": True}
+    assert result == {"licences": 0, "usage_subscriptions": 0, "sent": 0, "refused": [],
+                      "outage": "", "offline": True}
     assert reported(subscription) == []
     assert stripe_api.requests == []
     subscription.refresh_from_db()
