@@ -5,11 +5,12 @@ How it stays exact (see docs/architecture.md, "Quota"): the only shared state is
 `DailyUsage` row per store and local day in PostgreSQL. Taking a call is ONE conditional
 `UPDATE ... SET reserved = reserved + 1 WHERE used + reserved < limit`; PostgreSQL takes the
 row lock and re-checks the condition on the newest row version, so concurrent workers queue
-on the row and none can overshoot. Settling moves the call from `reserved` to included (while
-included calls are left) or overage, and appends the ledger row in the same transaction. The
-counter update is always the last statement before COMMIT, so the lock is held as briefly as
-possible. The ledger (`UsageEvent`, unique per item key) and the reservation (unique per item
-key) make every step idempotent.
+on the row and none can overshoot. Settling moves the call from `reserved` to included
+(while included calls are left) or overage, and appends the ledger row in the same
+transaction. On PostgreSQL each step (reserve, settle, release) is a single statement: one
+round trip and one transaction, so the counter's row lock is held only for that statement and
+an asynchronous commit. The ledger (`UsageEvent`, unique per item key) and the reservation
+(unique per item key) make every step idempotent.
 
 Generation calls, in this order and with the generation item's stable key:
 
@@ -204,8 +205,9 @@ def _exceeded(store: Store, terms: _Terms, day: date) -> QuotaExceeded:
 
 # Reserve, settle, release ------------------------------------------------------------------
 #
-# The hot paths are plain SQL through Django's connection (portable to the demo's SQLite):
-# the ORM's per-query Python cost was most of the CPU time of a quota step.
+# The hot paths are plain SQL through Django's connection: the ORM's per-query Python cost
+# was most of the CPU time of a quota step. On PostgreSQL each step is one statement (the
+# `PG_*` statements below); the stepwise versions serve SQLite (the demo) and the rare cases.
 
 RESERVATIONS = Reservation._meta.db_table
 COUNTERS = DailyUsage._meta.db_table
@@ -239,6 +241,14 @@ def reserve_call(store: Store, item_key: str) -> Reservation:
     settled) returns it without counting again; a retry after a release reserves afresh.
     Raises NoActiveSubscription or QuotaExceeded (with `resets_at`).
     """
+    if connection.vendor == "postgresql":
+        return _pg_reserve(store, item_key)
+    return _reserve_stepwise(store, item_key)
+
+
+def _reserve_stepwise(store: Store, item_key: str) -> Reservation:
+    """Reserve in several statements: SQLite, and PostgreSQL's rare cases (first call of
+    the day, a retried key) that the single statement hands over."""
     now = timezone.now()
     day = local_day(store.tenant, now)
     terms = _usable_terms(store, day)
@@ -257,9 +267,14 @@ def reserve_call(store: Store, item_key: str) -> Reservation:
         return _reserve_existing(store, item_key, terms, day, now)
     reservation = Reservation(pk=pk, tenant_id=store.tenant_id, store_id=store.pk,
                               item_key=item_key, finished_at=None, **fields)
-    reservation._state.adding = False
-    reservation._state.db = connection.alias
-    return reservation
+    return _loaded(reservation)
+
+
+def _loaded(instance):
+    """Mark a model instance built from a row we wrote as loaded from the database."""
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
 
 
 def _reservation_fields(terms: _Terms, day: date, now: datetime) -> dict:
@@ -319,6 +334,12 @@ def _take_one(cursor, store: Store, terms: _Terms, day: date) -> None:
 def settle_call(item_key: str) -> UsageEvent:
     """The call's content reached review: charge it, included calls first, then overage.
     Idempotent: settling again returns the same ledger row and charges nothing more."""
+    if connection.vendor == "postgresql":
+        return _pg_settle(item_key)
+    return _settle_stepwise(item_key)
+
+
+def _settle_stepwise(item_key: str) -> UsageEvent:
     now = timezone.now()
     with quota_transaction(), connection.cursor() as cursor:
         # Locks the reservation: a concurrent settle of the same key waits, then finds it
@@ -352,9 +373,7 @@ def settle_call(item_key: str) -> UsageEvent:
                            subscription_id=subscription_id, item_key=item_key, day=_day(day),
                            kind=kind.value, unit_price=unit_price, created_at=now,
                            reported_to_stripe_at=None, stripe_meter_event_id="")
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event
+    return _loaded(event)
 
 
 def _settled_already(item_key: str) -> UsageEvent:
@@ -371,6 +390,12 @@ def _settled_already(item_key: str) -> UsageEvent:
 def release_call(item_key: str) -> bool:
     """The call failed: give the quota back, charge nothing. Idempotent; releasing a settled
     or unknown call does nothing. Returns whether this call released the reservation."""
+    if connection.vendor == "postgresql":
+        return _pg_release(item_key)
+    return _release_stepwise(item_key)
+
+
+def _release_stepwise(item_key: str) -> bool:
     with quota_transaction(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {RESERVATIONS} SET state = %s, finished_at = %s "  # noqa: S608
@@ -382,6 +407,154 @@ def release_call(item_key: str) -> bool:
         cursor.execute(f"UPDATE {COUNTERS} SET reserved = reserved - 1 "  # noqa: S608
                        f"WHERE store_id = %s AND day = %s", list(row))
         return True
+
+
+# PostgreSQL: each step is one statement -------------------------------------------------
+#
+# Data-modifying CTEs do a whole step (counter, reservation, ledger) in one statement, sent
+# in autocommit with its SET LOCAL as one query string: PostgreSQL runs such a string as one
+# implicit transaction, so a step is one round trip with no BEGIN/COMMIT of its own, and a
+# failing statement undoes all of it. Row locking and READ COMMITTED re-checks work exactly
+# as in the stepwise versions above, which still handle the rare cases (see _pg_reserve).
+
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+
+# The terms are read in the statement itself (not cached), so a subscription change counts
+# from the next call. The UPDATE re-checks the limit on the newest counter row under its
+# lock; the INSERT only happens if the UPDATE matched.
+PG_RESERVE = f"""
+WITH terms AS (
+    SELECT s.id, v.included_calls_per_day AS included, v.overage_price_per_call AS price,
+           s.daily_overage_cap AS cap
+    FROM {SUBSCRIPTIONS} s JOIN {VERSIONS} v ON v.id = s.pack_version_id
+    WHERE s.store_id = %(store)s AND s.status = ANY(%(usable)s)
+      AND s.starts_on <= %(day)s AND s.ends_on >= %(day)s
+    ORDER BY s.starts_on DESC LIMIT 1
+), known AS (
+    SELECT EXISTS (SELECT 1 FROM {RESERVATIONS} WHERE item_key = %(key)s) AS key_used,
+           EXISTS (SELECT 1 FROM {COUNTERS} WHERE store_id = %(store)s AND day = %(day)s)
+               AS counter_exists
+), taken AS (
+    UPDATE {COUNTERS} c SET reserved = c.reserved + 1
+    FROM terms, known
+    WHERE c.store_id = %(store)s AND c.day = %(day)s AND NOT known.key_used
+      AND (terms.cap IS NULL
+           OR c.included_used + c.overage_used + c.reserved < terms.included + terms.cap)
+    RETURNING c.id
+), made AS (
+    INSERT INTO {RESERVATIONS} (tenant_id, store_id, item_key, subscription_id, day, state,
+        included_calls_per_day, overage_price_per_call, reserved_at, expires_at, finished_at)
+    SELECT %(tenant)s, %(store)s, %(key)s, terms.id, %(day)s, %(state)s, terms.included,
+           terms.price, %(now)s, %(expires)s, NULL
+    FROM terms, taken
+    RETURNING id
+)
+SELECT terms.id, terms.included, terms.price, terms.cap, (SELECT id FROM made),
+       known.key_used, known.counter_exists
+FROM terms, known"""  # noqa: S608
+
+# `locked` locks the counter row and reads its newest version (READ COMMITTED re-reads it
+# after waiting), so the included-or-overage decision and the UPDATE see the same row.
+# No counter row (never expected): the call is charged as overage, like the stepwise path.
+PG_SETTLE = f"""
+WITH r AS (
+    UPDATE {RESERVATIONS} SET state = %(settled)s, finished_at = %(now)s
+    WHERE item_key = %(key)s AND state = %(reserved)s
+    RETURNING tenant_id, store_id, subscription_id, day, included_calls_per_day AS included,
+              overage_price_per_call AS price
+), locked AS (
+    SELECT c.id, c.included_used < r.included AS included
+    FROM {COUNTERS} c JOIN r ON c.store_id = r.store_id AND c.day = r.day
+    FOR UPDATE OF c
+), counted AS (
+    UPDATE {COUNTERS} c SET included_used = c.included_used + locked.included::int,
+        overage_used = c.overage_used + (NOT locked.included)::int, reserved = c.reserved - 1
+    FROM locked WHERE c.id = locked.id
+    RETURNING locked.included
+)
+INSERT INTO {EVENTS} (tenant_id, store_id, subscription_id, item_key, day, kind, unit_price,
+                      created_at, reported_to_stripe_at, stripe_meter_event_id)
+SELECT r.tenant_id, r.store_id, r.subscription_id, %(key)s, r.day,
+       CASE WHEN counted.included THEN %(included)s ELSE %(overage)s END,
+       CASE WHEN counted.included THEN 0 ELSE r.price END, %(now)s, NULL, ''
+FROM r LEFT JOIN counted ON TRUE
+RETURNING id, tenant_id, store_id, subscription_id, day, kind, unit_price"""  # noqa: S608
+
+PG_RELEASE = f"""
+WITH r AS (
+    UPDATE {RESERVATIONS} SET state = %(released)s, finished_at = %(now)s
+    WHERE item_key = %(key)s AND state = %(reserved)s
+    RETURNING store_id, day
+), counted AS (
+    UPDATE {COUNTERS} c SET reserved = c.reserved - 1
+    FROM r WHERE c.store_id = r.store_id AND c.day = r.day
+)
+SELECT store_id FROM r"""  # noqa: S608
+
+
+def _one_statement(sql: str, params: dict) -> tuple | None:
+    """Run one quota statement as its own transaction; return its first row."""
+    if connection.in_atomic_block or not connection.get_autocommit():
+        # Inside a transaction: a savepoint, so a failed statement leaves it usable; the
+        # outer transaction decides on commit and durability.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    with connection.cursor() as cursor:
+        if settings.QUOTA_SYNCHRONOUS_COMMIT:
+            cursor.execute(sql, params)
+        else:
+            cursor.execute(ASYNC_COMMIT + sql, params)  # one query string: one round trip
+            cursor.nextset()  # past the SET's empty result
+        return cursor.fetchone()
+
+
+def _pg_reserve(store: Store, item_key: str) -> Reservation:
+    now = timezone.now()
+    day = local_day(store.tenant, now)
+    params = {
+        "tenant": store.tenant_id, "store": store.pk, "key": item_key, "day": day, "now": now,
+        "state": RESERVED, "usable": [status.value for status in StoreSubscription.USABLE],
+        "expires": now + timedelta(seconds=settings.QUOTA_RESERVATION_TTL_SECONDS),
+    }
+    try:
+        row = _one_statement(PG_RESERVE, params)
+    except IntegrityError:  # the same key reserved concurrently: nothing of ours was kept
+        return _reserve_stepwise(store, item_key)
+    if row is None:
+        raise NoActiveSubscription(why_not_usable(store, day))
+    subscription_id, included, price, cap, pk, key_used, counter_exists = row
+    terms = _Terms(subscription_id, included, _money(price), cap)
+    if pk is None:
+        # A retried key, or the day's first call (no counter row yet, or one another worker
+        # has not committed): the stepwise path handles both. Otherwise the UPDATE saw the
+        # counter and the limit refused the call.
+        if key_used or not counter_exists:
+            return _reserve_stepwise(store, item_key)
+        raise _exceeded(store, terms, day)
+    return _loaded(Reservation(pk=pk, tenant_id=store.tenant_id, store_id=store.pk,
+                               item_key=item_key, finished_at=None,
+                               **_reservation_fields(terms, day, now)))
+
+
+def _pg_settle(item_key: str) -> UsageEvent:
+    now = timezone.now()
+    row = _one_statement(PG_SETTLE, {
+        "key": item_key, "now": now, "settled": SETTLED, "reserved": RESERVED,
+        "included": UsageEvent.Kind.INCLUDED.value, "overage": UsageEvent.Kind.OVERAGE.value})
+    if row is None:  # not open: settled already (idempotent), released, or unknown
+        return _settled_already(item_key)
+    pk, tenant_id, store_id, subscription_id, day, kind, unit_price = row
+    return _loaded(UsageEvent(pk=pk, tenant_id=tenant_id, store_id=store_id,
+                              subscription_id=subscription_id, item_key=item_key, day=day,
+                              kind=kind, unit_price=_money(unit_price), created_at=now,
+                              reported_to_stripe_at=None, stripe_meter_event_id=""))
+
+
+def _pg_release(item_key: str) -> bool:
+    row = _one_statement(PG_RELEASE, {"key": item_key, "now": timezone.now(),
+                                      "released": RELEASED, "reserved": RESERVED})
+    return row is not None
 
 
 def release_expired_reservations(now: datetime | None = None, batch_size: int = 1000) -> int:

@@ -136,3 +136,46 @@ def test_the_benchmark_finds_zero_discrepancy_and_cleans_up(processes):
     assert report.reservations_per_second > 0
     assert not UsageEvent.unscoped.exists() and not DailyUsage.unscoped.exists()
     assert not Reservation.unscoped.exists()
+
+
+def test_single_statement_steps_in_autocommit_keep_every_rule(small_pack_store):
+    """Outside a transaction each step is one statement with its SET LOCAL in the same query
+    string: the idempotent retries, a retry after a release, a cap change between two calls
+    and the session's own synchronous_commit must all come out as in the stepwise path."""
+    store = small_pack_store
+    assert not connection.in_atomic_block
+    first = quota.reserve_call(store, "auto")
+    assert quota.reserve_call(store, "auto").pk == first.pk  # open: not counted again
+    event = quota.settle_call("auto")
+    assert quota.settle_call("auto").pk == event.pk  # charged once
+    assert quota.reserve_call(store, "auto").state == Reservation.State.SETTLED
+    quota.reserve_call(store, "flaky")
+    assert quota.release_call("flaky") is True
+    assert quota.release_call("flaky") is False
+    assert quota.reserve_call(store, "flaky").state == Reservation.State.RESERVED  # afresh
+    assert quota.settle_call("flaky").kind == "included"
+    row = DailyUsage.unscoped.get(store=store)
+    assert (row.included_used, row.overage_used, row.reserved) == (2, 0, 0)
+    with connection.cursor() as cursor:  # SET LOCAL ended with the step's transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    services.set_daily_overage_cap(store, 0, by=None)  # the terms are read on every call
+    for n in range(48):
+        quota.reserve_call(store, f"fill-{n}")
+    with pytest.raises(quota.QuotaExceeded):
+        quota.reserve_call(store, "one-too-many")
+    assert DailyUsage.unscoped.get(store=store).reserved == 48
+
+
+def test_retries_after_a_release_raced_by_every_worker_count_once(small_pack_store):
+    store = small_pack_store
+    quota.reserve_call(store, "released-item")
+    quota.release_call("released-item")
+
+    def work(n: int) -> int:
+        return quota.reserve_call(store, "released-item").pk
+
+    assert len(set(run_in_threads(work))) == 1
+    row = DailyUsage.unscoped.get(store=store)
+    assert (row.included_used, row.overage_used, row.reserved) == (0, 0, 1)
+    assert quota.settle_call("released-item").kind == "included"
