@@ -15,8 +15,10 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-# Only the local demo may run without a SECRET_KEY.
-SECRET_KEY = env("SECRET_KEY", default="insecure-demo-key" if DEBUG else environ.Env.NOTSET)
+# Only the local demo has a default key. Without DEBUG an empty key lets commands that sign
+# nothing (makemigrations) run, while the web process and `manage.py check` refuse to start
+# (config/wsgi.py, portal/checks.py).
+SECRET_KEY = env("SECRET_KEY", default="insecure-demo-key" if DEBUG else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")

@@ -1,13 +1,26 @@
-"""System checks for settings that would otherwise fail only at the first request."""
+"""Deploy checks (`manage.py check --deploy`, run by the release step) for settings that would
+otherwise fail only at the first request."""
 
 from __future__ import annotations
 
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 
 
-@register()
+@register(Tags.security, deploy=True)
+def secret_key(app_configs, **kwargs) -> list[Error]:
+    try:
+        settings.SECRET_KEY  # noqa: B018  Django raises when it is empty
+    except ImproperlyConfigured:
+        return [Error("SECRET_KEY is not set.",
+                      hint="Set the SECRET_KEY environment variable to a long random value.",
+                      id="portal.E003")]
+    return []
+
+
+@register(Tags.security, deploy=True)
 def encryption_keys(app_configs, **kwargs) -> list[Error]:
     keys = settings.FIELD_ENCRYPTION_KEYS
     if not keys:

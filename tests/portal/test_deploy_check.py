@@ -61,6 +61,26 @@ def test_production_needs_valid_encryption_keys(keys):
     assert "FIELD_ENCRYPTION_KEYS" in result.stdout + result.stderr
 
 
+def test_the_web_process_refuses_to_start_without_a_secret_key():
+    env = production_env()
+    del env["SECRET_KEY"]
+    result = subprocess.run([sys.executable, "-c", "import config.wsgi"], env=env,
+                            cwd=settings.BASE_DIR / "platform", capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_makemigrations_needs_no_secret_key():
+    env = production_env()
+    del env["SECRET_KEY"]
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "makemigrations", "--check", "--dry-run"],
+        env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     env = production_env()
     del env["SECRET_KEY"]
