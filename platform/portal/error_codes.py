@@ -47,6 +47,38 @@ _CODES = [
               _("SKUs beyond the limit are not synced; upgrade the pack or remove SKUs.")),
     ErrorCode("ERR_MODEL_TIMEOUT", _("The model service timed out."),
               _("The backup model node takes over; nothing to do unless it keeps happening.")),
+    ErrorCode("ERR_MODEL_UNAVAILABLE",
+              _("The model service could not be reached or answered with a server error."),
+              _("The backup model node takes over; if every node fails, ISV staff check the "
+                "nodes' state on the model-node page.")),
+    ErrorCode("ERR_MODEL_RATE_LIMITED", _("The model service asked us to slow down (429)."),
+              _("The backup model node takes over; staff may lower the node's concurrency "
+                "limit.")),
+    ErrorCode("ERR_MODEL_PAYMENT_REQUIRED",
+              _("The model provider refused the call: the account's balance is used up (402)."),
+              _("ISV staff top up the provider account; meanwhile the backup node takes over.")),
+    ErrorCode("ERR_MODEL_AUTH", _("The model service refused the node's API key."),
+              _("ISV staff correct the API key on the model-node page.")),
+    ErrorCode("ERR_MODEL_BAD_REQUEST", _("The model service refused the request as invalid."),
+              _("ISV staff check the node's model name and capabilities (vision for images).")),
+    ErrorCode("ERR_MODEL_INVALID_OUTPUT",
+              _("The model answered with blank or malformed JSON."),
+              _("Nothing to do: the request is retried automatically; if it keeps happening, "
+                "staff check the instruction set.")),
+    ErrorCode("ERR_NO_MODEL_NODE", _("No model node is available for this kind of content."),
+              _("ISV staff enable a node (with vision for image descriptions) or wait for a "
+                "node taken out of rotation to recover.")),
+    ErrorCode("ERR_INPUT_TITLE_ATTRIBUTES",
+              _("The product title names fewer than 3 core attributes."),
+              _("Add material, colour, size or similar attribute words to the title in the "
+                "seller center, sync, and start the job again.")),
+    ErrorCode("ERR_INPUT_PARAMETERS", _("Under 85% of the product parameters are filled in."),
+              _("Complete the product parameters in the seller center, sync, and start the "
+                "job again.")),
+    ErrorCode("ERR_INPUT_NO_IMAGE", _("The product has no main image."),
+              _("Upload a main image at least 1200 px wide in the seller center and sync.")),
+    ErrorCode("ERR_INPUT_IMAGE_WATERMARK", _("The main image carries a watermark or text."),
+              _("Upload a clean main image without watermark or text and sync.")),
     ErrorCode("ERR_CONTENT_REJECTED", _("The generated content hit the banned-word list."),
               _("Enable compliance mode and have a person check the text.")),
     ErrorCode("ERR_VS_402", _("The source image resolution is too low."),
