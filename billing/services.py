@@ -146,6 +146,7 @@ def cancel_subscription(subscription: StoreSubscription, *, by: User | None) -> 
         subscription.cancelled_at = timezone.now()
         subscription.save(update_fields=["status", "cancelled_at", "updated_at"])
         _record(AuditEvent.Action.SUBSCRIPTION_CANCELLED, subscription, by)
+        stripe_sync.cancel_usage_after_commit(subscription.tenant_id)
 
 
 def set_daily_overage_cap(store: Store, cap: int | None, *, by: User | None) -> int:
@@ -178,12 +179,16 @@ def expire_ended_subscriptions(now: datetime | None = None) -> int:
     # No time zone is more than a day ahead of UTC: this bounds the candidates.
     bound = now.astimezone(UTC).date()
     expired = 0
+    tenant_ids = set()
     candidates = StoreSubscription.unscoped.filter(status__in=LIVE, ends_on__lte=bound)
     for subscription in candidates.select_related("tenant"):
         if subscription.ends_on < local_day(subscription.tenant, now):
             subscription.status = Status.EXPIRED
             subscription.save(update_fields=["status", "updated_at"])
+            tenant_ids.add(subscription.tenant_id)
             expired += 1
+    for tenant_id in sorted(tenant_ids):  # a tenant's last paid period may have ended
+        stripe_sync.cancel_usage_after_commit(tenant_id)
     return expired
 
 

@@ -24,10 +24,10 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from billing.models import StoreSubscription, StripeCustomer, UsageEvent
+from billing.models import Reservation, StoreSubscription, StripeCustomer, UsageEvent
 from billing.quota import day_starts_at, local_day
 from tenants.models import Tenant
 
@@ -232,6 +232,131 @@ def push_pending_usage_subscriptions() -> int:
     return made
 
 
+# Ending the usage subscription ------------------------------------------------------------
+
+# Store periods that keep the tenant's usage subscription: an active one (also a renewal that
+# starts later) and a past-due one, which may still pay and come back.
+KEEPS_USAGE_SUBSCRIPTION = (StoreSubscription.Status.ACTIVE, StoreSubscription.Status.PAST_DUE)
+# Stripe refuses meter events older than this: overage older than it can never be sent (it
+# stays in reconciliation) and must not hold the cancellation back for ever.
+METER_EVENT_MAX_AGE = timedelta(days=35)
+
+
+def keeps_usage_subscription(tenant: Tenant) -> bool:
+    return StoreSubscription.unscoped.filter(
+        tenant=tenant, status__in=KEEPS_USAGE_SUBSCRIPTION).exists()
+
+
+def usage_still_to_report(tenant: Tenant, now: datetime | None = None) -> bool:
+    """Calls in flight, or overage Stripe has not acknowledged yet (and still would): the
+    usage subscription must live until they are billed on it."""
+    now = now or timezone.now()
+    return (Reservation.unscoped.filter(tenant=tenant,
+                                        state=Reservation.State.RESERVED).exists()
+            or pending_overage().filter(tenant=tenant,
+                                        created_at__gte=now - METER_EVENT_MAX_AGE).exists())
+
+
+def cancel_usage_subscription(tenant: Tenant, stripe_client: stripe.StripeClient | None = None
+                              ) -> str | None:
+    """Cancel the tenant's usage subscription once its last active or past-due store period
+    has ended (cancelled or expired) and all its overage has reached Stripe: the
+    cancellation invoices the metered usage not yet invoiced (`invoice_now`). The database
+    is the outbox: the tenant's state says what is due, so the settlement schedule retries
+    after an outage or a refusal, and offline mode does nothing. Idempotent: a subscription
+    Stripe already cancelled (a retry after a lost answer) is simply forgotten. Returns the
+    id of the subscription cancelled, or None when nothing was (or could be) done."""
+    customer = StripeCustomer.unscoped.filter(tenant=tenant).exclude(
+        usage_subscription_id="").first()
+    if customer is None or keeps_usage_subscription(tenant) or usage_still_to_report(tenant):
+        return None
+    stripe_client = stripe_client or client()
+    if stripe_client is None:
+        return None
+    subscription_id = customer.usage_subscription_id
+    try:
+        stripe_client.v1.subscriptions.cancel(
+            subscription_id, params={"invoice_now": True, "prorate": False})
+    except stripe.InvalidRequestError:
+        if not _cancelled_at_stripe(stripe_client, subscription_id):
+            raise
+    forget_usage_subscription(subscription_id)
+    logger.info("Usage subscription %s of tenant %s cancelled: no paid store left",
+                subscription_id, tenant.pk)
+    return subscription_id
+
+
+def _cancelled_at_stripe(stripe_client: stripe.StripeClient, subscription_id: str) -> bool:
+    try:
+        found = stripe_client.v1.subscriptions.retrieve(subscription_id)
+    except stripe.InvalidRequestError as error:
+        return error.http_status == 404
+    return found.to_dict().get("status") in ("canceled", "incomplete_expired")
+
+
+def forget_usage_subscription(subscription_id: str) -> int | None:
+    """The usage subscription is gone (we cancelled it, or Stripe deleted it): clear it and
+    bump the generation, so a later one is created under a new idempotency key. Returns the
+    tenant id, or None if no tenant had it (any more)."""
+    if not subscription_id:
+        return None
+    with transaction.atomic():
+        customer = StripeCustomer.unscoped.select_for_update().filter(
+            usage_subscription_id=subscription_id).first()
+        if customer is None:
+            return None
+        StripeCustomer.unscoped.filter(pk=customer.pk).update(
+            usage_subscription_id="",
+            usage_subscription_generation=F("usage_subscription_generation") + 1,
+            updated_at=timezone.now())
+    return customer.tenant_id
+
+
+def cancel_unneeded_usage_subscriptions() -> int:
+    """The catch-up: usage subscriptions of tenants with no active or past-due store period
+    left. Stops at the first outage; returns how many were cancelled."""
+    stripe_client = client()
+    if stripe_client is None:
+        return 0
+    keeping = StoreSubscription.unscoped.filter(
+        status__in=KEEPS_USAGE_SUBSCRIPTION).values("tenant_id")
+    candidates = StripeCustomer.unscoped.exclude(usage_subscription_id="").exclude(
+        tenant_id__in=keeping).select_related("tenant").order_by("pk")
+    cancelled = 0
+    for customer in candidates:
+        try:
+            if cancel_usage_subscription(customer.tenant, stripe_client):
+                cancelled += 1
+        except OUTAGE_ERRORS as error:
+            logger.warning("Stripe unavailable, usage subscription cancellations wait: %s",
+                           error)
+            break
+        except stripe.StripeError as error:
+            logger.error("Stripe refused to cancel the usage subscription of tenant %s: %s",
+                         customer.tenant_id, error)
+    return cancelled
+
+
+def cancel_usage_after_commit(tenant_id: int) -> None:
+    """Called when a store period ends: once committed, cancel the tenant's usage
+    subscription if that was its last paid one (and nothing is left to report); otherwise,
+    or on failure, the settlement schedule does it later."""
+    if not is_online():
+        return
+
+    def cancel() -> None:
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None:
+            return
+        try:
+            cancel_usage_subscription(tenant)
+        except stripe.StripeError as error:
+            logger.warning("Usage subscription of tenant %s not cancelled yet: %s",
+                           tenant_id, error)
+
+    transaction.on_commit(cancel)
+
+
 # Overage meter events (the outbox) ---------------------------------------------------------
 
 def meter_identifier(event: UsageEvent) -> str:
@@ -329,11 +454,14 @@ def _report_tenant(stripe_client, customer_id: str, candidates, batch_size: int,
 
 def settle_overage_to_stripe() -> dict:
     """The django-q2 schedule: licence and usage subscriptions still to create, then the
-    overage of every closed local day still pending. Idempotent; a no-op in offline mode."""
+    overage of every closed local day still pending, then the usage subscriptions of tenants
+    with no paid store left. Idempotent; a no-op in offline mode."""
     licences = push_pending_licences()
     usage_subscriptions = push_pending_usage_subscriptions()
-    return {"licences": licences, "usage_subscriptions": usage_subscriptions,
-            **report_overage().as_dict()}
+    reported = report_overage().as_dict()
+    # After the report: a tenant's last overage reaches Stripe before its subscription ends.
+    return {"licences": licences, "usage_subscriptions": usage_subscriptions, **reported,
+            "usage_subscriptions_cancelled": cancel_unneeded_usage_subscriptions()}
 
 
 # Reconciliation ----------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 real `stripe` library over real HTTP (STRIPE_API_BASE points here).
 
 It answers POST /v1/customers, /v1/subscriptions and /v1/billing/meter_events (deduplicating
-meter events by `identifier`, as Stripe does), honours Idempotency-Key, records every request,
-and can be told to fail: with HTTP 500, with a timeout, or by accepting a meter event and then
-answering 500 (the response is lost, the event is not).
+meter events by `identifier`, as Stripe does) and GET and DELETE (cancel)
+/v1/subscriptions/<id>, honours Idempotency-Key, records every request, and can be told to
+fail: with HTTP 500, with a timeout, or by accepting a request and then answering 500 (the
+response is lost, the effect is not).
 """
 
 from __future__ import annotations
@@ -107,6 +108,22 @@ class StripeStandIn:
                      "price": {"id": params.get("items[0][price]"), "object": "price"},
                      "quantity": int(params.get("items[0][quantity]", "1"))}]}}
             self.subscriptions[subscription["id"]] = subscription
+            return 200, subscription
+        if path.startswith("/v1/subscriptions/") and method in ("GET", "DELETE"):
+            subscription = self.subscriptions.get(path.rsplit("/", 1)[1])
+            if subscription is None:
+                return 404, {"error": {"type": "invalid_request_error",
+                                       "code": "resource_missing",
+                                       "message": "No such subscription."}}
+            if method == "GET":
+                return 200, subscription
+            if subscription["status"] == "canceled":  # as Stripe: cancelling twice is refused
+                return 400, {"error": {"type": "invalid_request_error",
+                                       "message": "A canceled subscription can only update "
+                                                  "its cancellation_details and metadata."}}
+            subscription.update(status="canceled", canceled_at=int(time.time()),
+                                ended_at=int(time.time()),
+                                invoice_now=params.get("invoice_now") == "true")
             return 200, subscription
         if method == "POST" and path == "/v1/billing/meter_events":
             payload = _nested(params, "payload")

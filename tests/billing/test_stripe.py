@@ -244,6 +244,155 @@ def test_deletion_webhook_clears_it_and_the_catch_up_recreates_only_while_active
     assert keys[-1] == f"usage-subscription-tenant-{tenant_a.pk}-1"
 
 
+# Ending the usage subscription with the tenant's last paid store ---------------------------
+
+def cancellations(stripe_api) -> list:
+    return [r for r in stripe_api.requests
+            if r.method == "DELETE" and r.path.startswith("/v1/subscriptions/")]
+
+
+@pytest.fixture
+def two_paid_stores(stripe_metered, tenant_a, owner_a, pack, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+        second = services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+    assert usage_id(tenant_a).startswith("sub_")
+    return first, second
+
+
+def test_last_paid_store_cancelled_cancels_the_usage_subscription_once(
+        two_paid_stores, stripe_metered, tenant_a, owner_a, pack,
+        django_capture_on_commit_callbacks):
+    first, second = two_paid_stores
+    usage = usage_id(tenant_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription(first, by=None)
+        # A trial does not keep it either: trials are free (see docs, "Stripe").
+        services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None,
+                                 status=StoreSubscription.Status.TRIAL)
+    assert cancellations(stripe_metered) == []  # the other store still pays
+    assert stripe_metered.subscriptions[usage]["status"] == "active"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription(second, by=None)
+
+    [request] = cancellations(stripe_metered)
+    assert request.path == f"/v1/subscriptions/{usage}"
+    assert request.params["invoice_now"] == "true"  # the last metered usage is invoiced
+    assert stripe_metered.subscriptions[usage]["status"] == "canceled"
+    customer = StripeCustomer.unscoped.get(tenant=tenant_a)
+    assert customer.usage_subscription_id == ""
+    assert customer.usage_subscription_generation == 1
+    # The licences are Stripe subscriptions of their own and were not touched here.
+    assert [s["status"] for s in stripe_metered.subscriptions.values()].count("canceled") == 1
+
+    # The schedule neither cancels again nor makes a new one; Stripe's deletion webhook for
+    # it is acknowledged and changes nothing.
+    result = stripe_sync.settle_overage_to_stripe()
+    assert result["usage_subscriptions"] == 0 and result["usage_subscriptions_cancelled"] == 0
+    assert post_webhook(webhook_event(
+        "customer.subscription.deleted",
+        {"id": usage, "object": "subscription", "status": "canceled"})).status_code == 200
+    assert StripeCustomer.unscoped.get(tenant=tenant_a).usage_subscription_generation == 1
+    assert len(cancellations(stripe_metered)) == 1
+
+    # Paying again brings a new one, under the next idempotency key.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+    assert usage_id(tenant_a) not in ("", usage)
+    assert stripe_metered.calls("/v1/subscriptions")[-1].headers["idempotency-key"] == \
+        f"usage-subscription-tenant-{tenant_a.pk}-1"
+
+
+def test_expiry_of_the_last_paid_period_cancels_it(two_paid_stores, stripe_metered, tenant_a,
+                                                   django_capture_on_commit_callbacks):
+    first, second = two_paid_stores
+    usage = usage_id(tenant_a)
+    services.cancel_subscription(first, by=None)  # its after-commit is not run here
+    after_the_end = timezone.now() + timedelta(days=400)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.expire_ended_subscriptions(now=after_the_end) == 1
+
+    assert stripe_metered.subscriptions[usage]["status"] == "canceled"
+    assert usage_id(tenant_a) == ""
+
+
+def test_past_due_store_keeps_it(two_paid_stores, stripe_metered, tenant_a,
+                                 django_capture_on_commit_callbacks):
+    first, second = two_paid_stores
+    StoreSubscription.unscoped.filter(pk=first.pk).update(
+        status=StoreSubscription.Status.PAST_DUE)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription(second, by=None)
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions_cancelled"] == 0
+    assert cancellations(stripe_metered) == []
+    assert usage_id(tenant_a).startswith("sub_")
+
+
+def test_it_waits_until_the_last_overage_reached_stripe(two_paid_stores, stripe_metered,
+                                                        tenant_a, clock,
+                                                        django_capture_on_commit_callbacks):
+    first, second = two_paid_stores
+    yesterday = ledger_event(first)
+    today = ledger_event(first, days_ago=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription(first, by=None)
+        services.cancel_subscription(second, by=None)
+    assert cancellations(stripe_metered) == []  # overage still to report
+
+    # The hourly run sends yesterday's; today's waits for the day to close, and so does the
+    # cancellation.
+    result = stripe_sync.settle_overage_to_stripe()
+    assert result["sent"] == 1 and result["usage_subscriptions_cancelled"] == 0
+    assert usage_id(tenant_a).startswith("sub_")
+
+    clock.set(timezone.now() + timedelta(days=1))
+    result = stripe_sync.settle_overage_to_stripe()
+    assert result["sent"] == 1 and result["usage_subscriptions_cancelled"] == 1
+    assert len(cancellations(stripe_metered)) == 1
+    assert usage_id(tenant_a) == ""
+    assert {stripe_sync.meter_identifier(e) for e in (yesterday, today)} == \
+        set(stripe_metered.meter_events)
+
+
+@pytest.mark.parametrize("failure", ["500", "lose_response"])
+def test_stripe_down_at_the_cancellation_then_the_schedule_does_it_once(
+        two_paid_stores, stripe_metered, tenant_a, django_capture_on_commit_callbacks,
+        failure):
+    first, second = two_paid_stores
+    usage = usage_id(tenant_a)
+    services.cancel_subscription(first, by=None)
+    stripe_metered.fail(failure, times=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription(second, by=None)  # no error
+    assert usage_id(tenant_a) == usage  # we never heard back: still ours
+    lost = failure == "lose_response"
+    assert stripe_metered.subscriptions[usage]["status"] == ("canceled" if lost else "active")
+
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions_cancelled"] == 1
+    assert usage_id(tenant_a) == ""
+    assert stripe_metered.subscriptions[usage]["status"] == "canceled"
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions_cancelled"] == 0
+    assert len(cancellations(stripe_metered)) == 2
+
+
+def test_offline_mode_keeps_it_until_stripe_is_back(two_paid_stores, stripe_metered, settings,
+                                                    tenant_a, django_capture_on_commit_callbacks):
+    first, second = two_paid_stores
+    usage = usage_id(tenant_a)
+    settings.STRIPE_SECRET_KEY = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription(first, by=None)
+        services.cancel_subscription(second, by=None)
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions_cancelled"] == 0
+    assert cancellations(stripe_metered) == [] and usage_id(tenant_a) == usage
+
+    settings.STRIPE_SECRET_KEY = "sk_test_local"
+    assert stripe_sync.settle_overage_to_stripe()["usage_subscriptions_cancelled"] == 1
+    assert stripe_metered.subscriptions[usage]["status"] == "canceled"
+
+
 # Meter events ------------------------------------------------------------------------------
 
 def test_overage_sent_once_with_stable_identifiers(stripe_online, subscription_a):
@@ -364,7 +513,7 @@ def test_offline_mode_sends_nothing_and_everything_works(stripe_offline, stripe_
     result = stripe_sync.settle_overage_to_stripe()
 
     assert result == {"licences": 0, "usage_subscriptions": 0, "sent": 0, "refused": [],
-                      "outage": "", "offline": True}
+                      "outage": "", "offline": True, "usage_subscriptions_cancelled": 0}
     assert reported(subscription) == []
     assert stripe_api.requests == []
     subscription.refresh_from_db()
