@@ -17,7 +17,6 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from audit.models import AuditEvent
 from audit.services import record
+from billing import stripe_sync
 from billing.models import StoreSubscription, StripeCustomer, StripeEvent, StripeInvoice
 from portal.api import json_error
 
@@ -75,7 +75,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
             return JsonResponse({"received": True, "duplicate": True})
         obj = (event.get("data") or {}).get("object") or {}
         handler = HANDLERS.get(event["type"])
-        tenant_id = handler(obj, event["type"], created) if handler else None
+        tenant_id = handler(obj, event["type"], created, event["id"]) if handler else None
         if tenant_id is not None:
             StripeEvent.objects.filter(pk=processed.pk).update(tenant_id=tenant_id)
     return JsonResponse({"received": True})
@@ -83,7 +83,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
 
 # Invoices ----------------------------------------------------------------------------------
 
-def _handle_invoice(invoice: dict, event_type: str, created: datetime | None) -> int | None:
+def _handle_invoice(invoice: dict, event_type: str, created: datetime | None,
+                    event_id: str) -> int | None:
     customer = StripeCustomer.unscoped.filter(
         stripe_customer_id=invoice.get("customer") or "").first()
     if customer is None or not invoice.get("id"):
@@ -120,7 +121,22 @@ def _handle_invoice(invoice: dict, event_type: str, created: datetime | None) ->
             tenant_id=customer.tenant_id, payment_failed=True,
             status=StripeInvoice.Status.OPEN).exists():
         StripeCustomer.unscoped.filter(pk=customer.pk).update(payment_failed_at=None)
+    if event_type in INVOICE_ACTIONS:
+        record(INVOICE_ACTIONS[event_type], tenant=customer.tenant, actor=None,
+               target=row.stripe_invoice_id,
+               details={"source": "stripe", "stripe_event_id": event_id,
+                        "stripe_event": event_type, "invoice": row.stripe_invoice_id,
+                        "stripe_subscription": row.stripe_subscription_id,
+                        "amount_due": str(row.amount_due), "amount_paid": str(row.amount_paid),
+                        "currency": row.currency})
     return customer.tenant_id
+
+
+# What a payment event writes to the tenant's audit trail.
+INVOICE_ACTIONS = {
+    "invoice.payment_failed": AuditEvent.Action.INVOICE_PAYMENT_FAILED,
+    "invoice.paid": AuditEvent.Action.INVOICE_PAID,
+}
 
 
 def _invoice_subscription(invoice: dict) -> str:
@@ -136,19 +152,22 @@ def _invoice_subscription(invoice: dict) -> str:
 
 # Subscriptions -----------------------------------------------------------------------------
 
-def _handle_subscription(data: dict, event_type: str, created: datetime | None) -> int | None:
+def _handle_subscription(data: dict, event_type: str, created: datetime | None,
+                         event_id: str) -> int | None:
+    cancelled = is_cancellation(data, event_type, created)
     ours = list(StoreSubscription.unscoped.select_for_update()
                 .filter(stripe_subscription_id=data.get("id") or "-").select_related("tenant"))
-    if not ours and event_type == "customer.subscription.deleted":
-        usage = _usage_subscription_deleted(data.get("id") or "")
+    if not ours and cancelled:
+        usage = stripe_sync.forget_usage_subscription(data.get("id") or "")
         if usage is not None:
+            logger.warning("Usage subscription %s of tenant %s ended at Stripe (%s)",
+                           data.get("id"), usage, event_type)
             return usage
     if not ours:
         logger.info("Stripe %s for an unknown subscription %s ignored", event_type,
                     data.get("id"))
         return None
-    target = Status.CANCELLED if event_type == "customer.subscription.deleted" \
-        else SUBSCRIPTION_STATUS.get(data.get("status") or "")
+    target = Status.CANCELLED if cancelled else SUBSCRIPTION_STATUS.get(data.get("status") or "")
     for subscription in ours:
         if target is None or subscription.status in FINAL or subscription.status == target:
             continue
@@ -161,32 +180,43 @@ def _handle_subscription(data: dict, event_type: str, created: datetime | None) 
             subscription.cancelled_at = timezone.now()
             fields.append("cancelled_at")
         subscription.save(update_fields=fields)
+        action = AuditEvent.Action.SUBSCRIPTION_CANCELLED if target == Status.CANCELLED \
+            else AuditEvent.Action.SUBSCRIPTION_STATUS_CHANGED
+        record(action, tenant=subscription.tenant, actor=None, target=str(subscription.store),
+               details={"subscription_id": subscription.pk, "before": before, "after": target,
+                        "source": "stripe", "stripe_event_id": event_id,
+                        "stripe_event": event_type,
+                        "stripe_subscription": subscription.stripe_subscription_id})
+        logger.info("Subscription %s %s -> %s by Stripe %s %s", subscription.pk, before,
+                    target, event_type, event_id)
         if target == Status.CANCELLED:
-            record(AuditEvent.Action.SUBSCRIPTION_CANCELLED, tenant=subscription.tenant,
-                   actor=None, target=str(subscription.store),
-                   details={"subscription_id": subscription.pk, "before": before,
-                            "after": target, "source": "stripe", "stripe_event": event_type})
-        else:
-            logger.info("Subscription %s %s -> %s by Stripe %s", subscription.pk, before,
-                        target, event_type)
+            stripe_sync.cancel_usage_after_commit(subscription.tenant_id)
     return ours[0].tenant_id
 
 
-def _usage_subscription_deleted(subscription_id: str) -> int | None:
-    """The tenant's usage subscription is gone at Stripe: forget it and bump the generation,
-    so the settlement catch-up creates a new one (under a new idempotency key) if the tenant
-    still has an active store subscription."""
-    customer = StripeCustomer.unscoped.select_for_update().filter(
-        usage_subscription_id=subscription_id).first() if subscription_id else None
-    if customer is None:
-        return None
-    StripeCustomer.unscoped.filter(pk=customer.pk).update(
-        usage_subscription_id="",
-        usage_subscription_generation=F("usage_subscription_generation") + 1,
-        updated_at=timezone.now())
-    logger.warning("Usage subscription %s of tenant %s deleted at Stripe", subscription_id,
-                   customer.tenant_id)
-    return customer.tenant_id
+def is_cancellation(data: dict, event_type: str, created: datetime | None) -> bool:
+    """Whether the event says the subscription has ended. Besides the deletion, Stripe may
+    say so in an update: status "canceled" (or "incomplete_expired"), an `ended_at`, or a
+    scheduled end (`cancel_at_period_end` with the period's end, or `cancel_at`) that has
+    been reached by the time of the event. A scheduled end still ahead is not one."""
+    if event_type == "customer.subscription.deleted" or data.get("ended_at"):
+        return True
+    if data.get("status") in ("canceled", "incomplete_expired"):
+        return True
+    moment = created or timezone.now()
+    ends = _moment(data.get("cancel_at"))
+    if ends is None and data.get("cancel_at_period_end"):
+        ends = _moment(_period_end(data))
+    return ends is not None and ends <= moment
+
+
+def _period_end(data: dict):
+    """Older API versions put the period on the subscription, newer ones on its items."""
+    if data.get("current_period_end"):
+        return data["current_period_end"]
+    items = (data.get("items") or {}).get("data") or []
+    ends = [item.get("current_period_end") for item in items if item.get("current_period_end")]
+    return max(ends) if ends else None
 
 
 HANDLERS = {

@@ -229,6 +229,133 @@ def test_subscription_deleted_cancels_and_stays_cancelled(linked):
     assert linked.status == Status.CANCELLED
 
 
+def audit_trail(tenant_id, action) -> list[AuditEvent]:
+    return list(AuditEvent.unscoped.filter(tenant_id=tenant_id, action=action).order_by("id"))
+
+
+# Cancellations that arrive as updates --------------------------------------------------------
+
+def test_update_with_status_canceled_cancels_like_the_deletion(linked):
+    payload = subscription_event("customer.subscription.updated", linked, "canceled")
+    assert post(payload).status_code == 200
+    linked.refresh_from_db()
+    assert linked.status == Status.CANCELLED and linked.cancelled_at is not None
+    [entry] = audit_trail(linked.tenant_id, AuditEvent.Action.SUBSCRIPTION_CANCELLED)
+    assert entry.actor is None
+    assert entry.details["stripe_event_id"] == json.loads(payload)["id"]
+    assert entry.details["stripe_event"] == "customer.subscription.updated"
+
+
+def test_scheduled_end_counts_only_once_reached(linked):
+    now = int(time.time())
+
+    def update(period_end: int, event_created: int) -> str:
+        return event("customer.subscription.updated", {
+            "id": linked.stripe_subscription_id, "object": "subscription", "status": "active",
+            "cancel_at_period_end": True, "cancel_at": None,
+            "items": {"object": "list", "data": [{"id": "si_1",
+                                                  "current_period_end": period_end}]}},
+            created=event_created)
+
+    # Scheduled for the end of the period: nothing ends yet.
+    post(update(now + 86400, now))
+    linked.refresh_from_db()
+    assert linked.status == Status.ACTIVE
+    assert audit_trail(linked.tenant_id, AuditEvent.Action.SUBSCRIPTION_CANCELLED) == []
+
+    # The period's end has come (the event was created after it): cancelled.
+    post(update(now - 60, now))
+    linked.refresh_from_db()
+    assert linked.status == Status.CANCELLED
+
+
+def test_reached_cancel_at_in_an_update_cancels(linked):
+    now = int(time.time())
+    post(event("customer.subscription.updated",
+               {"id": linked.stripe_subscription_id, "object": "subscription",
+                "status": "active", "cancel_at": now - 1}, created=now))
+    linked.refresh_from_db()
+    assert linked.status == Status.CANCELLED
+
+
+@pytest.fixture
+def with_usage(settings, linked) -> str:
+    settings.STRIPE_OVERAGE_PRICE_ID = "price_overage_fen"
+    usage = stripe_sync.ensure_usage_subscription(linked.tenant)
+    assert usage.startswith("sub_")
+    return usage
+
+
+def usage_of(tenant_id) -> StripeCustomer:
+    return StripeCustomer.unscoped.get(tenant_id=tenant_id)
+
+
+@pytest.mark.parametrize("fields", [{"status": "canceled"},
+                                    {"status": "active", "ended_at": 1767225600}])
+def test_usage_subscription_ended_by_an_update_is_forgotten(with_usage, linked, fields):
+    post(event("customer.subscription.updated",
+               {"id": with_usage, "object": "subscription", **fields}))
+    customer = usage_of(linked.tenant_id)
+    assert customer.usage_subscription_id == ""
+    assert customer.usage_subscription_generation == 1
+    linked.refresh_from_db()
+    assert linked.status == Status.ACTIVE  # the store's licence is another subscription
+
+
+def test_usage_subscription_update_that_does_not_end_it_changes_nothing(with_usage, linked):
+    post(event("customer.subscription.updated", {"id": with_usage, "object": "subscription",
+                                                 "status": "past_due"}))
+    assert usage_of(linked.tenant_id).usage_subscription_id == with_usage
+
+
+def test_cancelling_the_last_store_at_stripe_cancels_the_usage_subscription(
+        with_usage, linked, stripe_online, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        post(subscription_event("customer.subscription.updated", linked, "canceled"))
+    assert stripe_online.subscriptions[with_usage]["status"] == "canceled"
+    assert usage_of(linked.tenant_id).usage_subscription_id == ""
+
+
+# The audit trail of what Stripe changed ----------------------------------------------------
+
+def test_status_changes_by_stripe_are_in_the_audit_trail(linked):
+    past_due = subscription_event("customer.subscription.updated", linked, "past_due")
+    active = subscription_event("customer.subscription.updated", linked, "active")
+    post(past_due)
+    post(active)
+    post(active)  # a replay records nothing more
+
+    trail = audit_trail(linked.tenant_id, AuditEvent.Action.SUBSCRIPTION_STATUS_CHANGED)
+    assert [(e.details["before"], e.details["after"]) for e in trail] == [
+        ("active", "past_due"), ("past_due", "active")]
+    assert [e.details["stripe_event_id"] for e in trail] == [
+        json.loads(past_due)["id"], json.loads(active)["id"]]
+    for entry in trail:
+        assert entry.actor is None and entry.details["source"] == "stripe"
+        assert entry.details["subscription_id"] == linked.pk
+        assert entry.target == str(linked.store)
+
+
+def test_invoice_payments_are_in_the_audit_trail(customer):
+    failed = event("invoice.payment_failed", invoice(customer, total=288079))
+    paid = event("invoice.paid", invoice(customer, status="paid", total=288079,
+                                         amount_paid=288079), created=int(time.time()) + 1)
+    post(event("invoice.finalized", invoice(customer)))  # not a payment: not recorded
+    post(failed)
+    post(paid)
+    post(paid)
+
+    [failure] = audit_trail(customer.tenant_id, AuditEvent.Action.INVOICE_PAYMENT_FAILED)
+    [payment] = audit_trail(customer.tenant_id, AuditEvent.Action.INVOICE_PAID)
+    assert failure.details["stripe_event_id"] == json.loads(failed)["id"]
+    assert payment.details["stripe_event_id"] == json.loads(paid)["id"]
+    assert failure.actor is None and payment.actor is None
+    assert failure.target == payment.target == "in_1"
+    assert payment.details["amount_paid"] == "2880.79"
+    assert payment.details["stripe_subscription"] == "sub_9"
+    assert AuditEvent.unscoped.filter(tenant_id=customer.tenant_id).count() == 2
+
+
 def test_subscription_event_touches_only_the_linked_period(linked, tenant_b, pack):
     from billing import services
     from tests.billing.conftest import make_store
