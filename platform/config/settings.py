@@ -231,6 +231,22 @@ INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=7)
 # Quota: an open reservation whose worker never settles or releases it is released after this
 # many seconds by housekeeping; keep it above CELERY_TASK_TIME_LIMIT so no live task loses it.
 QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default=900)
+
+# Generation (see docs/architecture.md, "Generation").
+# A node is taken out of rotation after this many failures in a row, for this many seconds;
+# then one request probes it.
+GENERATION_BREAKER_FAILURES = env.int("GENERATION_BREAKER_FAILURES", default=5)
+GENERATION_BREAKER_COOLDOWN_SECONDS = env.int("GENERATION_BREAKER_COOLDOWN_SECONDS", default=30)
+# How long an item waits for a free slot on a busy node before it tries the next node.
+GENERATION_SLOT_WAIT_SECONDS = env.float("GENERATION_SLOT_WAIT_SECONDS", default=120.0)
+# Blank or invalid JSON answers asked again on the same node before moving on.
+GENERATION_INVALID_OUTPUT_RETRIES = env.int("GENERATION_INVALID_OUTPUT_RETRIES", default=2)
+# Items one tenant may have in flight; 0: the primary nodes' total concurrency limit.
+GENERATION_TENANT_WINDOW = env.int("GENERATION_TENANT_WINDOW", default=0)
+# A running item whose worker is silent this long is run again (above CELERY_TASK_TIME_LIMIT);
+# a dispatched item nobody picked up within GENERATION_DISPATCH_LEASE_SECONDS is re-sent.
+GENERATION_ITEM_LEASE_SECONDS = env.int("GENERATION_ITEM_LEASE_SECONDS", default=360)
+GENERATION_DISPATCH_LEASE_SECONDS = env.int("GENERATION_DISPATCH_LEASE_SECONDS", default=900)
 # Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").
 QUOTA_SYNCHRONOUS_COMMIT = env.bool("QUOTA_SYNCHRONOUS_COMMIT", default=False)
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)

@@ -150,7 +150,8 @@ class BrandVoice(TenantOwnedModel):
     class Meta:
         verbose_name = _("brand voice")
         verbose_name_plural = _("brand voices")
-        constraints = [models.UniqueConstraint(fields=["tenant"], name="one_brand_voice_per_tenant")]
+        constraints = [models.UniqueConstraint(fields=["tenant"],
+                                               name="one_brand_voice_per_tenant")]
 
     def __str__(self) -> str:
         return self.notes[:60]

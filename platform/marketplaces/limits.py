@@ -14,10 +14,10 @@ import uuid
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-import redis
 from django.conf import settings
 
 from marketplaces.connectors.base import MarketplaceError
+from portal.shared_redis import shared_redis
 
 KEY_PREFIX = "marketplace-limits:"
 BUDGET_KEY_TTL_SECONDS = 2 * 24 * 3600  # outlives the local day in every time zone
@@ -47,16 +47,7 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(oldest[2]) + 1000000 - now_us}
 """
 
-_pools: dict[str, redis.ConnectionPool] = {}
-
-
-def _redis() -> redis.Redis:
-    # One pool per process and URL: connections are reused by every connector call.
-    url = settings.REDIS_URL
-    if url not in _pools:
-        _pools[url] = redis.ConnectionPool.from_url(url, socket_timeout=5,
-                                                    socket_connect_timeout=5)
-    return redis.Redis(connection_pool=_pools[url])
+_redis = shared_redis  # one pool per process, shared with generation
 
 
 def _zone(time_zone: str | tzinfo) -> tzinfo:

@@ -1,0 +1,176 @@
+"""Model nodes in rotation: which node to ask, how many requests each may have in flight, and
+the circuit breaker that takes a failing node out of rotation.
+
+All of it lives in Redis, shared by every worker on every machine:
+- Slots: a node's concurrency limit is a sorted set of leases (member = lease token, score =
+  expiry in ms on Redis's clock). Taking a slot is one Lua script; an expired lease (a worker
+  that died) frees itself.
+- Breaker: consecutive failures are counted; at GENERATION_BREAKER_FAILURES the node is open
+  (skipped) for GENERATION_BREAKER_COOLDOWN_SECONDS. After that, one request is let through
+  as a probe (half-open); its success closes the breaker, its failure opens it again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Avg, Count, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from generation.models import ModelNode, ModelRequestLog
+from portal.shared_redis import shared_redis
+
+KEY_PREFIX = "generation-nodes:"
+
+# {1} when a slot was taken, {0} when the node is full.
+_TAKE_SLOT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+  return 1
+end
+return 0
+"""
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+BREAKER_LABELS = {CLOSED: _("In rotation"), OPEN: _("Out of rotation"),
+                  HALF_OPEN: _("Being probed")}
+
+
+def _key(node_id: int, part: str) -> str:
+    return f"{KEY_PREFIX}{node_id}:{part}"
+
+
+# Slots -------------------------------------------------------------------------------------
+
+class NoFreeSlot(Exception):
+    """Every slot of the node stayed taken for as long as the caller could wait."""
+
+
+@contextmanager
+def slot(node: ModelNode, *, wait_seconds: float) -> Iterator[None]:
+    """Hold one of the node's concurrency slots for the duration of a request."""
+    token = uuid.uuid4().hex
+    # A lease outlives the request's own deadline, so only a dead worker's lease expires.
+    lease_ms = int(float(node.request_deadline_seconds) * 1000) + 30_000
+    key = _key(node.pk, "slots")
+    client = shared_redis()
+    give_up_at = time.monotonic() + wait_seconds
+    pause = 0.002
+    while not client.eval(_TAKE_SLOT, 1, key, node.max_concurrency, lease_ms, token):
+        if time.monotonic() >= give_up_at:
+            raise NoFreeSlot(node.name)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    try:
+        yield
+    finally:
+        client.zrem(key, token)
+
+
+def slots_in_use(node: ModelNode) -> int:
+    now_ms = int(time.time() * 1000)
+    return int(shared_redis().zcount(_key(node.pk, "slots"), now_ms, "+inf"))
+
+
+# Circuit breaker ---------------------------------------------------------------------------
+
+def breaker_state(node: ModelNode) -> str:
+    open_until = shared_redis().get(_key(node.pk, "open-until"))
+    if open_until is None:
+        return CLOSED
+    return OPEN if float(open_until) > time.time() else HALF_OPEN
+
+
+def may_try(node: ModelNode) -> bool:
+    """Whether a request may go to the node now. In half-open state exactly one caller at a
+    time gets True: its request is the probe."""
+    state = breaker_state(node)
+    if state == CLOSED:
+        return True
+    if state == OPEN:
+        return False
+    probe_ttl = int(float(node.request_deadline_seconds)) + 5
+    return bool(shared_redis().set(_key(node.pk, "probe"), "1", nx=True, ex=probe_ttl))
+
+
+def record_success(node: ModelNode) -> None:
+    client = shared_redis()
+    client.delete(_key(node.pk, "failures"), _key(node.pk, "open-until"), _key(node.pk, "probe"))
+
+
+def record_failure(node: ModelNode) -> None:
+    client = shared_redis()
+    failures = client.incr(_key(node.pk, "failures"))
+    was_probing = client.delete(_key(node.pk, "probe"))
+    if was_probing or failures >= settings.GENERATION_BREAKER_FAILURES:
+        cooldown = settings.GENERATION_BREAKER_COOLDOWN_SECONDS
+        client.set(_key(node.pk, "open-until"), time.time() + cooldown)
+
+
+def reset_breaker(node: ModelNode) -> None:
+    """Staff put a node back into rotation by hand (after fixing it)."""
+    record_success(node)
+
+
+# Choosing nodes ----------------------------------------------------------------------------
+
+def candidates(*, vision: bool) -> list[ModelNode]:
+    """Enabled nodes able to do the work, primaries first, each role by priority. Nodes whose
+    breaker is open stay in the list: the caller asks `may_try` at the moment it needs one."""
+    nodes = ModelNode.objects.filter(enabled=True)
+    nodes = nodes.filter(supports_vision=True) if vision else nodes.filter(supports_text=True)
+    role_order = {ModelNode.Role.PRIMARY: 0, ModelNode.Role.BACKUP: 1}
+    return sorted(nodes, key=lambda node: (role_order[node.role], node.priority, node.pk))
+
+
+def total_capacity() -> int:
+    """Requests all primary text nodes may run at once: how many items one tenant may have
+    in flight (see generation.dispatch)."""
+    total = (ModelNode.objects.filter(enabled=True, role=ModelNode.Role.PRIMARY)
+             .aggregate(total=Sum("max_concurrency"))["total"])
+    return max(1, total or 0)
+
+
+# What staff see ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NodeHealth:
+    node: ModelNode
+    state: str
+    in_flight: int
+    requests: int
+    error_rate: float | None  # share of failed requests in the window
+    average_latency_ms: int | None
+
+    @property
+    def state_label(self) -> str:
+        return str(BREAKER_LABELS[self.state])
+
+
+def node_health(window: timedelta = timedelta(hours=1)) -> list[NodeHealth]:
+    since = timezone.now() - window
+    stats = {row["node"]: row for row in ModelRequestLog.unscoped.filter(started_at__gte=since)
+             .values("node").annotate(requests=Count("id"),
+                                      failures=Count("id", filter=~Q(error_code="")),
+                                      latency=Avg("latency_ms"))}
+    health = []
+    for node in ModelNode.objects.all():
+        row = stats.get(node.pk, {})
+        requests = row.get("requests", 0)
+        health.append(NodeHealth(
+            node=node, state=breaker_state(node), in_flight=slots_in_use(node),
+            requests=requests,
+            error_rate=(row["failures"] / requests) if requests else None,
+            average_latency_ms=int(row["latency"]) if requests else None))
+    return health

@@ -1,0 +1,270 @@
+"""Starting, estimating, cancelling and re-running generation jobs (called by views, the API
+and review). The per-item work is in generation.pipeline; dispatching in generation.dispatch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.services import record
+from billing import quota
+from catalog.models import Product
+from catalog.selectors import ProductFilters
+from catalog.selectors import products as product_search
+from generation import instructions
+from generation.content import ContentKind
+from generation.dispatch import refill
+from generation.models import GenerationItem, GenerationJob
+from generation.pipeline import finish_job_if_done
+from generation.prechecks import input_problem
+from stores.models import Store
+from tenants.models import User
+
+MAX_ITEMS_PER_JOB = 50_000
+ItemStatus = GenerationItem.Status
+
+
+class JobError(Exception):
+    """A job that cannot start or change, with a message for the seller."""
+
+    def __init__(self, message: str, *, code: str = "job_error", field: str = "") -> None:
+        super().__init__(message)
+        self.message, self.code, self.field = message, code, field
+
+
+# Choosing SKUs -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Selection:
+    """Which SKUs of the store: an explicit list of product ids, or a catalog filter."""
+
+    product_ids: tuple[int, ...] = ()
+    filters: ProductFilters = field(default_factory=ProductFilters)
+
+    def products(self, store: Store) -> QuerySet[Product]:
+        chosen = Product.objects.filter(store=store)
+        if self.product_ids:
+            return chosen.filter(pk__in=self.product_ids).order_by("marketplace_id")
+        return product_search(ProductFilters(q=self.filters.q, store_id=store.pk,
+                                             category=self.filters.category,
+                                             flag=self.filters.flag))
+
+    def as_json(self) -> dict:
+        if self.product_ids:
+            return {"product_ids": list(self.product_ids)}
+        return {"filter": {"q": self.filters.q, "category": self.filters.category,
+                           "flag": self.filters.flag}}
+
+
+# The estimate shown before starting --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    skus: int
+    items: int
+    input_problems: dict[str, int]  # error code -> items that will fail their pre-check
+    calls: int  # items that will reach the model: the AI calls the job uses
+    included_left: int
+    overage_calls: int
+    overage_price: Decimal
+    calls_over_cap: int  # calls that will fail with ERR_QUOTA_EXCEEDED today
+    resets_at: datetime
+    unusable_reason: str = ""
+
+    @property
+    def overage_cost(self) -> Decimal:
+        return (self.overage_calls * self.overage_price).quantize(Decimal("0.01"))
+
+    @property
+    def can_start(self) -> bool:
+        return not self.unusable_reason and self.items > 0
+
+
+def _validate(store: Store, kinds: list[str], languages: list[str]) -> None:
+    if not kinds:
+        raise JobError(_("Choose at least one content kind."), field="kinds")
+    unknown = set(kinds) - set(ContentKind.values)
+    if unknown:
+        raise JobError(_("Unknown content kind: %(kinds)s.") % {"kinds": ", ".join(unknown)},
+                       field="kinds")
+    if not languages:
+        raise JobError(_("Choose at least one language."), field="languages")
+    unsupported = [code for code in languages if code not in store.site.languages]
+    if unsupported:
+        raise JobError(
+            _("%(site)s does not take content in: %(languages)s. Its languages are "
+              "%(allowed)s.") % {"site": store.site.label, "languages": ", ".join(unsupported),
+                                 "allowed": ", ".join(store.site.languages)},
+            field="languages")
+
+
+def estimate_job(store: Store, selection: Selection, kinds: list[str],
+                 languages: list[str]) -> Estimate:
+    """How many AI calls the job will use and what they cost against today's quota."""
+    _validate(store, kinds, languages)
+    problems: Counter[str] = Counter()
+    skus = 0
+    for product in selection.products(store).only("pk", "quality_flags").iterator(2000):
+        skus += 1
+        for kind in kinds:
+            problem = input_problem(product, kind)
+            if problem:
+                problems[problem] += len(languages)
+    items = skus * len(kinds) * len(languages)
+    calls = items - sum(problems.values())
+    usage = quota.usage_today(store)
+    left = usage.calls_left
+    within = calls if left is None else min(calls, left)
+    subscription = usage.subscription
+    return Estimate(
+        skus=skus, items=items, input_problems=dict(problems), calls=calls,
+        included_left=usage.included_left,
+        overage_calls=max(0, within - usage.included_left),
+        overage_price=(subscription.pack_version.overage_price_per_call if subscription
+                       else Decimal("0")),
+        calls_over_cap=calls - within, resets_at=usage.resets_at,
+        unusable_reason=usage.unusable_reason)
+
+
+# Start, cancel, re-run ---------------------------------------------------------------------
+
+def start_job(*, store: Store, selection: Selection, kinds: list[str], languages: list[str],
+              compliance_mode: bool, by: User) -> GenerationJob:
+    """Create the job and its items (one per SKU x language x kind) and start dispatching.
+    Items whose input fails a pre-check end at once, with what to fix: no quota is used."""
+    _validate(store, kinds, languages)
+    usage = quota.usage_today(store)
+    if usage.subscription is None:
+        raise JobError(usage.unusable_reason, code="ERR_NO_SUBSCRIPTION")
+    instructions.ensure_default_library()
+    kinds = [kind for kind in ContentKind.values if kind in kinds]  # stable order
+    versions: dict[tuple[str, str], object] = {}
+    marketplace = store.site.marketplace
+    with transaction.atomic():
+        job = GenerationJob.objects.create(
+            store=store, created_by=by, kinds=kinds, languages=list(languages),
+            compliance_mode=compliance_mode, selection=selection.as_json())
+        now = timezone.now()
+        items = []
+        for product in selection.products(store).iterator(2000):
+            for kind in kinds:
+                key = (kind, product.category)
+                if key not in versions:
+                    versions[key] = instructions.published_version(kind, marketplace,
+                                                                   product.category)
+                problem = input_problem(product, kind)
+                for language in languages:
+                    items.append(GenerationItem(
+                        tenant_id=store.tenant_id, job=job, store=store, product=product,
+                        kind=kind, language=language, instruction_version=versions[key],
+                        status=ItemStatus.FAILED if problem else ItemStatus.QUEUED,
+                        error_code=problem, finished_at=now if problem else None))
+        if not items:
+            raise JobError(_("No SKUs match the selection."), field="selection")
+        if len(items) > MAX_ITEMS_PER_JOB:
+            raise JobError(_("A job may have at most %(max)s items; this one would have "
+                             "%(count)s. Choose fewer SKUs, kinds or languages.")
+                           % {"max": f"{MAX_ITEMS_PER_JOB:,}", "count": f"{len(items):,}"},
+                           field="selection")
+        missing = sorted({kind for (kind, _c), version in versions.items() if version is None})
+        if missing:
+            raise JobError(_("No published instructions for: %(kinds)s. Ask ISV staff to "
+                             "publish them.") % {"kinds": ", ".join(missing)}, field="kinds")
+        GenerationItem.unscoped.bulk_create(items, batch_size=2000)
+        failed = sum(1 for item in items if item.status == ItemStatus.FAILED)
+        GenerationJob.unscoped.filter(pk=job.pk).update(items_total=len(items),
+                                                         items_failed=failed)
+        record("generation.job_started", tenant=store.tenant, actor=by, target=f"job #{job.pk}",
+               details={"store": store.pk, "items": len(items), "kinds": kinds,
+                        "languages": list(languages), "compliance_mode": compliance_mode})
+        tenant_id = store.tenant_id
+        transaction.on_commit(lambda: _kick_off(tenant_id, job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def _kick_off(tenant_id: int, job_id: int) -> None:
+    finish_job_if_done(job_id)  # every item failed its pre-check
+    refill(tenant_id)
+
+
+def cancel_job(job: GenerationJob, *, by: User) -> int:
+    """Stop the rest: items not yet running are cancelled; running ones finish. Returns how
+    many items were cancelled."""
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if not locked.is_active:
+            raise JobError(_("The job has already ended."), code="job_ended")
+        cancelled = GenerationItem.objects.filter(
+            job=locked, status__in=(ItemStatus.QUEUED, ItemStatus.DISPATCHED),
+        ).update(status=ItemStatus.CANCELLED, finished_at=timezone.now(),
+                 lease_expires_at=None)
+        GenerationJob.objects.filter(pk=locked.pk).update(
+            status=GenerationJob.Status.CANCELLED, cancelled_by=by, finished_at=timezone.now(),
+            items_cancelled=F("items_cancelled") + cancelled)
+        record("generation.job_cancelled", tenant=locked.tenant, actor=by,
+               target=f"job #{locked.pk}", details={"cancelled_items": cancelled})
+    job.refresh_from_db()
+    return cancelled
+
+
+def request_regeneration(item: GenerationItem, *, note: str, by: User) -> GenerationItem:
+    """Generate the item again (review sent it back): a new generation, metered again, with
+    the reviewer's note in the request. The job runs again until the item has ended."""
+    with transaction.atomic():
+        locked = GenerationItem.objects.select_for_update().get(pk=item.pk)
+        if locked.status not in (ItemStatus.READY, ItemStatus.FAILED):
+            raise JobError(_("Only an item that is ready or failed can be generated again."),
+                           code="item_not_ended")
+        was_ready = locked.status == ItemStatus.READY
+        GenerationItem.objects.filter(pk=locked.pk).update(
+            status=ItemStatus.QUEUED, generation=F("generation") + 1,
+            regeneration_note=note.strip()[:2000], content=None, rejected_content=None,
+            compliance_hits=[], needs_human_check=False, error_code="", error_message="",
+            claim_token="", lease_expires_at=None, started_at=None, finished_at=None)
+        counters = ({"items_succeeded": F("items_succeeded") - 1} if was_ready
+                    else {"items_failed": F("items_failed") - 1})
+        GenerationJob.objects.filter(pk=locked.job_id).update(
+            status=GenerationJob.Status.RUNNING, finished_at=None, **counters)
+        record("generation.regeneration_requested", tenant=locked.tenant, actor=by,
+               target=f"item #{locked.pk}", details={"note": note[:500]})
+        tenant_id = locked.tenant_id
+        transaction.on_commit(lambda: refill(tenant_id))
+    item.refresh_from_db()
+    return item
+
+
+def retry_failed_items(job: GenerationJob, *, by: User) -> int:
+    """After the fix (new node, completed parameters, raised cap...): run the job's failed
+    items again as a new generation each. Input problems are checked again first."""
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.is_active:
+            raise JobError(_("The job is still running."), code="job_running")
+        failed = list(GenerationItem.objects.filter(job=locked, status=ItemStatus.FAILED)
+                      .select_related("product"))
+        retry = [item.pk for item in failed if not input_problem(item.product, item.kind)]
+        if not retry:
+            raise JobError(_("No failed item can be retried: fix the inputs first."),
+                           code="nothing_to_retry")
+        GenerationItem.objects.filter(pk__in=retry).update(
+            status=ItemStatus.QUEUED, generation=F("generation") + 1, error_code="",
+            error_message="", rejected_content=None, compliance_hits=[], claim_token="",
+            lease_expires_at=None, started_at=None, finished_at=None)
+        GenerationJob.objects.filter(pk=locked.pk).update(
+            status=GenerationJob.Status.RUNNING, finished_at=None,
+            items_failed=F("items_failed") - len(retry))
+        record("generation.job_retried", tenant=locked.tenant, actor=by,
+               target=f"job #{locked.pk}", details={"items": len(retry)})
+        tenant_id = locked.tenant_id
+        transaction.on_commit(lambda: refill(tenant_id))
+    job.refresh_from_db()
+    return len(retry)

@@ -1,0 +1,14 @@
+"""Celery tasks of the generation pipeline: thin, idempotent wrappers (see pipeline)."""
+
+from __future__ import annotations
+
+from generation import pipeline
+from tenants.background import tenant_task
+from tenants.models import Tenant
+
+
+# Idempotent: a redelivered message finds the item claimed or ended and does nothing.
+@tenant_task()
+def run_item_task(tenant: Tenant, item_id: int) -> str | None:
+    ending = pipeline.run_item(item_id)
+    return ending.status if ending else None
