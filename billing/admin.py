@@ -1,4 +1,5 @@
-"""The ISV's price list and the stores' subscriptions, for staff in the Django admin."""
+"""The ISV's price list and the stores' subscriptions, for staff in the Django admin; the
+quota records and what Stripe knows, read-only."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from billing.models import (
     QuotaPackVersion,
     Reservation,
     StoreSubscription,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
     UsageEvent,
     marketplace_choices,
 )
@@ -212,8 +216,16 @@ class StoreSubscriptionAdmin(TenantOwnedAdmin):
             messages.success(request, done_message % {"count": done})
 
 
-class ReadOnlyAdmin(TenantOwnedAdmin):
-    """Written only by the quota service: staff look, nobody edits."""
+class ReadOnlyMixin:
+    """Written only by the quota service or by Stripe's webhooks: staff look, nobody edits.
+    Every field is shown read-only, so the page builds no form (whose choices of stores or
+    subscriptions would need a tenant in scope)."""
+
+    def get_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if not f.primary_key]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
 
     def has_add_permission(self, request):
         return False
@@ -225,12 +237,19 @@ class ReadOnlyAdmin(TenantOwnedAdmin):
         return False
 
 
+class ReadOnlyAdmin(ReadOnlyMixin, TenantOwnedAdmin):
+    pass
+
+
 @admin.register(UsageEvent)
 class UsageEventAdmin(ReadOnlyAdmin):
+    """The ledger, which is also the outbox of Stripe meter events: "reported to Stripe at"
+    empty means still queued."""
+
     list_display = ["created_at", "tenant", "store", "day", "kind", "unit_price",
-                    "reported_to_stripe_at"]
-    list_filter = ["kind", "day"]
-    search_fields = ["item_key", "store__display_name", "tenant__name"]
+                    "reported_to_stripe_at", "stripe_meter_event_id"]
+    list_filter = ["kind", ("reported_to_stripe_at", admin.EmptyFieldListFilter), "day"]
+    search_fields = ["item_key", "store__display_name", "tenant__name", "stripe_meter_event_id"]
     list_select_related = ["tenant", "store"]
 
 
@@ -248,3 +267,35 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_filter = ["state"]
     search_fields = ["item_key", "store__display_name", "tenant__name"]
     list_select_related = ["tenant", "store"]
+
+
+# Stripe --------------------------------------------------------------------------------------
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["tenant", "stripe_customer_id", "usage_subscription_id",
+                    "usage_subscription_generation", "payment_failed_at", "updated_at"]
+    list_filter = [("payment_failed_at", admin.EmptyFieldListFilter),
+                   ("usage_subscription_id", admin.EmptyFieldListFilter)]
+    search_fields = ["tenant__name", "stripe_customer_id", "usage_subscription_id"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(StripeInvoice)
+class StripeInvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_invoice_id", "tenant", "status", "payment_failed", "total",
+                    "amount_due", "amount_paid", "period_start", "period_end",
+                    "stripe_subscription_id"]
+    list_filter = ["status", "payment_failed"]
+    search_fields = ["stripe_invoice_id", "stripe_subscription_id", "tenant__name"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyMixin, StaffModelAdmin):
+    """The webhook events already processed (a replay of one of them changes nothing)."""
+
+    list_display = ["processed_at", "type", "event_id", "tenant", "created"]
+    list_filter = ["type"]
+    search_fields = ["event_id", "type", "tenant__name"]
+    list_select_related = ["tenant"]

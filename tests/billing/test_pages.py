@@ -255,6 +255,52 @@ def test_usage_events_are_read_only_in_the_admin(platform_admin, store_a, subscr
     assert client.get(reverse("admin:billing_usageevent_add")).status_code == 403
 
 
+@pytest.fixture
+def stripe_records(store_a, subscription_a):
+    """One row of each Stripe model, as sync and webhooks write them."""
+    from billing.models import StripeCustomer, StripeEvent, StripeInvoice
+
+    tenant = store_a.tenant
+    spend(store_a, 1)
+    return [
+        StripeCustomer.unscoped.create(tenant=tenant, stripe_customer_id="cus_admin",
+                                       usage_subscription_id="sub_usage"),
+        StripeInvoice.unscoped.create(tenant=tenant, stripe_invoice_id="in_admin",
+                                      status="open", total=Decimal("2880.00"),
+                                      amount_due=Decimal("2880.00")),
+        StripeEvent.objects.create(event_id="evt_admin", type="invoice.finalized",
+                                   tenant=tenant),
+    ]
+
+
+READ_ONLY_MODELS = ["usageevent", "dailyusage", "reservation", "stripecustomer",
+                    "stripeinvoice", "stripeevent"]
+
+
+@pytest.mark.parametrize("role", [StaffRole.PLATFORM_ADMIN, StaffRole.SUPPORT])
+def test_quota_and_stripe_records_are_read_only_in_the_admin(stripe_records, role):
+    from django.apps import apps
+
+    client = english(client_for(create_staff(role)))
+    for name in READ_ONLY_MODELS:
+        model = apps.get_model("billing", name)
+        row = model._base_manager.order_by("pk").first()
+        changelist = client.get(reverse(f"admin:billing_{name}_changelist"))
+        assert changelist.status_code == 200, name
+        change = client.get(reverse(f"admin:billing_{name}_change", args=[row.pk]))
+        assert change.status_code == 200, name
+        assert b'name="_save"' not in change.content, name  # a view, not a form
+        assert client.get(reverse(f"admin:billing_{name}_add")).status_code == 403, name
+        delete = client.get(reverse(f"admin:billing_{name}_delete", args=[row.pk]))
+        assert delete.status_code == 403, name
+    customers = client.get(reverse("admin:billing_stripecustomer_changelist")).content
+    assert b"cus_admin" in customers and b"sub_usage" in customers
+    # The outbox: overage not yet acknowledged by Stripe, filtered by the empty field.
+    queued = client.get(reverse("admin:billing_usageevent_changelist"),
+                        {"reported_to_stripe_at__isempty": "1"})
+    assert queued.status_code == 200
+
+
 def test_sellers_cannot_open_the_billing_admin(tenant_a, owner_a, pack):
     response = client_for(owner_a, tenant_a).get(reverse("admin:billing_quotapack_changelist"))
     assert response.status_code in (302, 403)

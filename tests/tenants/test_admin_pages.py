@@ -17,6 +17,16 @@ ADMIN_PAGES = [
     "admin:tenants_apikey_changelist",
     "admin:audit_auditevent_changelist",
     "admin:django_q_schedule_changelist",
+    "admin:billing_quotapack_changelist",
+    "admin:billing_quotapack_add",
+    "admin:billing_storesubscription_changelist",
+    "admin:billing_storesubscription_add",
+    "admin:billing_usageevent_changelist",
+    "admin:billing_dailyusage_changelist",
+    "admin:billing_reservation_changelist",
+    "admin:billing_stripecustomer_changelist",
+    "admin:billing_stripeinvoice_changelist",
+    "admin:billing_stripeevent_changelist",
 ]
 
 
