@@ -126,3 +126,19 @@ def sandbox(marketplace_sandbox, settings):
     limits.clear_all()
     yield marketplace_sandbox
     marketplace_sandbox.state.reset()
+
+
+# -- Model sandbox ----------------------------------------------------------------------------
+# `model_sandbox` (function): the OpenAI-compatible model server (sandbox.model_api) on a free
+#   port, stopped after the test. `.base_url` (for openai.OpenAI), `.url`, `.state`:
+#       model_sandbox.state.set_behaviour("deepseek-chat", count=1, status=503)
+#       model_sandbox.state.requests                           # every request received
+
+
+@pytest.fixture
+def model_sandbox():
+    from sandbox.model_api import start_sandbox
+
+    running = start_sandbox()
+    yield running
+    running.stop()
