@@ -23,7 +23,7 @@ are the starting point.
 
 from __future__ import annotations
 
-from marketplaces.sites import Marketplace
+from marketplaces.sites import ALIEXPRESS_LANGUAGES, TEMU_LANGUAGES, Marketplace
 
 # Both marketplaces ban these.
 _COMMON: dict[str, list[str]] = {
@@ -109,8 +109,6 @@ _TEMU_ONLY: dict[str, list[str]] = {
     ],
 }
 
-TEMU_LANGUAGES = ("en", "fr", "de", "es", "it")
-ALIEXPRESS_LANGUAGES = ("en", "fr", "de", "es", "it", "ru", "pt")
 
 DEFAULT_BANNED_TERMS: dict[str, dict[str, list[str]]] = {
     Marketplace.TEMU: {

@@ -25,6 +25,7 @@ from generation.dispatch import refill
 from generation.models import GenerationItem, GenerationJob
 from generation.pipeline import finish_job_if_done
 from generation.prechecks import input_problem
+from marketplaces.sites import MARKETPLACE_LANGUAGES, MARKETPLACE_NAMES
 from stores.models import Store
 from tenants.models import User
 
@@ -97,12 +98,14 @@ def _validate(store: Store, kinds: list[str], languages: list[str]) -> None:
                        field="kinds")
     if not languages:
         raise JobError(_("Choose at least one language."), field="languages")
-    unsupported = [code for code in languages if code not in store.site.languages]
+    allowed = MARKETPLACE_LANGUAGES[store.site.marketplace]
+    unsupported = [code for code in languages if code not in allowed]
     if unsupported:
         raise JobError(
-            _("%(site)s does not take content in: %(languages)s. Its languages are "
-              "%(allowed)s.") % {"site": store.site.label, "languages": ", ".join(unsupported),
-                                 "allowed": ", ".join(store.site.languages)},
+            _("%(marketplace)s does not take content in: %(languages)s. Its languages are "
+              "%(allowed)s.") % {"marketplace": MARKETPLACE_NAMES[store.site.marketplace],
+                                 "languages": ", ".join(unsupported),
+                                 "allowed": ", ".join(allowed)},
             field="languages")
 
 

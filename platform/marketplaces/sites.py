@@ -25,6 +25,9 @@ ALIEXPRESS_GATEWAY = "https://api-sg.aliexpress.com/sync"
 
 TEMU_LANGUAGES = ("en", "fr", "de", "es", "it")
 ALIEXPRESS_LANGUAGES = ("en", "fr", "de", "es", "it", "ru", "pt")
+# Languages content may be written in, per marketplace (each site lists its own main ones).
+MARKETPLACE_LANGUAGES = {Marketplace.TEMU: TEMU_LANGUAGES,
+                         Marketplace.ALIEXPRESS: ALIEXPRESS_LANGUAGES}
 
 
 @dataclass(frozen=True)
