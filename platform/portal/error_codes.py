@@ -87,6 +87,38 @@ _CODES = [
               _("Ask ISV sales to subscribe or renew the store; its usage page says why.")),
     ErrorCode("ERR_QUOTA_EXCEEDED", _("Today's AI-call quota for the store is used up."),
               _("Wait until the quota resets at midnight, or raise the daily overage cap.")),
+    # Review and publishing.
+    ErrorCode("ERR_REVIEW_NOT_ALLOWED", _("Your role does not allow reviewing AI content."),
+              _("Ask an owner to give you the reviewer role.")),
+    ErrorCode("ERR_REVIEW_FOUR_EYES",
+              _("You started this job, and your company requires a second person to approve "
+                "its items (four eyes)."),
+              _("Ask another reviewer to approve these items.")),
+    ErrorCode("ERR_REVIEW_STATE", _("The item is not in a state that allows this decision."),
+              _("Reload the item: someone may have decided or published it meanwhile.")),
+    ErrorCode("ERR_REVIEW_REASON_REQUIRED", _("A rejection needs a reason."),
+              _("Say briefly what is wrong with the text.")),
+    ErrorCode("ERR_REVIEW_INVALID_CONTENT", _("The edited content is incomplete or malformed."),
+              _("Fill in every field of the text (e.g. at least 3 bullet points).")),
+    ErrorCode("ERR_REVIEW_EDIT_REJECTED",
+              _("The edited text hits the banned-word list or a length limit."),
+              _("Remove the words shown (superlatives such as \"best\" or \"#1\") or shorten "
+                "the text, then approve again.")),
+    ErrorCode("ERR_REVIEW_NEEDS_CHECK",
+              _("The compliance filter flagged this item: it cannot be approved in bulk."),
+              _("Open the item, check the text and approve or edit it on its own.")),
+    ErrorCode("ERR_REVIEW_NEAR_DUPLICATE",
+              _("The text is nearly the same as another product's text in the store; "
+                "marketplaces treat such texts as low quality."),
+              _("Open the item and edit the text, or send it back for regeneration.")),
+    ErrorCode("ERR_REVIEW_NOT_PUBLISHED_KIND",
+              _("This content is for the seller (scripts, image descriptions) and is not "
+                "published to the listing."),
+              _("Copy it from the item page where you need it.")),
+    ErrorCode("ERR_REVIEW_STORE_NOT_CONNECTED",
+              _("The store is not authorized (revoked or never connected), so nothing is "
+                "published."),
+              _("Authorize the store again, then retry publishing.")),
 ]
 
 ERROR_CODES: dict[str, ErrorCode] = {error.code: error for error in _CODES}

@@ -1,0 +1,204 @@
+"""Reads about review: the queue, its counts, publish status and the measures.
+
+Everything runs in the tenant's scope (scoped managers) except
+`approval_rate_by_instruction_version(all_tenants=True)`, which ISV staff use to compare
+instruction-set versions across every tenant.
+
+Measures:
+- AI share: the mean of `Review.ai_share` over published texts (see review.publishing).
+- Reviewer throughput: over a window (default the last 7 days), per reviewer, the decisions
+  taken and the clock hours in which they took at least one; items per hour is decisions
+  divided by those active hours, so a reviewer's breaks do not count against them.
+- Approval rate per instruction-set version: of the decisions on texts that version wrote,
+  the share approved (as is or edited); each generation of an item counts once per decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Avg, BooleanField, Case, Count, Q, QuerySet, Value, When
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from review.models import Review, ReviewDecision
+
+Status = Review.Status
+
+FLAG_COMPLIANCE = "compliance"
+FLAG_NEAR_DUPLICATE = "near_duplicate"
+FLAG_ANY = "flagged"
+FLAG_CLEAN = "clean"
+FLAGS = (FLAG_COMPLIANCE, FLAG_NEAR_DUPLICATE, FLAG_ANY, FLAG_CLEAN)
+
+APPROVING = (ReviewDecision.Decision.APPROVED, ReviewDecision.Decision.EDITED_APPROVED)
+
+
+def review_queue(*, status: str | None = Status.PENDING, store_id: int | None = None,
+                 job_id: int | None = None, kind: str | None = None,
+                 language: str | None = None, flag: str | None = None) -> QuerySet[Review]:
+    """The reviews to work on, compliance-flagged first, then near-duplicates, then oldest
+    first. `status=None` lists every status."""
+    reviews = Review.objects.select_related("item", "item__product", "store", "job",
+                                            "reviewer", "near_duplicate_of")
+    if status:
+        reviews = reviews.filter(status=status)
+    if store_id:
+        reviews = reviews.filter(store_id=store_id)
+    if job_id:
+        reviews = reviews.filter(job_id=job_id)
+    if kind:
+        reviews = reviews.filter(item__kind=kind)
+    if language:
+        reviews = reviews.filter(item__language=language)
+    if flag == FLAG_COMPLIANCE:
+        reviews = reviews.filter(item__needs_human_check=True)
+    elif flag == FLAG_NEAR_DUPLICATE:
+        reviews = reviews.filter(near_duplicate_of__isnull=False)
+    elif flag == FLAG_ANY:
+        reviews = reviews.filter(Q(item__needs_human_check=True)
+                                 | Q(near_duplicate_of__isnull=False))
+    elif flag == FLAG_CLEAN:
+        reviews = reviews.filter(item__needs_human_check=False, near_duplicate_of__isnull=True)
+    return reviews.annotate(
+        is_near_duplicate_flag=Case(When(near_duplicate_of__isnull=False, then=Value(True)),
+                                    default=Value(False), output_field=BooleanField()),
+    ).order_by("-item__needs_human_check", "-is_near_duplicate_flag", "created_at", "id")
+
+
+def review_detail(review_id: int) -> Review:
+    return (Review.objects.select_related("item", "item__product", "item__instruction_version",
+                                          "store", "job", "reviewer", "near_duplicate_of")
+            .get(pk=review_id))
+
+
+def waiting_for_review_count() -> int:
+    """For the navigation and the dashboard: items of the tenant waiting for a person."""
+    return Review.objects.filter(status=Status.PENDING).count()
+
+
+def queue_counts(*, store_id: int | None = None, job_id: int | None = None) -> dict[str, int]:
+    reviews = Review.objects.all()
+    if store_id:
+        reviews = reviews.filter(store_id=store_id)
+    if job_id:
+        reviews = reviews.filter(job_id=job_id)
+    pending = Q(status=Status.PENDING)
+    return reviews.aggregate(
+        pending=Count("id", filter=pending),
+        compliance_flagged=Count("id", filter=pending & Q(item__needs_human_check=True)),
+        near_duplicates=Count("id", filter=pending & Q(near_duplicate_of__isnull=False)),
+        approved=Count("id", filter=Q(status__in=Review.APPROVED_STATUSES,
+                                      publish_pending=False)),
+        publishing=Count("id", filter=Q(publish_pending=True)),
+        published=Count("id", filter=Q(status=Status.PUBLISHED)),
+        publish_failed=Count("id", filter=Q(status=Status.PUBLISH_FAILED,
+                                            publish_pending=False)),
+        rejected=Count("id", filter=Q(status=Status.REJECTED)),
+        regeneration_requested=Count("id", filter=Q(status=Status.REGENERATION_REQUESTED)),
+    )
+
+
+def publish_status(*, store_id: int | None = None, job_id: int | None = None,
+                   review_ids: list[int] | None = None) -> QuerySet[Review]:
+    """Listing items on their way to the marketplace (queued, published or failed)."""
+    reviews = Review.objects.select_related("item", "store").filter(
+        destination=Review.Destination.LISTING).filter(
+        Q(publish_pending=True) | Q(status__in=(Status.PUBLISHED, Status.PUBLISH_FAILED)))
+    if store_id:
+        reviews = reviews.filter(store_id=store_id)
+    if job_id:
+        reviews = reviews.filter(job_id=job_id)
+    if review_ids is not None:
+        reviews = reviews.filter(pk__in=review_ids)
+    return reviews.order_by("-publish_queued_at", "-id")
+
+
+# Measures ----------------------------------------------------------------------------------
+
+def _mean(value) -> Decimal | None:
+    return None if value is None else Decimal(value).quantize(Decimal("0.0001"))
+
+
+def ai_share_for_tenant() -> Decimal | None:
+    found = Review.objects.filter(status=Status.PUBLISHED, ai_share__isnull=False).aggregate(
+        mean=Avg("ai_share"))
+    return _mean(found["mean"])
+
+
+def ai_share_by_store() -> dict[int, dict]:
+    """Per store id: published texts and their mean AI share."""
+    rows = (Review.objects.filter(status=Status.PUBLISHED, ai_share__isnull=False)
+            .values("store_id", "store__display_name")
+            .annotate(published=Count("id"), mean=Avg("ai_share")).order_by("store_id"))
+    return {row["store_id"]: {"store": row["store__display_name"], "published": row["published"],
+                              "ai_share": _mean(row["mean"])} for row in rows}
+
+
+@dataclass(frozen=True)
+class Throughput:
+    reviewer_id: int
+    email: str
+    decisions: int
+    active_hours: int
+
+    @property
+    def items_per_hour(self) -> Decimal:
+        if not self.active_hours:
+            return Decimal(0)
+        return (Decimal(self.decisions) / Decimal(self.active_hours)).quantize(Decimal("0.01"))
+
+
+def reviewer_throughput(*, since: datetime | None = None,
+                        until: datetime | None = None) -> list[Throughput]:
+    until = until or timezone.now()
+    since = since or until - timedelta(days=7)
+    decisions = ReviewDecision.objects.filter(decided_at__gte=since, decided_at__lt=until)
+    rows = (decisions.values("by_id", "by__email")
+            .annotate(decisions=Count("id"),
+                      active_hours=Count(TruncHour("decided_at"), distinct=True))
+            .order_by("by__email"))
+    return [Throughput(row["by_id"], row["by__email"], row["decisions"], row["active_hours"])
+            for row in rows]
+
+
+@dataclass(frozen=True)
+class ApprovalRate:
+    instruction_version_id: int | None
+    label: str
+    decided: int
+    approved: int
+    edited: int
+    rejected: int
+    regenerated: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        if not self.decided:
+            return None
+        return (Decimal(self.approved) / Decimal(self.decided)).quantize(Decimal("0.0001"))
+
+
+def approval_rate_by_instruction_version(*, all_tenants: bool = False) -> list[ApprovalRate]:
+    # all_tenants: ISV staff compare versions across every tenant (crossing on purpose).
+    decisions = ReviewDecision.unscoped.all() if all_tenants else ReviewDecision.objects.all()
+    D = ReviewDecision.Decision
+    rows = (decisions.values("instruction_version_id",
+                             "instruction_version__instruction_set__name",
+                             "instruction_version__number")
+            .annotate(decided=Count("id"),
+                      approved=Count("id", filter=Q(decision__in=APPROVING)),
+                      edited=Count("id", filter=Q(decision=D.EDITED_APPROVED)),
+                      rejected=Count("id", filter=Q(decision=D.REJECTED)),
+                      regenerated=Count("id", filter=Q(decision=D.REGENERATION_REQUESTED)))
+            .order_by("instruction_version_id"))
+    result = []
+    for row in rows:
+        name = row["instruction_version__instruction_set__name"]
+        label = f"{name} v{row['instruction_version__number']}" if name else "-"
+        result.append(ApprovalRate(row["instruction_version_id"], label, row["decided"],
+                                   row["approved"], row["edited"], row["rejected"],
+                                   row["regenerated"]))
+    return result

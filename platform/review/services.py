@@ -1,0 +1,505 @@
+"""Writes about review: items enter the queue, people decide on them.
+
+Rules (every decision is checked here, whoever calls):
+- Only members whose tenant role has the REVIEW permission decide (owner, reviewer), and only
+  while the company is active.
+- Four eyes: when the tenant's `ReviewSettings.require_four_eyes` is on, the person who started
+  a job cannot approve its items (rejecting or sending back stays allowed).
+- An edited text is validated against the kind's JSON shape and goes through the compliance
+  filter again (the ISV's and the tenant's banned words for the store's marketplace and the
+  item's language, and the marketplace's length limits) before it is approved.
+- States: approve only from pending; edit-and-approve from pending or an approved / failed
+  item that is not being published; reject and send back from any undecided or approved state
+  not being published, and a rejected item may still be sent back; published is final; a
+  regenerated item returns to pending when the pipeline hands it back (`enter_review`).
+- Bulk approve skips items that need a compliance check (`needs_human_check`) and
+  near-duplicates, and says which and why.
+
+Every decision is a `ReviewDecision` row and an audit event ("review.approved", ...).
+
+Near-duplicates: an item's text is compared with the texts of the same store, content kind and
+language written for other products. The text is the kind's plain text (`as_plain_text`),
+lower-cased, punctuation dropped and whitespace collapsed; it is cut into overlapping
+4-character shingles, and two texts whose shingle sets have a Jaccard similarity of at least
+NEAR_DUPLICATE_THRESHOLD (0.75) are near-duplicates: both are flagged. (Measured on titles:
+the same title with another capacity, "750 ml" / "500 ml", scores 0.88; with another colour
+0.77; two lamps that differ in three specifications 0.73; unrelated products under 0.05.)
+Exactly equal texts are found over the store's whole history (by a hash of the normalised
+text); the shingle comparison looks at the NEAR_DUPLICATE_WINDOW (500) most recent other
+texts, which keeps entering review cheap on stores with thousands of items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from pydantic import ValidationError
+
+from audit.services import record
+from generation import compliance
+from generation.content import SHAPES, ContentKind, as_plain_text, text_fields
+from generation.models import BannedWord, GenerationItem, GenerationJob, TenantBannedWord
+from review.models import Review, ReviewDecision, ReviewNotice, ReviewSettings
+from tenants.models import Membership, Tenant, User
+from tenants.roles import TenantPermission, TenantRole, tenant_role_allows
+
+logger = logging.getLogger(__name__)
+
+Status = Review.Status
+
+NEAR_DUPLICATE_THRESHOLD = Decimal("0.75")
+NEAR_DUPLICATE_WINDOW = 500
+SHINGLE_SIZE = 4
+
+# Kinds the seller uses elsewhere: reviewed like the rest, never sent to the listing.
+# Image descriptions too: the marketplaces' content update has no alt-text field, and writing
+# the image description into the listing's description would overwrite the real one.
+SELLER_KINDS = frozenset({ContentKind.VIDEO_SCRIPT, ContentKind.LIVESTREAM_SCRIPT,
+                          ContentKind.IMAGE_DESCRIPTION})
+
+# Statuses whose text counts for near-duplicate detection (a rejected or sent-back text will
+# not be published).
+LIVE_STATUSES = (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED, Status.PUBLISHED,
+                 Status.PUBLISH_FAILED)
+
+# Audit actions of this app (AuditEvent.action is free text with known labels elsewhere).
+ACTION_ENTERED = "review.entered"
+ACTION_APPROVED = "review.approved"
+ACTION_EDITED_APPROVED = "review.edited_approved"
+ACTION_REJECTED = "review.rejected"
+ACTION_REGENERATION = "review.regeneration_requested"
+ACTION_SETTINGS = "review.settings_changed"
+ACTION_PUBLISH_QUEUED = "review.publish_queued"
+ACTION_PUBLISHED = "review.published"
+ACTION_PUBLISH_FAILED = "review.publish_failed"
+
+
+class ReviewError(Exception):
+    """A review action that is refused; `code` is from portal.error_codes."""
+
+    def __init__(self, message: str, *, code: str, field: str = "",
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+        self.details = details or {}
+
+
+# Helpers -----------------------------------------------------------------------------------
+
+def normalised_text(kind: str, content: dict[str, Any] | None) -> str:
+    text = re.sub(r"[^\w]+", " ", as_plain_text(kind, content or {}).lower())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def fingerprint(kind: str, content: dict[str, Any] | None) -> str:
+    return hashlib.blake2b(normalised_text(kind, content).encode(), digest_size=20).hexdigest()
+
+
+def shingles(text: str, size: int = SHINGLE_SIZE) -> set[str]:
+    if len(text) <= size:
+        return {text} if text else set()
+    return {text[i:i + size] for i in range(len(text) - size + 1)}
+
+
+def jaccard(first: set[str], second: set[str]) -> Decimal:
+    if not first or not second:
+        return Decimal(0)
+    share = Decimal(len(first & second)) / Decimal(len(first | second))
+    return share.quantize(Decimal("0.0001"))
+
+
+def review_target(item: GenerationItem) -> str:
+    """The audit events' target for an item: searchable by support."""
+    return f"generation_item:{item.pk}"
+
+
+def _details(review: Review, **extra: Any) -> dict[str, Any]:
+    item = review.item
+    return {"item_id": item.pk, "job_id": item.job_id, "store_id": item.store_id,
+            "product_id": item.product_id, "kind": item.kind, "language": item.language,
+            "generation": review.generation,
+            "instruction_version_id": item.instruction_version_id, **extra}
+
+
+def settings_for(tenant: Tenant) -> ReviewSettings:
+    found = ReviewSettings.unscoped.filter(tenant=tenant).first()
+    return found or ReviewSettings(tenant=tenant)
+
+
+def update_settings(tenant: Tenant, *, require_four_eyes: bool, by: User) -> ReviewSettings:
+    current = settings_for(tenant)
+    current.require_four_eyes = require_four_eyes
+    current.updated_by = by
+    current.save()
+    record(ACTION_SETTINGS, tenant=tenant, actor=by, target="review_settings",
+           details={"require_four_eyes": require_four_eyes})
+    return current
+
+
+def _role_of(tenant: Tenant, user: User) -> str | None:
+    return (Membership.unscoped.filter(tenant=tenant, user=user)
+            .values_list("role", flat=True).first())
+
+
+def _require_reviewer(tenant: Tenant, by: User, role: str | None) -> None:
+    role = role if role is not None else _role_of(tenant, by)
+    if role is None or not tenant_role_allows(role, tenant.is_active, TenantPermission.REVIEW):
+        raise ReviewError(_("Your role does not allow reviewing AI content."),
+                          code="ERR_REVIEW_NOT_ALLOWED")
+
+
+def _four_eyes_refusal(review: Review, by: User) -> ReviewError | None:
+    if review.job.created_by_id == by.pk and settings_for(review.tenant).require_four_eyes:
+        return ReviewError(
+            _("You started this job, and your company requires a second person to approve its "
+              "items. Ask another reviewer."), code="ERR_REVIEW_FOUR_EYES")
+    return None
+
+
+def _state_refusal(review: Review, allowed: Iterable[str]) -> None:
+    if review.status not in allowed or review.publish_pending:
+        if review.publish_pending:
+            message = _("The item is being published; wait until publishing has finished.")
+        else:
+            message = _("The item is “%(status)s”; this decision is not possible now.") % {
+                "status": review.get_status_display()}
+        raise ReviewError(message, code="ERR_REVIEW_STATE")
+
+
+def _locked(review: Review) -> Review:
+    """The review row, locked for the decision, with what decisions read."""
+    return (Review.unscoped.select_for_update(of=("self",))
+            .select_related("item", "job", "store", "tenant", "item__instruction_version")
+            .get(pk=review.pk))
+
+
+def _decide(review: Review, decision: str, *, by: User, note: str, action: str,
+            extra: dict[str, Any] | None = None) -> None:
+    now = timezone.now()
+    review.reviewer = by
+    review.decided_at = now
+    review.save()
+    ReviewDecision.unscoped.create(
+        tenant_id=review.tenant_id, review=review, generation=review.generation,
+        instruction_version_id=review.item.instruction_version_id, decision=decision, by=by,
+        note=note)
+    record(action, tenant=review.tenant, actor=by, target=review_target(review.item),
+           details=_details(review, **(extra or {})))
+
+
+# Entering review ---------------------------------------------------------------------------
+
+def enter_review(item: GenerationItem) -> Review:
+    """Put a READY item in the review queue. Idempotent: calling it again for the same
+    generation returns the same review; a new generation (after regeneration) resets the
+    review to pending with the new text. Runs the near-duplicate check and, once the job has
+    no item left in flight, tells the tenant's reviewers (once per job)."""
+    with transaction.atomic():
+        review = (Review.unscoped.select_for_update().filter(item=item).first())
+        if review is not None and review.generation == item.generation:
+            return review
+        if review is None:
+            review = Review(tenant_id=item.tenant_id, item=item, store_id=item.store_id,
+                            job_id=item.job_id)
+        review.item = item
+        review.generation = item.generation
+        review.status = Status.PENDING
+        review.destination = (Review.Destination.SELLER if item.kind in SELLER_KINDS
+                              else Review.Destination.LISTING)
+        review.ai_content = item.content or {}
+        review.edited_content = None
+        review.reviewer, review.decided_at = None, None
+        review.reject_reason = ""
+        review.regeneration_note = ""
+        review.publish_pending = False
+        review.publish_error_code = review.publish_error_message = ""
+        review.published_content, review.ai_share = None, None
+        review.text_fingerprint = fingerprint(item.kind, review.ai_content)
+        review.near_duplicate_of, review.near_duplicate_similarity = None, None
+        review.save()
+        _flag_near_duplicates(review)
+        record(ACTION_ENTERED, tenant=review.tenant, actor=None, target=review_target(item),
+               details=_details(review, needs_human_check=item.needs_human_check,
+                                near_duplicate_of=review.near_duplicate_of_id))
+        tenant_id, job_id = item.tenant_id, item.job_id
+        transaction.on_commit(lambda: _notify_if_job_ready(tenant_id, job_id))
+    return review
+
+
+def _flag_near_duplicates(review: Review) -> None:
+    """Compare the review's current text with other products' texts of the same store, kind
+    and language; flag this review and the one it resembles most."""
+    item = review.item
+    others = (Review.unscoped.filter(store_id=review.store_id, item__kind=item.kind,
+                                     item__language=item.language, status__in=LIVE_STATUSES)
+              .exclude(item__product_id=item.product_id).exclude(pk=review.pk))
+    best: tuple[Decimal, Review] | None = None
+    exact = others.filter(text_fingerprint=review.text_fingerprint).first()
+    if exact is not None and review.text_fingerprint:
+        best = (Decimal(1), exact)
+    else:
+        mine = shingles(normalised_text(item.kind, review.current_content))
+        candidates = others.order_by("-id").only(
+            "id", "item_id", "ai_content", "edited_content", "near_duplicate_of_id",
+            "status")[:NEAR_DUPLICATE_WINDOW]
+        for other in candidates:
+            similarity = jaccard(mine, shingles(normalised_text(item.kind, other.current_content)))
+            if similarity >= NEAR_DUPLICATE_THRESHOLD and (best is None or similarity > best[0]):
+                best = (similarity, other)
+    if best is None:
+        review.near_duplicate_of, review.near_duplicate_similarity = None, None
+        review.save(update_fields=["near_duplicate_of", "near_duplicate_similarity"])
+        return
+    similarity, other = best
+    review.near_duplicate_of_id = other.item_id
+    review.near_duplicate_similarity = similarity
+    review.save(update_fields=["near_duplicate_of", "near_duplicate_similarity"])
+    if other.near_duplicate_of_id is None and other.status != Status.PUBLISHED:
+        Review.unscoped.filter(pk=other.pk).update(near_duplicate_of_id=item.pk,
+                                                   near_duplicate_similarity=similarity)
+
+
+# Decisions ---------------------------------------------------------------------------------
+
+def approve(review: Review, *, by: User, role: str | None = None) -> Review:
+    """Approve the AI text as it is."""
+    _require_reviewer(review.tenant, by, role)
+    with transaction.atomic():
+        review = _locked(review)
+        _state_refusal(review, (Status.PENDING,))
+        refusal = _four_eyes_refusal(review, by)
+        if refusal:
+            raise refusal
+        review.status = Status.APPROVED
+        _decide(review, ReviewDecision.Decision.APPROVED, by=by, note="",
+                action=ACTION_APPROVED)
+    return review
+
+
+def banned_terms_for(review: Review) -> list[str]:
+    """The ISV's and the tenant's banned words for the store's marketplace and the item's
+    language (entries without a marketplace or language apply everywhere)."""
+    marketplace = review.store.site.marketplace.value
+    language = review.item.language
+    where = (Q(marketplace="") | Q(marketplace=marketplace)) & (Q(language="") |
+                                                                 Q(language=language))
+    isv = BannedWord.objects.filter(where).values_list("term", flat=True)
+    own = TenantBannedWord.unscoped.filter(where, tenant_id=review.tenant_id).values_list(
+        "term", flat=True)
+    return sorted(set(isv) | set(own))
+
+
+def validate_edit(review: Review, content: Any) -> dict[str, Any]:
+    """The edited content in its kind's shape, checked by the compliance filter; raises
+    ReviewError (ERR_REVIEW_INVALID_CONTENT or ERR_REVIEW_EDIT_REJECTED)."""
+    kind = review.item.kind
+    if not isinstance(content, dict):
+        raise ReviewError(_("The edited content must be an object in the content kind's shape."),
+                          code="ERR_REVIEW_INVALID_CONTENT", field="content")
+    try:
+        cleaned = SHAPES[kind].model_validate(content).model_dump()
+    except ValidationError as error:
+        problems = {".".join(str(p) for p in e.get("loc", ())) or "content": e.get("msg", "")
+                    for e in error.errors()}
+        raise ReviewError(_("The edited content is incomplete or malformed: %(where)s.")
+                          % {"where": ", ".join(sorted(problems))},
+                          code="ERR_REVIEW_INVALID_CONTENT", field="content",
+                          details=problems) from error
+    violations = compliance.find_violations(
+        kind, cleaned, marketplace=review.store.site.marketplace.value,
+        banned_terms=banned_terms_for(review))
+    if violations:
+        found = {v.path: v.explain() for v in violations}
+        raise ReviewError(
+            _("The edited text cannot be approved: %(problems)s")
+            % {"problems": " ".join(f"{path}: {text}" for path, text in found.items())},
+            code="ERR_REVIEW_EDIT_REJECTED", field="content", details=found)
+    return cleaned
+
+
+def edit_and_approve(review: Review, *, content: dict[str, Any], by: User,
+                     role: str | None = None) -> Review:
+    """Approve the reviewer's edited text, after it passed the compliance filter again."""
+    _require_reviewer(review.tenant, by, role)
+    with transaction.atomic():
+        review = _locked(review)
+        _state_refusal(review, (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
+                                Status.PUBLISH_FAILED))
+        refusal = _four_eyes_refusal(review, by)
+        if refusal:
+            raise refusal
+        cleaned = validate_edit(review, content)
+        unchanged = cleaned == review.ai_content
+        review.edited_content = None if unchanged else cleaned
+        review.status = Status.APPROVED if unchanged else Status.EDITED_APPROVED
+        review.publish_error_code = review.publish_error_message = ""
+        review.text_fingerprint = fingerprint(review.item.kind, review.current_content)
+        review.save()
+        _flag_near_duplicates(review)
+        _decide(review, ReviewDecision.Decision.APPROVED if unchanged
+                else ReviewDecision.Decision.EDITED_APPROVED, by=by, note="",
+                action=ACTION_APPROVED if unchanged else ACTION_EDITED_APPROVED,
+                extra={"edited_fields": _changed_paths(review)})
+    return review
+
+
+def _changed_paths(review: Review) -> list[str]:
+    kind = review.item.kind
+    before = dict(text_fields(kind, review.ai_content))
+    after = dict(text_fields(kind, review.current_content))
+    return sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+
+
+def reject(review: Review, *, reason: str, by: User, role: str | None = None) -> Review:
+    """Reject the text for good; the reason is required."""
+    _require_reviewer(review.tenant, by, role)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReviewError(_("Give a reason for the rejection."),
+                          code="ERR_REVIEW_REASON_REQUIRED", field="reason")
+    with transaction.atomic():
+        review = _locked(review)
+        _state_refusal(review, (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
+                                Status.PUBLISH_FAILED))
+        review.status = Status.REJECTED
+        review.reject_reason = reason
+        _decide(review, ReviewDecision.Decision.REJECTED, by=by, note=reason,
+                action=ACTION_REJECTED, extra={"reason": reason})
+    return review
+
+
+def request_regeneration(review: Review, *, note: str, by: User,
+                         role: str | None = None) -> Review:
+    """Send the item back: the generation pipeline writes it again, with the note added to
+    the next attempt's request, and hands it back to review (pending) when it is ready."""
+    from generation import services as generation_services  # the pipeline: late import
+
+    _require_reviewer(review.tenant, by, role)
+    note = (note or "").strip()
+    with transaction.atomic():
+        review = _locked(review)
+        _state_refusal(review, (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
+                                Status.PUBLISH_FAILED, Status.REJECTED))
+        review.status = Status.REGENERATION_REQUESTED
+        review.regeneration_note = note
+        _decide(review, ReviewDecision.Decision.REGENERATION_REQUESTED, by=by, note=note,
+                action=ACTION_REGENERATION, extra={"note": note})
+        try:
+            generation_services.request_regeneration(review.item, note=note, by=by)
+        except generation_services.JobError as error:
+            raise ReviewError(error.message, code="ERR_REVIEW_STATE") from error
+    return review
+
+
+@dataclass
+class BulkResult:
+    approved: list[int] = field(default_factory=list)  # review ids
+    skipped: dict[int, dict[str, str]] = field(default_factory=dict)  # id -> code, message
+
+
+def bulk_approve(reviews: Iterable[Review], *, by: User, role: str | None = None) -> BulkResult:
+    """Approve clean items at once. Items that need a compliance check, near-duplicates,
+    items the four-eyes rule keeps from `by`, and items not pending are skipped, each with
+    its reason."""
+    result = BulkResult()
+    reviews = list(reviews)
+    if reviews:
+        _require_reviewer(reviews[0].tenant, by, role)
+    for review in reviews:
+        with transaction.atomic():
+            locked = _locked(review)
+            refusal = _bulk_refusal(locked, by)
+            if refusal is not None:
+                result.skipped[locked.pk] = {"code": refusal.code, "message": refusal.message}
+                continue
+            locked.status = Status.APPROVED
+            _decide(locked, ReviewDecision.Decision.APPROVED, by=by, note="",
+                    action=ACTION_APPROVED, extra={"bulk": True})
+            result.approved.append(locked.pk)
+    return result
+
+
+def _bulk_refusal(review: Review, by: User) -> ReviewError | None:
+    if review.item.needs_human_check:
+        return ReviewError(_("Flagged by the compliance filter: a person must check it one by "
+                             "one."), code="ERR_REVIEW_NEEDS_CHECK")
+    if review.is_near_duplicate:
+        return ReviewError(_("Nearly the same as another product's text in this store: "
+                             "check it one by one."), code="ERR_REVIEW_NEAR_DUPLICATE")
+    try:
+        _state_refusal(review, (Status.PENDING,))
+    except ReviewError as error:
+        return error
+    return _four_eyes_refusal(review, by)
+
+
+# Notifications -----------------------------------------------------------------------------
+
+def reviewer_emails(tenant: Tenant) -> list[str]:
+    roles = [role for role in TenantRole
+             if tenant_role_allows(role, True, TenantPermission.REVIEW)]
+    return sorted(Membership.unscoped.filter(tenant=tenant, role__in=roles, user__is_active=True)
+                  .values_list("user__email", flat=True))
+
+
+def _notify_if_job_ready(tenant_id: int, job_id: int) -> None:
+    """After commit: once no item of the job is in flight, e-mail the reviewers (once)."""
+    try:
+        in_flight = (GenerationItem.unscoped.filter(job_id=job_id)
+                     .exclude(status__in=GenerationItem.FINAL).exists())
+        if not in_flight:
+            job = GenerationJob.unscoped.select_related("tenant", "store").get(pk=job_id)
+            notify_reviewers(job)
+    except Exception:  # a mail server outage must not fail the pipeline
+        logger.exception("Review notice for job %s failed", job_id)
+
+
+def notify_reviewers(job: GenerationJob) -> bool:
+    """E-mail the tenant's reviewers that the job's items wait for review. Once per job;
+    returns whether this call sent it. Nothing is sent when no item waits."""
+    waiting = Review.unscoped.filter(job=job, status=Status.PENDING).count()
+    if not waiting:
+        return False
+    tenant = job.tenant
+    recipients = reviewer_emails(tenant)
+    with transaction.atomic():
+        notice, created = ReviewNotice.unscoped.get_or_create(
+            job=job, defaults={"tenant": tenant, "recipients": recipients})
+        if not created:
+            return False
+        if recipients:
+            subject, body = _notice_text(job, waiting)
+            transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+    return True
+
+
+def _notice_text(job: GenerationJob, waiting: int) -> tuple[str, str]:
+    from django.urls import reverse
+
+    link = settings.SITE_URL.rstrip("/") + reverse("review") + f"?job={job.pk}"
+    bodies = []
+    for language in ("zh-hans", "en"):  # most sellers read Chinese first
+        with translation.override(language):
+            bodies.append(_(
+                "%(count)s AI-generated items of job #%(job)s for %(store)s wait for review.\n"
+                "Every text must be checked by a person before it is published.\n\n"
+                "Open the review queue: %(link)s") % {
+                "count": waiting, "job": job.pk, "store": job.store.display_name, "link": link})
+    with translation.override("zh-hans"):
+        subject = _("%(count)s items wait for review (job #%(job)s)") % {
+            "count": waiting, "job": job.pk}
+    return subject, "\n\n----\n\n".join(bodies)

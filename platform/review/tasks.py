@@ -1,0 +1,24 @@
+"""Background publishing: one task per store and batch of queued items (see review.publishing).
+
+Idempotent: an item is published only while it is still queued, under a row lock, so a
+redelivered message (late acknowledgement) or a duplicate finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from review import publishing
+from stores.models import Store
+from tenants.background import tenant_task
+from tenants.models import Tenant
+
+
+@tenant_task()
+def publish_batch_task(tenant: Tenant, store_id: int, review_ids: list[int]) -> dict[str, int]:
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        return {}
+    outcomes = publishing.publish_batch(store, review_ids)
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
