@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -248,10 +249,35 @@ def days_of(statement: UsageStatement) -> list[dict]:
 
 
 def jobs_of(statement: UsageStatement) -> list[dict]:
-    """HOOK: drill-down by generation job. Usage events are keyed by generation item
-    (`item_key`); once generation exists, group the month's events by the job their item
-    belongs to here (and show them under the day drill-down). Until then: no jobs."""
-    return []
+    """Per generation job: included and overage calls and amount. Ledger rows are keyed by
+    generation item (`gen:<item>:<generation>`, see GenerationItem.quota_key); the items name
+    their job."""
+    from generation.models import GenerationItem, GenerationJob  # generation builds on billing
+
+    first, last = month_bounds(statement.period)
+    events = (UsageEvent.unscoped.filter(tenant_id=statement.tenant_id, day__range=(first, last),
+                                         item_key__startswith="gen:")
+              .values_list("item_key", "kind", "unit_price"))
+    per_item: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
+    for key, kind, price in events.iterator(5000):
+        per_item[int(key.split(":")[1])].append((kind, price))
+    item_ids = list(per_item)
+    job_of_item: dict[int, int] = {}
+    for start in range(0, len(item_ids), 5000):
+        job_of_item.update(GenerationItem.unscoped.filter(pk__in=item_ids[start:start + 5000])
+                           .values_list("pk", "job_id"))
+    rows: dict[int, dict] = {}
+    for item_id, charges in per_item.items():
+        row = rows.setdefault(job_of_item[item_id], {"included": 0, "overage": 0,
+                                                     "amount": Decimal("0.00")})
+        for kind, price in charges:
+            if kind == UsageEvent.Kind.OVERAGE:
+                row["overage"] += 1
+                row["amount"] += price
+            else:
+                row["included"] += 1
+    jobs = GenerationJob.unscoped.filter(pk__in=rows).select_related("store", "created_by")
+    return [{"job": job, **rows[job.pk]} for job in jobs.order_by("created_at", "pk")]
 
 
 def _kind(kind: str) -> Q:
