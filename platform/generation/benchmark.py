@@ -82,6 +82,7 @@ class Report:
     double_charges: int = 0
     open_reservations: int = 0
     problems: list[str] = field(default_factory=list)
+    worker_cpu_seconds: float = 0.0
 
     @property
     def ready(self) -> int:
@@ -222,9 +223,13 @@ def start_worker(queue: str, name: str, *, pool: str, concurrency: int,
                "-n", f"{name}@%h", "--loglevel", "WARNING", "--without-gossip",
                "--without-mingle", "--without-heartbeat"]
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-        command, cwd=str(PLATFORM_DIR.parent), env=env, stdout=output,
-        stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            command, cwd=str(PLATFORM_DIR.parent), env=env, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log_path:
+            output.close()  # the worker has its own copy
 
 
 def wait_for_workers(names: list[str], processes: list[subprocess.Popen],
@@ -258,6 +263,21 @@ def stop_workers(processes: list[subprocess.Popen], *, kill: bool = False) -> No
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """User + system CPU time so far of the workers and their pool children (Linux /proc)."""
+    groups = {process.pid for process in processes}
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:  # the process group: fields[2] is pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def delete_queue(queue: str) -> None:
@@ -370,6 +390,7 @@ def benchmark(options: Options, progress=None) -> Report:
                 app.conf.task_default_queue = previous_queue
                 settings.GENERATION_TENANT_WINDOW = settings_window
         job = _wait_for_job(job, options.timeout_seconds, progress)
+        report.worker_cpu_seconds = cpu_seconds(processes)
         stop_workers(processes)
         measure(report, job, fixture)
     finally:

@@ -62,6 +62,9 @@ class Command(BaseCommand):
             f"platform overhead per item (run time minus the model's time): median "
             f"{report.overhead_median:.1f} ms, p95 {report.overhead(0.95):.1f} ms "
             f"(target median < {OVERHEAD_TARGET_MS:g} ms)")
+        if report.items:
+            self.stdout.write(f"worker CPU: {report.worker_cpu_seconds:.1f} s, "
+                              f"{report.worker_cpu_seconds / report.items * 1000:.1f} ms per item")
         self.stdout.write(f"cache-hit share: {report.cache_hit_share:.1%} of "
                           f"{report.prompt_tokens:,} prompt tokens")
         self.stdout.write(f"model requests: {report.requests}, failed: "
