@@ -35,6 +35,8 @@ class StaffPermission(StrEnum):
     MANAGE_TENANTS = "manage_tenants"  # verify, suspend, reactivate
     VIEW_FINANCE = "view_finance"
     MANAGE_FINANCE = "manage_finance"  # approve, issue and mark paid usage statements
+    VIEW_GENERATION = "view_generation"  # model nodes, instructions, request logs, diagnose, cost
+    MANAGE_GENERATION = "manage_generation"  # edit nodes, instruction sets and banned words
 
 
 TENANT_ROLE_PERMISSIONS: dict[str, frozenset[TenantPermission]] = {
@@ -49,7 +51,8 @@ WORK_PERMISSIONS = frozenset({TenantPermission.START_WORK, TenantPermission.REVI
 
 STAFF_ROLE_PERMISSIONS: dict[str, frozenset[StaffPermission]] = {
     StaffRole.PLATFORM_ADMIN: frozenset(StaffPermission),
-    StaffRole.SUPPORT: frozenset({StaffPermission.VIEW_TENANTS}),
+    StaffRole.SUPPORT: frozenset({StaffPermission.VIEW_TENANTS,
+                                  StaffPermission.VIEW_GENERATION}),
     StaffRole.FINANCE: frozenset({StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE,
                                      StaffPermission.MANAGE_FINANCE}),
 }

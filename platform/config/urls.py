@@ -7,6 +7,7 @@ from billing import api as billing_api
 from billing import urls as billing_urls
 from billing import webhooks as billing_webhooks
 from catalog import api as catalog_api
+from generation import console_urls as generation_console_urls
 from portal import views as portal_views
 from stores import api as store_api
 from tenants import api as tenant_api
@@ -43,6 +44,7 @@ console_urlpatterns = [
     path("", portal_views.console_home, name="console_home"),
     *tenant_urls.console_urlpatterns,
     *billing_urls.console_urlpatterns,
+    *generation_console_urls.console_urlpatterns,
 ]
 
 urlpatterns = [

@@ -37,6 +37,12 @@ STAFF_NAV = [
     NavItem(_("Tenants"), "console_tenants", StaffPermission.VIEW_TENANTS),
     NavItem(_("Usage"), "finance_usage", StaffPermission.VIEW_FINANCE),
     NavItem(_("Invoices"), "finance_invoices", StaffPermission.VIEW_FINANCE),
+    NavItem(_("Jobs"), "console_jobs", StaffPermission.VIEW_GENERATION),
+    NavItem(_("Model nodes"), "console_nodes", StaffPermission.VIEW_GENERATION),
+    NavItem(_("Instructions"), "console_instructions", StaffPermission.VIEW_GENERATION),
+    NavItem(_("Banned words"), "console_banned_words", StaffPermission.VIEW_GENERATION),
+    NavItem(_("Model requests"), "console_request_log", StaffPermission.VIEW_GENERATION),
+    NavItem(_("Model cost"), "console_model_cost", StaffPermission.VIEW_GENERATION),
 ]
 
 

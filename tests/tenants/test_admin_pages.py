@@ -27,6 +27,17 @@ ADMIN_PAGES = [
     "admin:billing_stripecustomer_changelist",
     "admin:billing_stripeinvoice_changelist",
     "admin:billing_stripeevent_changelist",
+    "admin:generation_modelnode_changelist",
+    "admin:generation_modelnode_add",
+    "admin:generation_instructionset_changelist",
+    "admin:generation_instructionversion_changelist",
+    "admin:generation_bannedword_changelist",
+    "admin:generation_bannedword_add",
+    "admin:generation_tenantbannedword_changelist",
+    "admin:generation_brandvoice_changelist",
+    "admin:generation_generationjob_changelist",
+    "admin:generation_generationitem_changelist",
+    "admin:generation_modelrequestlog_changelist",
 ]
 
 

@@ -40,8 +40,10 @@ INACTIVE_MATRIX = {
 }
 STAFF_MATRIX = {
     StaffRole.PLATFORM_ADMIN: {StaffPermission.VIEW_TENANTS, StaffPermission.MANAGE_TENANTS,
-                               StaffPermission.VIEW_FINANCE, StaffPermission.MANAGE_FINANCE},
-    StaffRole.SUPPORT: {StaffPermission.VIEW_TENANTS},
+                               StaffPermission.VIEW_FINANCE, StaffPermission.MANAGE_FINANCE,
+                               StaffPermission.VIEW_GENERATION,
+                               StaffPermission.MANAGE_GENERATION},
+    StaffRole.SUPPORT: {StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_GENERATION},
     StaffRole.FINANCE: {StaffPermission.VIEW_TENANTS, StaffPermission.VIEW_FINANCE,
                         StaffPermission.MANAGE_FINANCE},
 }
