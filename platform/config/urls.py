@@ -7,6 +7,7 @@ from billing import api as billing_api
 from billing import urls as billing_urls
 from billing import webhooks as billing_webhooks
 from catalog import api as catalog_api
+from generation import api as generation_api
 from generation import console_urls as generation_console_urls
 from portal import views as portal_views
 from stores import api as store_api
@@ -22,6 +23,8 @@ api_router.register("usage/today", billing_api.UsageTodayViewSet, basename="usag
 api_router.register("products", catalog_api.ProductViewSet, basename="product")
 api_router.register("sync-runs", catalog_api.SyncRunViewSet, basename="sync-run")
 api_router.register("stores", store_api.StoreViewSet, basename="store")
+api_router.register("jobs", generation_api.JobViewSet, basename="job")
+api_router.register("job-items", generation_api.JobItemViewSet, basename="job-item")
 
 api_urlpatterns = [
     path("me/", tenant_api.me, name="api_me"),

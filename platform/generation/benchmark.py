@@ -364,7 +364,11 @@ def benchmark(options: Options, progress=None) -> Report:
         sandbox.state.set_behaviour(fixture.node.model_name, latency_ms=options.latency_ms)
         window = options.window or options.concurrency
         per_worker = options.threads_per_worker or max(1, -(-window // options.workers))
-        env = worker_environment(queue, {"GENERATION_TENANT_WINDOW": str(window)})
+        env = worker_environment(queue, {
+            "GENERATION_TENANT_WINDOW": str(window),
+            # As in production: no query log (config.test_settings turns DEBUG on).
+            "DEBUG": "0", "SECRET_KEY": settings.SECRET_KEY,
+            "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS)})
         names = [f"genbench-{run}-{index}" for index in range(options.workers)]
         processes = [start_worker(queue, name, pool=options.pool, concurrency=per_worker,
                                   env=env) for name in names]

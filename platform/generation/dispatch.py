@@ -44,16 +44,20 @@ def refill(tenant_id: int) -> int:
         picked = list(GenerationItem.unscoped.select_for_update(skip_locked=True, of=("self",))
                       .filter(tenant_id=tenant_id, status=Status.QUEUED,
                               job__status__in=GenerationJob.ACTIVE_STATUSES)
-                      .order_by("job_id", "id").values_list("id", "job_id")[:free])
+                      .order_by("job_id", "id")
+                      .values_list("id", "job_id", "job__status")[:free])
         if not picked:
             return 0
-        item_ids = [item_id for item_id, _job_id in picked]
+        item_ids = [item_id for item_id, _job_id, _job_status in picked]
         lease = now + timedelta(seconds=settings.GENERATION_DISPATCH_LEASE_SECONDS)
         GenerationItem.unscoped.filter(pk__in=item_ids).update(status=Status.DISPATCHED,
                                                                lease_expires_at=lease)
-        GenerationJob.unscoped.filter(pk__in={job_id for _item_id, job_id in picked},
-                                      status=GenerationJob.Status.QUEUED).update(
-            status=GenerationJob.Status.RUNNING, started_at=now)
+        starting = {job_id for _item_id, job_id, job_status in picked
+                    if job_status == GenerationJob.Status.QUEUED}
+        if starting:  # usually none: the job runs already (saves a round trip per item)
+            GenerationJob.unscoped.filter(pk__in=starting,
+                                          status=GenerationJob.Status.QUEUED).update(
+                status=GenerationJob.Status.RUNNING, started_at=now)
         transaction.on_commit(lambda: [run_item_task.delay(tenant_id, item_id)
                                        for item_id in item_ids])
     return len(item_ids)

@@ -175,19 +175,20 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
              flagged: bool, node) -> Ending:
     from review.services import enter_review  # review builds on generation, not the reverse
 
-    now = timezone.now()
+    ending = dict(status=Status.READY, content=content, compliance_hits=findings,
+                  needs_human_check=flagged, node=node, error_code="", error_message="",
+                  rejected_content=None, finished_at=timezone.now(), lease_expires_at=None,
+                  model_attempts=_attempts(item))
     try:
         with transaction.atomic():
             quota.settle_call(item.quota_key)
             ended = GenerationItem.unscoped.filter(
                 pk=item.pk, claim_token=token, status=Status.RUNNING,
-            ).update(status=Status.READY, content=content, compliance_hits=findings,
-                     needs_human_check=flagged, node=node, error_code="", error_message="",
-                     rejected_content=None, finished_at=now, lease_expires_at=None,
-                     model_attempts=_attempts(item))
+            ).update(**ending)
             if not ended:
                 raise _LostClaim
-            item.refresh_from_db()
+            for name, value in ending.items():  # what the UPDATE wrote: no re-read needed
+                setattr(item, name, value)
             enter_review(item)
             GenerationJob.unscoped.filter(pk=item.job_id).update(
                 items_succeeded=F("items_succeeded") + 1,

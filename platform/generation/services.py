@@ -115,7 +115,8 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
     _validate(store, kinds, languages)
     problems: Counter[str] = Counter()
     skus = 0
-    for product in selection.products(store).only("pk", "quality_flags").iterator(2000):
+    for product in (selection.products(store).select_related(None)
+                    .only("pk", "quality_flags").iterator(2000)):
         skus += 1
         for kind in kinds:
             problem = input_problem(product, kind)

@@ -41,6 +41,7 @@ from billing.models import (
     UsageStatement,
 )
 from catalog.models import SyncRun
+from generation.models import GenerationItem, GenerationJob, TenantBannedWord
 from stores.models import Store
 from tenants import api_keys
 from tenants.models import ApiKey, Invitation, Membership, Tenant
@@ -141,6 +142,61 @@ def _settled_call(world: TenantWorld) -> UsageEvent:
     """One AI call of tenant A's store, charged in the ledger (idempotent: made once)."""
     quota.reserve_call(world.store, "url-walk-item")
     return quota.settle_call("url-walk-item")
+
+
+# Generation jobs (seller side): tenant A's job, its item and an own banned word, made once.
+def _generation_job(world: TenantWorld) -> GenerationJob:
+    job = GenerationJob.unscoped.filter(tenant=world.tenant).first()
+    if job is None:
+        job = GenerationJob.unscoped.create(
+            tenant=world.tenant, store=world.store, created_by=world.owner, kinds=["title"],
+            languages=["en"], status=GenerationJob.Status.RUNNING, items_total=1)
+    return job
+
+
+def _generation_item(world: TenantWorld) -> GenerationItem:
+    job = _generation_job(world)
+    item = GenerationItem.unscoped.filter(job=job).first()
+    if item is None:
+        item = GenerationItem.unscoped.create(
+            tenant=world.tenant, job=job, store=world.store, product=world.product,
+            kind="title", language="en")
+    return item
+
+
+def _own_banned_word(world: TenantWorld) -> TenantBannedWord:
+    word, _created = TenantBannedWord.unscoped.get_or_create(
+        tenant=world.tenant, marketplace="", language="", term="alpha-walk-banned-word")
+    return word
+
+
+def _job_routes() -> dict[str, Params]:
+    job: Params = lambda w: {"pk": _generation_job(w).pk}  # noqa: E731
+    fmt: Params = lambda w: {"pk": _generation_job(w).pk, "format": "json"}  # noqa: E731
+    item: Params = lambda w: {"pk": _generation_item(w).pk}  # noqa: E731
+    routes: dict[str, Params] = {
+        "portal/jobs/<int:pk>/": job,
+        "portal/jobs/<int:pk>/progress/": job,
+        "portal/jobs/<int:pk>/cancel/": job,
+        "portal/jobs/<int:pk>/retry/": job,
+        "portal/jobs/settings/banned-words/<int:pk>/delete/":
+            lambda w: {"pk": _own_banned_word(w).pk},
+        "api/v1/^jobs\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+        "api/v1/^jobs/estimate\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+        "api/v1/^jobs/(?P<pk>[^/.]+)/$": job,
+        "api/v1/^jobs/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$": fmt,
+        "api/v1/^job-items\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+        "api/v1/^job-items/(?P<pk>[^/.]+)/$": item,
+        "api/v1/^job-items/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+            lambda w: {"pk": _generation_item(w).pk, "format": "json"},
+    }
+    for name in ("cancel", "retry-failed", "items"):
+        routes[f"api/v1/^jobs/(?P<pk>[^/.]+)/{name}/$"] = job
+        routes[f"api/v1/^jobs/(?P<pk>[^/.]+)/{name}\\.(?P<format>[a-z0-9]+)/?$"] = fmt
+    return routes
+
+
+ROUTE_PARAMS.update(_job_routes())
 
 
 # The object of tenant A each admin model's change/delete/history pages are opened for.
