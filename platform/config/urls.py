@@ -10,6 +10,7 @@ from catalog import api as catalog_api
 from generation import api as generation_api
 from generation import console_urls as generation_console_urls
 from portal import views as portal_views
+from review import api as review_api
 from stores import api as store_api
 from tenants import api as tenant_api
 from tenants import urls as tenant_urls
@@ -25,6 +26,7 @@ api_router.register("sync-runs", catalog_api.SyncRunViewSet, basename="sync-run"
 api_router.register("stores", store_api.StoreViewSet, basename="store")
 api_router.register("jobs", generation_api.JobViewSet, basename="job")
 api_router.register("job-items", generation_api.JobItemViewSet, basename="job-item")
+api_router.register("reviews", review_api.ReviewViewSet, basename="review")
 
 api_urlpatterns = [
     path("me/", tenant_api.me, name="api_me"),

@@ -16,6 +16,9 @@ from billing import services as billing_services
 from billing import statements as billing_statements
 from billing.models import StoreSubscription, UsageStatement
 from catalog.models import Product, SyncRun
+from generation.models import GenerationItem, GenerationJob
+from review.models import Review
+from review.services import enter_review
 from stores.models import Store
 from tenants import api_keys, services
 from tenants.models import ApiKey, Invitation, Membership, Tenant, User, VerificationDocument
@@ -47,6 +50,7 @@ class TenantWorld:
     sync_run: SyncRun | None = None  # that store's finished sync run
     subscription: StoreSubscription | None = None  # that store's active quota-pack subscription
     statement: UsageStatement | None = None  # this month's usage statement, issued to the seller
+    review: Review | None = None  # a generated title of that product, waiting for review
 
 
 ALPHA_OWNER_EMAIL = "alpha-owner@alpha-trading.example"
@@ -57,6 +61,7 @@ ALPHA_SHOP_ID = "ALPHA-SHOP-7781"
 ALPHA_STORE_TOKEN = "alpha-store-access-token-5c1e"
 ALPHA_PRODUCT_TITLE = "Alpha Secret Linen Lantern 8842"
 ALPHA_PRODUCT_SKU = "ALPHA-SKU-8842"
+ALPHA_AI_TITLE = "Alpha Secret Generated Lantern Title 5521"
 
 
 @pytest.fixture
@@ -94,6 +99,13 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
         statement = billing_statements.draw_up(tenant_a, subscription.starts_on)
         UsageStatement.objects.filter(pk=statement.pk).update(
             status=UsageStatement.Status.ISSUED)
+        job = GenerationJob.objects.create(store=store, created_by=owner, kinds=["title"],
+                                           languages=["en"], status=GenerationJob.Status.COMPLETED,
+                                           items_total=1, items_succeeded=1)
+        item = GenerationItem.objects.create(job=job, store=store, product=product, kind="title",
+                                             language="en", status=GenerationItem.Status.READY,
+                                             content={"title": ALPHA_AI_TITLE})
+        review = enter_review(item)
         owner_membership = Membership.objects.get(user=owner)
         reviewer_membership = Membership.objects.get(user=reviewer)
     email_address = EmailAddress.objects.get(user=owner, email=ALPHA_OWNER_EMAIL)
@@ -109,9 +121,9 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
                  ALPHA_REVIEWER_EMAIL, ALPHA_INVITEE_EMAIL, "Alpha ERP",
                  f"lk_{new_key.api_key.prefix}_", "alpha licence scan",
                  ALPHA_STORE_NAME, ALPHA_SHOP_ID, ALPHA_STORE_TOKEN, ALPHA_PRODUCT_TITLE,
-                 ALPHA_PRODUCT_SKU],
+                 ALPHA_PRODUCT_SKU, ALPHA_AI_TITLE],
         store=store, product=product, sync_run=sync_run, subscription=subscription,
-        statement=statement,
+        statement=statement, review=review,
     )
 
 

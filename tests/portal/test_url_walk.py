@@ -42,6 +42,7 @@ from billing.models import (
 )
 from catalog.models import SyncRun
 from generation.models import GenerationItem, GenerationJob, TenantBannedWord
+from review.models import Review
 from stores.models import Store
 from tenants import api_keys
 from tenants.models import ApiKey, Invitation, Membership, Tenant
@@ -80,6 +81,12 @@ ROUTE_PARAMS: dict[str, Params] = {
     "portal/catalog/stores/<int:store_id>/sync/": lambda w: {"store_id": w.store.pk},
     "portal/catalog/sync-runs/<int:pk>/progress/": lambda w: {"pk": w.sync_run.pk},
     "portal/usage/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
+    "portal/review/<int:pk>/": lambda w: {"pk": w.review.pk},
+    "portal/review/<int:pk>/approve/": lambda w: {"pk": w.review.pk},
+    "portal/review/<int:pk>/edit/": lambda w: {"pk": w.review.pk},
+    "portal/review/<int:pk>/reject/": lambda w: {"pk": w.review.pk},
+    "portal/review/<int:pk>/regenerate/": lambda w: {"pk": w.review.pk},
+    "portal/review/<int:pk>/publish/": lambda w: {"pk": w.review.pk},
     "portal/usage/statements/<int:pk>/export/<str:fmt>/":
         lambda w: {"pk": w.statement.pk, "fmt": "csv"},
     # ISV console: tenant A's slug.
@@ -130,6 +137,26 @@ ROUTE_PARAMS: dict[str, Params] = {
     "api/v1/^usage/today/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
     "api/v1/^usage/today/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
         lambda w: {"pk": w.store.pk, "format": "json"},
+    "api/v1/^reviews\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^reviews/bulk-approve\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^reviews/counts\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^reviews/publish\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^reviews/publish-status\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.review.pk},
+    "api/v1/^reviews/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.review.pk, "format": "json"},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/approve/$": lambda w: {"pk": w.review.pk},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/approve\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.review.pk, "format": "json"},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/edit/$": lambda w: {"pk": w.review.pk},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/edit\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.review.pk, "format": "json"},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/reject/$": lambda w: {"pk": w.review.pk},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/reject\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.review.pk, "format": "json"},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/regenerate/$": lambda w: {"pk": w.review.pk},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/regenerate\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.review.pk, "format": "json"},
     # Django admin (besides the per-model routes generated from ADMIN_OBJECTS below).
     "admin/r/<path:content_type_id>/<path:object_id>/": lambda w: {
         "content_type_id": ContentType.objects.get_for_model(Tenant).pk,
@@ -454,6 +481,8 @@ def _snapshot(world: TenantWorld) -> dict:
         "invitation": Invitation.unscoped.get(pk=world.invitation.pk).status,
         "api_key_revoked": ApiKey.unscoped.get(pk=world.api_key.pk).revoked_at,
         "sync_runs": sorted(SyncRun.unscoped.filter(tenant=tenant).values_list("pk", "status")),
+        "reviews": sorted(Review.unscoped.filter(tenant=tenant)
+                          .values_list("pk", "status", "publish_pending")),
         "store": Store.unscoped.filter(pk=world.store.pk).values_list(
             "status", "access_token", "token_expires_at", "display_name").get(),
         "subscriptions": sorted(StoreSubscription.unscoped.filter(tenant=tenant).values_list(
