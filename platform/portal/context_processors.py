@@ -61,8 +61,20 @@ def navigation(request: HttpRequest) -> dict:
     current = request.resolver_match.url_name if request.resolver_match else ""
     return {
         "nav_items": [
-            {"label": i.label, "url": reverse(i.url_name), "active": i.url_name == current}
+            {"label": i.label, "url": reverse(i.url_name), "active": i.url_name == current,
+             "badge": _waiting_for_review(request) if i.url_name == "review" else None}
             for i in items
         ],
         "other_tenants": other_tenants,
     }
+
+
+def _waiting_for_review(request: HttpRequest) -> int:
+    """Items waiting for review, for the Review nav item: one count query per request."""
+    if not hasattr(request, "_waiting_for_review"):
+        from review.selectors import waiting_for_review_count
+        from tenants.scope import tenant_scope
+
+        with tenant_scope(request.tenant):
+            request._waiting_for_review = waiting_for_review_count()
+    return request._waiting_for_review

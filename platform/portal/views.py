@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from portal.api import json_error
+from review.views import dashboard_measures as review_dashboard_measures
 from tenants.access import member_required
 from tenants.models import Membership
 
@@ -26,6 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/dashboard.html", {
         "member_count": Membership.objects.count(),
         "recent_events": AuditEvent.objects.select_related("actor")[:10],
+        "review_measures": review_dashboard_measures(),
     })
 
 

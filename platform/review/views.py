@@ -1,9 +1,575 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Review pages: the queue (filters, status tabs, bulk approve, bulk publish), the item page
+(original listing and AI text side by side with a diff, flags, decisions, publishing, audit
+trail) and the tenant's review settings.
 
-from tenants.access import member_required
+Every decision goes through review.services / review.publishing, which check roles, states,
+four eyes and compliance; the pages only translate their ReviewError into messages. Every
+query runs in the tenant's scope (Review.objects), so another tenant's item is a 404.
+"""
 
+from __future__ import annotations
+
+import copy
+import re
+from difflib import SequenceMatcher
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from audit.models import AuditEvent
+from generation.content import ContentKind, language_choices, text_fields
+from generation.models import GenerationJob
+from portal.error_codes import describe
+from review import publishing, selectors, services
+from review.models import Review
+from stores.models import Store
+from tenants.access import member_can, member_required
+from tenants.roles import TenantPermission
+
+Status = Review.Status
+PER_PAGE = 25
+
+# The queue's status tabs: key -> (label, statuses, count key of selectors.queue_counts).
+TABS: dict[str, tuple[Any, tuple[str, ...], str]] = {
+    "pending": (gettext_lazy("Waiting for review"), (Status.PENDING,), "pending"),
+    "approved": (gettext_lazy("Approved"), Review.APPROVED_STATUSES, "approved"),
+    "rejected": (gettext_lazy("Rejected"), (Status.REJECTED,), "rejected"),
+    "regeneration_requested": (gettext_lazy("Sent back"), (Status.REGENERATION_REQUESTED,),
+                               "regeneration_requested"),
+    "published": (gettext_lazy("Published"), (Status.PUBLISHED,), "published"),
+    "publish_failed": (gettext_lazy("Publishing failed"), (Status.PUBLISH_FAILED,),
+                       "publish_failed"),
+}
+
+FLAG_CHOICES = [
+    (selectors.FLAG_COMPLIANCE, gettext_lazy("Compliance-flagged")),
+    (selectors.FLAG_NEAR_DUPLICATE, gettext_lazy("Near-duplicate")),
+    (selectors.FLAG_ANY, gettext_lazy("Any flag")),
+    (selectors.FLAG_CLEAN, gettext_lazy("No flags")),
+]
+
+ACTION_LABELS = {
+    services.ACTION_ENTERED: gettext_lazy("Entered review"),
+    services.ACTION_APPROVED: gettext_lazy("Approved"),
+    services.ACTION_EDITED_APPROVED: gettext_lazy("Edited and approved"),
+    services.ACTION_REJECTED: gettext_lazy("Rejected"),
+    services.ACTION_REGENERATION: gettext_lazy("Sent back for regeneration"),
+    services.ACTION_PUBLISH_QUEUED: gettext_lazy("Queued for publishing"),
+    services.ACTION_PUBLISHED: gettext_lazy("Published with the AI-assisted flag"),
+    services.ACTION_PUBLISH_FAILED: gettext_lazy("Publishing failed"),
+}
+
+FIELD_LABELS = {
+    "title": gettext_lazy("Title"),
+    "bullet_points": gettext_lazy("Bullet point"),
+    "search_terms": gettext_lazy("Search term"),
+    "alt_text": gettext_lazy("Alt text"),
+    "description": gettext_lazy("Description"),
+    "modules": gettext_lazy("Module"),
+    "heading": gettext_lazy("heading"),
+    "body": gettext_lazy("text"),
+    "shots": gettext_lazy("Shot"),
+    "visual": gettext_lazy("visual"),
+    "caption": gettext_lazy("caption"),
+    "voiceover": gettext_lazy("Voice-over"),
+    "opening": gettext_lazy("Opening"),
+    "closing": gettext_lazy("Closing"),
+    "segments": gettext_lazy("Segment"),
+    "topic": gettext_lazy("topic"),
+    "script": gettext_lazy("script"),
+}
+LONG_FIELDS = frozenset({"description", "body", "script", "opening", "closing", "voiceover",
+                         "visual"})
+# Lists of plain strings: the edit form offers spare inputs to add entries; blank ones drop.
+STRING_LISTS = {"bullet_points": 6, "search_terms": 30}
+SPARE_INPUTS = 2
+STORE_CODES = frozenset(publishing.STORE_ERRORS)
+
+
+# Helpers -----------------------------------------------------------------------------------
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filters(params) -> dict[str, Any]:
+    status = params.get("status") or "pending"
+    if status not in TABS:
+        status = "pending"
+    flag = params.get("flag") or ""
+    kind = params.get("kind") or ""
+    language = params.get("language") or ""
+    return {
+        "status": status,
+        "store": _int(params.get("store")),
+        "job": _int(params.get("job")),
+        "kind": kind if kind in ContentKind.values else "",
+        "language": language if language in dict(language_choices()) else "",
+        "flag": flag if flag in selectors.FLAGS else "",
+    }
+
+
+def _query(filters: dict[str, Any], **override: Any) -> str:
+    values = {**filters, **override}
+    return urlencode({key: value for key, value in values.items()
+                      if value not in (None, "") and not (key == "status" and value == "pending")})
+
+
+def _queue(filters: dict[str, Any], status: str | None = None):
+    statuses = TABS[status or filters["status"]][1]
+    reviews = selectors.review_queue(status=None, store_id=filters["store"],
+                                     job_id=filters["job"], kind=filters["kind"] or None,
+                                     language=filters["language"] or None,
+                                     flag=filters["flag"] or None)
+    return reviews.filter(status__in=statuses)
+
+
+def _get_review(review_id: int) -> Review:
+    try:
+        return selectors.review_detail(review_id)
+    except Review.DoesNotExist as missing:
+        raise Http404 from missing
+
+
+def _explained(code: str) -> dict[str, Any]:
+    entry = describe(code)
+    return {"code": code, "meaning": entry.meaning, "remedy": entry.remedy,
+            "store_problem": code in STORE_CODES}
+
+
+def _can_publish(request: HttpRequest) -> bool:
+    return member_can(request, TenantPermission.REVIEW) or member_can(
+        request, TenantPermission.START_WORK)
+
+
+def field_label(path: str) -> str:
+    """"bullet_points.2" -> "Bullet point 3"; "modules.0.body" -> "Module 1 text"."""
+    words = []
+    for part in path.split("."):
+        if part.isdigit():
+            words.append(str(int(part) + 1))
+        else:
+            words.append(str(FIELD_LABELS.get(part, part.replace("_", " "))))
+    return " ".join(words)
+
+
+# The diff ----------------------------------------------------------------------------------
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def diff_html(before: str, after: str) -> SafeString:
+    """A word diff of two texts as HTML: removed words in <del>, added words in <ins>, the
+    rest as it is; every piece of text escaped."""
+    old, new = _TOKENS.findall(before or ""), _TOKENS.findall(after or "")
+    matcher = SequenceMatcher(None, old, new, autojunk=False)
+    parts: list[str] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            parts.append(escape("".join(old[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            parts.append(f'<del class="diff-del">{escape("".join(old[i1:i2]))}</del>')
+        if op in ("insert", "replace"):
+            parts.append(f'<ins class="diff-ins">{escape("".join(new[j1:j2]))}</ins>')
+    return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped
+
+
+def original_text(review: Review) -> str:
+    """The listing's current text of the same kind: what the AI text replaces."""
+    product = review.item.product
+    kind = review.item.kind
+    if kind == ContentKind.TITLE:
+        return product.title
+    if kind == ContentKind.BULLET_POINTS:
+        return "\n".join(product.bullet_points or [])
+    if kind == ContentKind.SEARCH_TERMS:
+        return "\n".join(product.search_terms or [])
+    if kind in (ContentKind.DETAIL_MODULES, ContentKind.IMAGE_DESCRIPTION):
+        return product.description
+    return ""
+
+
+def _plain(review: Review, content: dict[str, Any] | None) -> str:
+    return "\n".join(text for _path, text in text_fields(review.item.kind, content or {}))
+
+
+# The edit form -----------------------------------------------------------------------------
+
+def edit_fields(review: Review, content: dict[str, Any] | None = None,
+                errors: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One input per text of the content (plus spare inputs for string lists)."""
+    content = content if content is not None else review.current_content
+    errors = errors or {}
+    fields = [{"name": f"c.{path}", "path": path, "label": field_label(path), "value": value,
+               "long": path.split(".")[-1] in LONG_FIELDS or
+               (len(path.split(".")) > 1 and path.split(".")[-2] in LONG_FIELDS),
+               "error": errors.get(path, "")}
+              for path, value in text_fields(review.item.kind, content)]
+    for key, most in STRING_LISTS.items():
+        values = content.get(key)
+        if isinstance(values, list):
+            for index in range(len(values), min(len(values) + SPARE_INPUTS, most)):
+                path = f"{key}.{index}"
+                fields.append({"name": f"c.{path}", "path": path, "label": field_label(path),
+                               "value": "", "long": False, "spare": True, "error": ""})
+    return fields
+
+
+def _set(target: Any, parts: list[str], value: str) -> None:
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    last = parts[-1]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+
+
+def content_from_post(review: Review, post) -> dict[str, Any]:
+    """The edited content: the current content with every text replaced by its input;
+    string lists rebuilt from their inputs in order, blank entries dropped."""
+    content = copy.deepcopy(review.current_content)
+    for path, _value in text_fields(review.item.kind, content):
+        if path.split(".")[0] in STRING_LISTS:
+            continue
+        _set(content, path.split("."), post.get(f"c.{path}", "").strip())
+    for key in STRING_LISTS:
+        if isinstance(content.get(key), list):
+            indexed = []
+            for name, value in post.items():
+                match = re.fullmatch(rf"c\.{key}\.(\d+)", name)
+                if match and value.strip():
+                    indexed.append((int(match.group(1)), value.strip()))
+            content[key] = [value for _index, value in sorted(indexed)]
+    return content
+
+
+# The queue ---------------------------------------------------------------------------------
 
 @member_required()
 def review_queue(request: HttpRequest) -> HttpResponse:
-    return render(request, "review/review_queue.html")
+    filters = _filters(request.GET)
+    page = Paginator(_queue(filters), PER_PAGE).get_page(request.GET.get("page"))
+    counts = selectors.queue_counts(store_id=filters["store"], job_id=filters["job"])
+    tabs = [{"key": key, "label": label, "count": counts.get(count_key, 0),
+             "active": key == filters["status"], "query": _query(filters, status=key)}
+            for key, (label, _statuses, count_key) in TABS.items()]
+    bulk = request.session.pop("review_bulk_result", None)
+    return render(request, "review/review_queue.html", {
+        "filters": filters,
+        "query": _query(filters),
+        "page": page,
+        "tabs": tabs,
+        "counts": counts,
+        "stores": Store.objects.order_by("display_name"),
+        "jobs": GenerationJob.objects.select_related("store").order_by("-id")[:50],
+        "kinds": ContentKind.choices,
+        "language_options": language_choices(),
+        "flags": FLAG_CHOICES,
+        "filters_active": any(filters[key] for key in ("store", "job", "kind", "language",
+                                                        "flag")),
+        "can_review": member_can(request, TenantPermission.REVIEW),
+        "can_publish": _can_publish(request),
+        "show_publish": _can_publish(request)
+        and filters["status"] in ("approved", "publish_failed"),
+        "can_settings": member_can(request, TenantPermission.MANAGE_COMPANY),
+        "bulk": bulk,
+    })
+
+
+def _bulk_rows(reviews: dict[int, Review], skipped: dict[int, dict[str, str]]) -> list[dict]:
+    rows = []
+    for review_id, reason in skipped.items():
+        review = reviews.get(review_id)
+        rows.append({
+            "id": review_id,
+            "url": reverse("review_item", args=[review_id]),
+            "label": (f"{review.item.product.sku} · {review.item.get_kind_display()}"
+                      if review else f"#{review_id}"),
+            "code": reason["code"], "message": reason["message"],
+            "remedy": str(describe(reason["code"]).remedy),
+            "store_url": (reverse("store_detail", args=[review.store_id])
+                          if review and reason["code"] in STORE_CODES else ""),
+            "store": review.store.display_name if review else "",
+        })
+    return rows
+
+
+@require_POST
+@member_required()
+def review_bulk(request: HttpRequest) -> HttpResponse:
+    filters = _filters(request.POST)
+    back = reverse("review") + (f"?{_query(filters)}" if _query(filters) else "")
+    ids = [value for value in (_int(v) for v in request.POST.getlist("ids")) if value]
+    action = request.POST.get("action")
+    if not ids:
+        messages.warning(request, _("Select at least one item first."))
+        return redirect(back)
+    found = {review.pk: review for review in Review.objects.select_related(
+        "item", "item__product", "store", "tenant").filter(pk__in=ids)}
+    reviews = [found[i] for i in ids if i in found]
+    try:
+        if action == "approve":
+            if not member_can(request, TenantPermission.REVIEW):
+                raise PermissionDenied
+            result = services.bulk_approve(reviews, by=request.user, role=request.tenant_role)
+            done, skipped = result.approved, result.skipped
+            title = _("Approved %(done)s of %(total)s selected items.")
+        elif action == "publish":
+            if not _can_publish(request):
+                raise PermissionDenied
+            result = publishing.queue_publication(reviews, by=request.user,
+                                                  role=request.tenant_role)
+            done, skipped = result.queued, result.skipped
+            title = _("Queued %(done)s of %(total)s selected items for publishing.")
+        else:
+            messages.error(request, _("Unknown action."))
+            return redirect(back)
+    except services.ReviewError as error:
+        messages.error(request, error.message)
+        return redirect(back)
+    request.session["review_bulk_result"] = {
+        "action": action,
+        "title": title % {"done": len(done), "total": len(reviews)},
+        "skipped": _bulk_rows(found, skipped),
+    }
+    return redirect(back)
+
+
+# The item ----------------------------------------------------------------------------------
+
+def _neighbours(review: Review, filters: dict[str, Any]) -> tuple[int | None, int | None]:
+    ids = list(_queue(filters).values_list("pk", flat=True))
+    if review.pk not in ids:
+        return None, ids[0] if ids else None
+    index = ids.index(review.pk)
+    return (ids[index - 1] if index > 0 else None,
+            ids[index + 1] if index + 1 < len(ids) else None)
+
+
+def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
+                  **extra: Any) -> dict[str, Any]:
+    item = review.item
+    original = original_text(review)
+    ai_text = _plain(review, review.ai_content)
+    previous_id, next_id = _neighbours(review, filters)
+    query = _query(filters)
+    suffix = f"?{query}" if query else ""
+    findings = [{**hit, "label": field_label(hit.get("path", "")),
+                 "too_long": hit.get("rule") == "too_long"}
+                for hit in (item.compliance_hits or [])]
+    duplicate = None
+    if review.near_duplicate_of_id:
+        other = Review.objects.filter(item_id=review.near_duplicate_of_id).select_related(
+            "item__product").first()
+        duplicate = {"review": other,
+                     "similarity": (review.near_duplicate_similarity or 0) * 100}
+    events = [{"event": event, "label": ACTION_LABELS.get(event.action, event.action)}
+              for event in AuditEvent.objects.select_related("actor").filter(
+                  target=services.review_target(item)).order_by("created_at", "id")]
+    publish_error = (_explained(review.publish_error_code)
+                     if review.publish_error_code else None)
+    can_review = member_can(request, TenantPermission.REVIEW)
+    editable = review.status in (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
+                                 Status.PUBLISH_FAILED) and not review.publish_pending
+    return {
+        "review": review,
+        "item": item,
+        "product": item.product,
+        "filters": filters,
+        "query": query,
+        "suffix": suffix,
+        "original_text": original,
+        "ai_text": ai_text,
+        "original_diff": diff_html(original, _plain(review, review.current_content))
+        if original else None,
+        "edit_diff": (diff_html(ai_text, _plain(review, review.edited_content))
+                      if review.edited_content is not None else None),
+        "ai_fields": [(field_label(path), value)
+                      for path, value in text_fields(item.kind, review.ai_content)],
+        "current_fields": [(field_label(path), value)
+                           for path, value in text_fields(item.kind, review.current_content)],
+        "findings": findings,
+        "duplicate": duplicate,
+        "events": events,
+        "publish_error": publish_error,
+        "publishable_kind": publishing.is_publishable_kind(item.kind)
+        and review.destination == Review.Destination.LISTING,
+        "store_refusal": (_explained(publishing.store_refusal(review.store))
+                          if publishing.store_refusal(review.store) else None),
+        "previous_url": (reverse("review_item", args=[previous_id]) + suffix
+                         if previous_id else ""),
+        "next_url": reverse("review_item", args=[next_id]) + suffix if next_id else "",
+        "queue_url": reverse("review") + suffix,
+        "can_review": can_review,
+        "can_publish": _can_publish(request),
+        "can_approve": can_review and review.status == Status.PENDING
+        and not review.publish_pending,
+        "can_edit": can_review and editable,
+        "can_reject": can_review and editable,
+        "can_regenerate": can_review and (editable or review.status == Status.REJECTED),
+        "may_publish_now": review.status in publishing.PUBLISHABLE_STATUSES
+        and not review.publish_pending,
+        "edit_fields": extra.pop("edit_fields", None) or edit_fields(review),
+        **extra,
+    }
+
+
+@member_required()
+def review_item(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _get_review(pk)
+    return render(request, "review/review_item.html",
+                  _item_context(request, review, _filters(request.GET)))
+
+
+def _after_decision(request: HttpRequest, review: Review, filters: dict[str, Any]):
+    """The next pending item in the same filtered queue, else the queue."""
+    pending_filters = {**filters, "status": "pending"}
+    following = _queue(pending_filters).exclude(pk=review.pk).values_list("pk", flat=True)
+    query = _query(pending_filters)
+    suffix = f"?{query}" if query else ""
+    next_id = following.first()
+    if next_id:
+        return redirect(reverse("review_item", args=[next_id]) + suffix)
+    messages.info(request, _("No more items wait for review in this queue."))
+    return redirect(reverse("review") + suffix)
+
+
+def _refused(request: HttpRequest, review: Review, filters: dict[str, Any],
+             error: services.ReviewError, **extra: Any) -> HttpResponse:
+    context = _item_context(request, review, filters, decision_error={
+        "message": error.message, **_explained(error.code)}, **extra)
+    return render(request, "review/review_item.html", context, status=400)
+
+
+@require_POST
+@member_required(TenantPermission.REVIEW)
+def review_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _get_review(pk)
+    filters = _filters(request.POST)
+    try:
+        services.approve(review, by=request.user, role=request.tenant_role)
+    except services.ReviewError as error:
+        return _refused(request, review, filters, error)
+    messages.success(request, _("Approved: %(product)s.") % {"product": review.item.product.sku})
+    return _after_decision(request, review, filters)
+
+
+@require_POST
+@member_required(TenantPermission.REVIEW)
+def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _get_review(pk)
+    filters = _filters(request.POST)
+    content = content_from_post(review, request.POST)
+    try:
+        services.edit_and_approve(review, content=content, by=request.user,
+                                  role=request.tenant_role)
+    except services.ReviewError as error:
+        errors = {path: str(text) for path, text in error.details.items()}
+        return _refused(request, review, filters, error, edit_open=True,
+                        edit_fields=edit_fields(review, content, errors))
+    messages.success(request, _("Edited and approved: %(product)s.")
+                     % {"product": review.item.product.sku})
+    return _after_decision(request, review, filters)
+
+
+@require_POST
+@member_required(TenantPermission.REVIEW)
+def review_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _get_review(pk)
+    filters = _filters(request.POST)
+    reason = request.POST.get("reason", "")
+    try:
+        services.reject(review, reason=reason, by=request.user, role=request.tenant_role)
+    except services.ReviewError as error:
+        return _refused(request, review, filters, error, reject_open=True, reason=reason)
+    messages.success(request, _("Rejected: %(product)s.") % {"product": review.item.product.sku})
+    return _after_decision(request, review, filters)
+
+
+@require_POST
+@member_required(TenantPermission.REVIEW)
+def review_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _get_review(pk)
+    filters = _filters(request.POST)
+    note = request.POST.get("note", "")
+    try:
+        services.request_regeneration(review, note=note, by=request.user,
+                                      role=request.tenant_role)
+    except services.ReviewError as error:
+        return _refused(request, review, filters, error, regenerate_open=True, note=note)
+    messages.success(request, _("Sent back for regeneration: %(product)s. It returns to the "
+                                "queue when the new text is ready.")
+                     % {"product": review.item.product.sku})
+    return _after_decision(request, review, filters)
+
+
+@require_POST
+@member_required()
+def review_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    if not _can_publish(request):
+        raise PermissionDenied
+    review = _get_review(pk)
+    filters = _filters(request.POST)
+    query = _query(filters)
+    here = reverse("review_item", args=[review.pk]) + (f"?{query}" if query else "")
+    try:
+        result = publishing.queue_publication([review], by=request.user,
+                                              role=request.tenant_role)
+    except services.ReviewError as error:
+        return _refused(request, review, filters, error)
+    if result.skipped:
+        reason = result.skipped[review.pk]
+        messages.error(request, _("Not published: %(message)s (%(code)s)")
+                       % {"message": reason["message"], "code": reason["code"]})
+    else:
+        messages.success(request, _("Queued for publishing with the AI-assisted flag."))
+    return redirect(here)
+
+
+# Settings ----------------------------------------------------------------------------------
+
+@member_required(TenantPermission.MANAGE_COMPANY)
+def review_settings(request: HttpRequest) -> HttpResponse:
+    current = services.settings_for(request.tenant)
+    if request.method == "POST":
+        wanted = request.POST.get("require_four_eyes") == "on"
+        services.update_settings(request.tenant, require_four_eyes=wanted, by=request.user)
+        messages.success(request, _("Review settings saved."))
+        return redirect("review_settings")
+    return render(request, "review/review_settings.html", {"current": current})
+
+
+# The dashboard's review measures -----------------------------------------------------------
+
+def dashboard_measures() -> dict[str, Any]:
+    """For the portal dashboard (runs in the tenant's scope)."""
+    counts = selectors.queue_counts()
+    by_store = selectors.ai_share_by_store()
+    return {
+        "waiting": counts["pending"],
+        "flagged": counts["compliance_flagged"],
+        "publish_failed": counts["publish_failed"],
+        "published": counts["published"],
+        "ai_share": selectors.ai_share_for_tenant(),
+        "ai_share_by_store": [{"store_id": store_id, **row} for store_id, row in by_store.items()],
+        "throughput": selectors.reviewer_throughput(),
+        "approval_rates": selectors.approval_rate_by_instruction_version(),
+        "queue_url": reverse("review"),
+        "failed_url": reverse("review") + "?" + urlencode({"status": "publish_failed"}),
+    }
