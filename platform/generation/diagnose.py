@@ -144,11 +144,11 @@ def _verdict(job: GenerationJob, groups: list[FaultGroup]) -> str:
             "remedy": main.remedy}
     main = failing[0]
     verdict = ngettext(
-        "%(count)s item failed because %(meaning)s (%(code)s) — %(remedy)s",
-        "%(count)s items failed because %(meaning)s (%(code)s) — %(remedy)s",
+        "%(count)s item failed because %(meaning)s (%(code)s)",
+        "%(count)s items failed because %(meaning)s (%(code)s)",
         main.items_failed) % {"count": main.items_failed, "code": main.code,
-                              "meaning": _lower_first(str(main.meaning)).rstrip("."),
-                              "remedy": main.remedy}
+                              "meaning": _lower_first(str(main.meaning)).rstrip(".")}
+    verdict = f"{verdict} — {main.remedy}"
     others = sum(group.items_failed for group in failing[1:])
     if others:
         verdict += " " + ngettext("%(count)s more item failed for other reasons (below).",

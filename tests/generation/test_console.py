@@ -398,3 +398,47 @@ def test_cost_figures_are_exact(support_client, store, owner_a, tenant_b, owner_
     page = support_client.get(reverse("console_model_cost")).content.decode()
     assert "Alpha Trading" in page and "Beta Gadgets" in page
     assert "0.2500" in page and "100.0% (1)" in page and "25.0%" in page
+
+
+# gateway.preview and the admin ---------------------------------------------------------------
+
+def test_preview_uses_the_first_enabled_node_and_validates_the_kind(nodes, model_sandbox):
+    from generation import gateway
+    from generation.content import EXAMPLES
+
+    messages = [{"role": "system", "content": "Answer in this shape: "
+                 + str(EXAMPLES["title"])},
+                {"role": "user", "content": "Content kind: title\nOutput language: en (English)"
+                 "\n\nProduct data:\n{\"title\":\"Mug\"}"}]
+    result = gateway.preview(None, messages, kind="title")
+    assert result.node == nodes["primary"] and result.error_code == ""
+    assert result.content["title"] and result.prompt_tokens > 0 and result.cost > 0
+    model_sandbox.state.set_behaviour("deepseek-chat", count=1, blank=True)
+    blank = gateway.preview(nodes["primary"], messages, kind="title")
+    assert blank.error_code == "ERR_MODEL_INVALID_OUTPUT" and blank.content is None
+    assert not ModelRequestLog.unscoped.exists()
+
+
+def test_preview_without_a_node(db):
+    from generation import gateway
+
+    result = gateway.preview(None, [{"role": "user", "content": "hi"}], kind=None)
+    assert result.node is None and result.error_code == "ERR_NO_MODEL_NODE"
+
+
+def test_admin_never_shows_the_node_key(admin_client, nodes):
+    node = nodes["primary"]
+    page = admin_client.get(reverse("admin:generation_modelnode_change",
+                                    args=[node.pk])).content.decode()
+    assert "sk-test" not in page and 'name="api_key"' in page
+    data = {**NODE_FORM, "name": node.name, "api_key": ""}
+    response = admin_client.post(reverse("admin:generation_modelnode_change", args=[node.pk]),
+                                 data)
+    assert response.status_code == 302
+    node.refresh_from_db()
+    assert node.api_key == "sk-test" and node.model_name == "deepseek-r1"
+
+
+def test_support_reads_generation_in_the_admin_but_cannot_add_nodes(support_client, nodes):
+    assert support_client.get(reverse("admin:generation_modelnode_changelist")).status_code == 200
+    assert support_client.get(reverse("admin:generation_modelnode_add")).status_code == 403
