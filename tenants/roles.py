@@ -37,8 +37,6 @@ class StaffPermission(StrEnum):
     MANAGE_FINANCE = "manage_finance"  # approve, issue and mark paid usage statements
     VIEW_GENERATION = "view_generation"  # model nodes, instructions, request logs, diagnose, cost
     MANAGE_GENERATION = "manage_generation"  # edit nodes, instruction sets and banned words
-    VIEW_GENERATION = "view_generation"  # model nodes, instructions, request logs, diagnose, cost
-    MANAGE_GENERATION = "manage_generation"  # edit nodes, instruction sets and banned words
 
 
 TENANT_ROLE_PERMISSIONS: dict[str, frozenset[TenantPermission]] = {

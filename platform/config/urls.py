@@ -9,7 +9,6 @@ from billing import webhooks as billing_webhooks
 from catalog import api as catalog_api
 from generation import api as generation_api
 from generation import console_urls as generation_console_urls
-from generation import console_urls as generation_console_urls
 from portal import views as portal_views
 from review import api as review_api
 from stores import api as store_api

@@ -7,7 +7,6 @@ switch to the next node (the backup) when a node times out, cannot be reached, s
 from __future__ import annotations
 
 import json
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -234,68 +233,6 @@ def generate(item: GenerationItem, messages: list[dict], *, vision: bool,
                 nodes.record_failure(node)
             break
     raise ModelCallFailed(last_code, last_message)
-
-
-# Staff tests -------------------------------------------------------------------------------
-
-@dataclass
-class Preview:
-    """What one staff test request returned: the content or the error, never logged as a
-    tenant's usage and never counted against the node's breaker."""
-
-    node: ModelNode | None
-    content: dict[str, Any] | None = None
-    raw: str | None = None
-    error_code: str = ""
-    error_message: str = ""
-    latency_ms: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cache_hit_tokens: int = 0
-    cost: Decimal = Decimal("0")
-
-
-def preview(node: ModelNode | None, messages: list[dict], *, kind: str | None,
-            vision: bool = False) -> Preview:
-    """One request to `node`, or to the first enabled node able to do the work, outside any
-    job. With `kind` the answer is validated as that content kind; without it any JSON object
-    passes (a node's health test)."""
-    if node is None:
-        found = nodes.candidates(vision=vision)
-        if not found:
-            return Preview(None, error_code="ERR_NO_MODEL_NODE",
-                           error_message="No enabled model node can do this work.")
-        node = found[0]
-    outcome = _Outcome(started_at=timezone.now())
-    began = time.monotonic()
-    try:
-        with nodes.slot(node, wait_seconds=min(5.0, settings.GENERATION_SLOT_WAIT_SECONDS)):
-            began = time.monotonic()
-            _request(node, messages, outcome)
-    except nodes.NoFreeSlot:
-        outcome.error_code, outcome.error_message = "ERR_MODEL_TIMEOUT", f"{node.name} is busy."
-    except Exception as error:  # noqa: BLE001 (shown to staff with its code)
-        outcome.error_code, outcome.error_message, status = _classify(error)
-        outcome.http_status = status or outcome.http_status
-    result = Preview(node, raw=outcome.raw, latency_ms=int((time.monotonic() - began) * 1000),
-                     prompt_tokens=outcome.prompt_tokens,
-                     completion_tokens=outcome.completion_tokens,
-                     cache_hit_tokens=outcome.cache_hit_tokens, cost=cost_of(node, outcome),
-                     error_code=outcome.error_code, error_message=outcome.error_message)
-    if result.error_code:
-        return result
-    try:
-        if kind:
-            result.content = parse_content(kind, outcome.raw)
-        else:
-            parsed = json.loads(outcome.raw or "")
-            if not isinstance(parsed, dict):
-                raise InvalidContent("The answer is not a JSON object.")
-            result.content = parsed
-    except (InvalidContent, ValueError) as error:
-        result.error_code = "ERR_MODEL_INVALID_OUTPUT"
-        result.error_message = str(error)[:1000]
-    return result
 
 
 # Staff tests -------------------------------------------------------------------------------
