@@ -173,3 +173,20 @@ class ReviewNotice(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"notice for job {self.job_id}"
+
+
+class NearDuplicateBand(TenantOwnedModel):
+    """One band of a review text's MinHash signature (see review.services): texts that share
+    a band in the same store, kind and language are candidates for the near-duplicate check."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="bands")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    band = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("near-duplicate band")
+        verbose_name_plural = _("near-duplicate bands")
+        indexes = [models.Index(fields=["store", "band"], name="review_band_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.review_id}:{self.band}"

@@ -354,3 +354,28 @@ def test_content_fixture_matches_the_shapes():
 
     for kind, content in CONTENT.items():
         SHAPES[kind].model_validate(content)
+
+
+def test_near_duplicates_are_found_over_a_large_history_with_few_queries(
+        desk, django_assert_max_num_queries):
+    import random
+
+    from generation.models import GenerationItem as Item
+
+    words = ["steel", "glass", "bamboo", "cotton", "linen", "lamp", "bottle", "blanket",
+             "board", "mug", "towel", "case", "stand", "rack", "hook", "basket", "tray", "jar"]
+    pick = random.Random(5)
+    first = desk.review(0, content={"title": "Handmade walnut serving tray with brass handles "
+                                             "40 x 25 cm, food safe oil finish"})
+    for index in range(1, 120):
+        desk.review(index, content={"title": " ".join(pick.choice(words) for _ in range(12))})
+    product = make_product(desk.store)
+    with tenant_scope(desk.tenant):
+        item = Item.objects.create(
+            job=desk.job, store=desk.store, product=product, kind="title", language="en",
+            status=Item.Status.READY,
+            content={"title": "Handmade walnut serving tray with brass handles 45 x 30 cm, "
+                              "food safe oil finish"})
+        with django_assert_max_num_queries(16):
+            review = services.enter_review(item)
+    assert review.near_duplicate_of_id == first.item_id
