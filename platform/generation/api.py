@@ -129,6 +129,11 @@ class ErrorBodySerializer(serializers.Serializer):
     details = serializers.DictField()
 
 
+class NoSuchStore(exceptions.NotFound):
+    default_code = "store_not_found"
+    default_detail = _("No such store: give the ID of one of your stores.")
+
+
 def _error(error: services.JobError) -> Response:
     details = {error.field: [error.message]} if error.field else {}
     return Response(error_body(error.code, error.message, details),
@@ -136,12 +141,14 @@ def _error(error: services.JobError) -> Response:
 
 
 def _parse(request: Request):
+    raw_store = request.data.get("store") if hasattr(request.data, "get") else None
+    store = (catalog_selectors.stores().filter(pk=int(raw_store)).first()
+             if str(raw_store or "").isdigit() else None)
+    if store is None:  # not given, or not one of the tenant's stores
+        raise NoSuchStore
     payload = JobRequestSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
-    store = catalog_selectors.stores().filter(pk=data["store"]).first()
-    if store is None:
-        raise exceptions.ValidationError({"store": [_("No such store.")]})
     if data["product_ids"]:
         selection = services.Selection(product_ids=tuple(data["product_ids"]))
     else:
@@ -173,7 +180,7 @@ ITEM_FILTERS = [
     OpenApiParameter("kind", OpenApiTypes.STR, enum=ContentKind.values),
     OpenApiParameter("language", OpenApiTypes.STR, enum=list(LANGUAGE_NAMES)),
 ]
-JOB_ERROR = {400: ErrorBodySerializer}
+JOB_ERROR = {400: ErrorBodySerializer, 404: ErrorBodySerializer}
 
 
 def _filter_items(queryset, params):
@@ -208,6 +215,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
         if getattr(self, "swagger_fake_view", False):
             return queryset
         queryset = queryset.select_related("created_by", "cancelled_by")
+        if self.action != "list":
+            return queryset
         params = self.request.query_params
         store = params.get("store", "")
         if store.isdigit():
@@ -230,7 +239,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
                    description="What the job would use: SKUs, items, AI calls, input problems "
                                "with meaning and remedy, and the cost against today's quota.")
     @action(detail=False, methods=["post"])
-    def estimate(self, request: Request) -> Response:
+    def estimate(self, request: Request, *args, **kwargs) -> Response:
         store, selection, data = _parse(request)
         try:
             estimate = services.estimate_job(store, selection, data["kinds"], data["languages"])
@@ -241,7 +250,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
     @extend_schema(request=None, responses={200: JobSerializer, **JOB_ERROR},
                    description="Stop the rest: items not yet running are cancelled.")
     @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk=None) -> Response:
+    def cancel(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
         try:
             services.cancel_job(job, by=request.user)
@@ -252,7 +261,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
     @extend_schema(request=None, responses={200: JobSerializer, **JOB_ERROR},
                    description="Run the failed items of an ended job again (after the fix).")
     @action(detail=True, methods=["post"], url_path="retry-failed")
-    def retry_failed(self, request: Request, pk=None) -> Response:
+    def retry_failed(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
         try:
             services.retry_failed_items(job, by=request.user)
@@ -262,7 +271,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
 
     @extend_schema(parameters=ITEM_FILTERS, responses=ItemSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=Pagination)
-    def items(self, request: Request, pk=None) -> Response:
+    def items(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
         queryset = _filter_items(GenerationItem.objects.filter(job=job)
                                  .select_related("product", "node").order_by("id"),
