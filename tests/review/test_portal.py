@@ -4,6 +4,7 @@ roles and tenant isolation."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -348,3 +349,19 @@ def test_the_dashboard_shows_the_review_measures_and_the_nav_badge(desk):
     assert "Reviewer throughput" in page and desk.reviewer.email in page
     assert "Approval rate per instruction version" in page
     assert re.search(r'nav-badge[^>]*>2</span>', page)
+
+
+@pytest.mark.parametrize("kind", ["title", "bullet_points", "search_terms", "detail_modules",
+                                  "image_description", "video_script", "livestream_script"])
+def test_every_kind_renders_and_its_unchanged_form_approves_it(desk, kind):
+    review = desk.review(0, kind=kind)
+    client = client_for(desk.reviewer, desk.tenant)
+    page = client.get(item_url(review)).content.decode()
+    names = re.findall(r'name="(c\.[^"]+)"', page)
+    values = dict(re.findall(r'name="(c\.[^"]+)" value="([^"]*)"', page))
+    values.update(re.findall(r'name="(c\.[^"]+)" rows="\d+">([^<]*)</textarea>', page))
+    assert names and set(names) == set(values)
+    data = {name: html.unescape(value) for name, value in values.items()}
+    assert client.post(item_url(review, "edit"), data).status_code == 302
+    review = reload(review)
+    assert review.status == Status.APPROVED and review.edited_content is None
