@@ -19,7 +19,7 @@ from generation.models import (
     ModelRequestLog,
     TenantBannedWord,
 )
-from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin
+from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin, can_change_in_admin
 
 
 class ReadOnlyFields:
@@ -48,6 +48,11 @@ class ModelNodeAdmin(StaffModelAdmin):
                     "has_api_key"]
     list_filter = ["role", "enabled", "supports_vision"]
     search_fields = ["name", "model_name", "base_url"]
+
+    def get_fields(self, request, obj=None):
+        """Read-only viewers (support) would see the key in clear: leave it out for them."""
+        fields = list(super().get_fields(request, obj))
+        return fields if can_change_in_admin(request) else [f for f in fields if f != "api_key"]
 
     @admin.display(description=_("API key stored"), boolean=True)
     def has_api_key(self, node: ModelNode) -> bool:

@@ -37,6 +37,7 @@ from generation.models import (
     ModelNode,
 )
 from generation.pipeline import banned_terms
+from generation.prechecks import main_image_url
 from portal.error_codes import describe
 from tenants.access import staff_can, staff_required
 from tenants.models import Tenant
@@ -202,7 +203,7 @@ def instruction_test(request: HttpRequest, pk: int) -> HttpResponse:
         terms = banned_terms(store.tenant_id if store else None, marketplace, language)
         vision = kind in VISION_KINDS
         for product in form.cleaned_data["samples"]:
-            image = (product.images or [{}])[0].get("url") if vision and product.images else None
+            image = main_image_url(product) if vision else None
             built = instructions.build_messages(version, kind=kind, language=language,
                                                 marketplace=marketplace, product=product,
                                                 banned_terms=terms, image_url=image)

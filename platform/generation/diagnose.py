@@ -228,6 +228,9 @@ def _explain_nodes(job: GenerationJob, group: FaultGroup) -> None:
         parts.append(_("Switch the node off or add a backup node, then retry the failed "
                        "items."))
     group.explanation = " ".join(part for part in parts if part)
+    if not group.nodes:  # no node was even tried (ERR_NO_MODEL_NODE)
+        group.explanation = str(group.remedy)
+        group.actions.append(Action(_("Model nodes"), reverse("console_nodes")))
     for node in group.nodes:
         if node.node_id is not None:
             group.actions.append(Action(_("Node %(node)s") % {"node": node.node_name},
@@ -295,6 +298,6 @@ def _explain_quota(job: GenerationJob, group: FaultGroup) -> None:
             "Store %(store)s used its daily quota: %(included)s included calls and %(cap)s. "
             "The quota resets at %(resets)s; then retry the failed items, or raise the cap.") % {
             "store": job.store.display_name, "included": usage.included_calls, "cap": cap,
-            "resets": usage.resets_at.strftime("%Y-%m-%d %H:%M %Z")}
+            "resets": f"{usage.resets_at:%Y-%m-%d %H:%M} ({job.tenant.time_zone})"}
     group.actions.append(Action(_("Tenant (contact the seller)"),
                                 reverse("console_tenant", args=[job.tenant.slug])))

@@ -442,3 +442,9 @@ def test_admin_never_shows_the_node_key(admin_client, nodes):
 def test_support_reads_generation_in_the_admin_but_cannot_add_nodes(support_client, nodes):
     assert support_client.get(reverse("admin:generation_modelnode_changelist")).status_code == 200
     assert support_client.get(reverse("admin:generation_modelnode_add")).status_code == 403
+
+
+def test_support_sees_a_node_in_the_admin_without_its_key(support_client, nodes):
+    page = support_client.get(reverse("admin:generation_modelnode_change",
+                                      args=[nodes["primary"].pk])).content.decode()
+    assert "DeepSeek primary" in page and "sk-test" not in page

@@ -156,3 +156,14 @@ def test_seller_cannot_open_the_diagnosis(store, owner_a, tenant_a, nodes, model
     response = client_for(owner_a, tenant_a).get(reverse("console_job_diagnose",
                                                          args=[job.pk]))
     assert response.status_code == 403
+
+
+def test_no_enabled_node_points_at_the_node_page(store, owner_a, nodes, model_sandbox):
+    from generation.models import ModelNode
+
+    ModelNode.objects.update(enabled=False)
+    job = run_job(start(store, owner_a, [make_product(store)]))
+    group = diagnose_job(job).groups[0]
+    assert group.code == "ERR_NO_MODEL_NODE" and group.items_failed == 1
+    assert group.explanation.startswith("ISV staff enable a node")
+    assert group.actions[0].url == reverse("console_nodes")
