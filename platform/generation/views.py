@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import quota
 from catalog import selectors as catalog_selectors
-from catalog.models import QualityFlag
+from catalog.models import Product, QualityFlag
 from generation import services
 from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.forms import BannedWordForm, BrandVoiceForm, JobForm
@@ -130,11 +130,18 @@ def _job_form(request: HttpRequest, options: list[StoreOption]) -> JobForm:
         store = _chosen_store(options, _int_param(request.POST.get("store")))
         return JobForm(request.POST, stores=stores, store=store)
     params = request.POST if request.method == "POST" else request.GET
-    store = _chosen_store(options, _int_param(params.get("store")))
+    ids = [int(v) for v in params.getlist("product_ids") if v.isdigit()]
+    wanted = _int_param(params.get("store"))
+    if wanted is None and ids:  # from the catalog: the store of the first SKU ticked
+        wanted = Product.objects.filter(pk=ids[0]).values_list("store_id", flat=True).first()
+    store = _chosen_store(options, wanted)
+    if ids and store is not None:  # only the chosen store's SKUs
+        ids = list(Product.objects.filter(store=store, pk__in=ids).order_by("pk")
+                   .values_list("pk", flat=True))
     initial = {"q": params.get("q", ""), "category": params.get("category", ""),
                "flag": params.get("flag", "") if params.get("flag") in QualityFlag.values
                else "",
-               "product_ids": [int(v) for v in params.getlist("product_ids") if v.isdigit()]}
+               "product_ids": ids}
     return JobForm(initial=initial, stores=stores, store=store)
 
 

@@ -220,3 +220,22 @@ def test_other_tenant_gets_404(store, products, nodes, owner_client, tenant_b, o
         assert other.get(reverse(name, args=[job.pk])).status_code == 404
     assert other.post(reverse("job_cancel", args=[job.pk])).status_code == 404
     assert f"#{job.pk}" not in other.get(reverse("jobs")).content.decode()
+
+
+def test_generate_for_selected_from_the_catalog(owner_client, store, products, nodes,
+                                                tenant_a, owner_a):
+    catalog = owner_client.get(reverse("catalog")).content.decode()
+    assert "Generate for selected" in catalog
+    assert f'name="product_ids" value="{products[0].pk}"' in catalog
+    other_store = make_store(tenant_a, owner_a)
+    elsewhere = make_product(other_store)
+    page = owner_client.get(reverse("job_new"), {
+        "product_ids": [products[0].pk, products[2].pk, elsewhere.pk]}).content.decode()
+    assert "2 SKUs selected in the catalog." in page
+    assert f'value="{store.pk}" selected' in page
+    response = owner_client.post(reverse("job_new"), {
+        **job_payload(store, kinds=["title"], languages=["en"]),
+        "product_ids": [products[0].pk, products[2].pk]})
+    job = GenerationJob.unscoped.get()
+    assert response.status_code == 302 and job.items_total == 2
+    assert job.selection == {"product_ids": [products[0].pk, products[2].pk]}
