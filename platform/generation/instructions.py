@@ -14,7 +14,6 @@ and the provider's prompt cache hits:
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -26,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from catalog.models import Product
+from generation.banned_word_defaults import DEFAULT_BANNED_TERMS
 from generation.content import (
     EXAMPLES,
     KIND_HEADER,
@@ -45,8 +45,6 @@ DEFAULT_CHANGE_NOTE = "Shipped default instructions."
 # The product's description is cut to this many characters in the request: enough for the
 # facts, without letting one long description dominate the cost of an item.
 DESCRIPTION_LIMIT = 2000
-BANNED_WORD_MODULE = "generation.banned_word_defaults"
-BANNED_WORD_NAMES = ("DEFAULT_BANNED_TERMS", "DEFAULTS", "DEFAULT_BANNED_WORDS")
 
 
 # The shipped library -----------------------------------------------------------------------
@@ -75,7 +73,7 @@ def _set_name(kind: str, marketplace: str) -> str:
 def ensure_default_library() -> None:
     """Create the shipped instruction sets (one per marketplace and kind, every category)
     with version 1 published, where the set does not exist yet; existing sets are never
-    touched. Then load the ISV's default banned words, if that module is installed."""
+    touched. Then load the ISV's default banned words on a fresh installation."""
     for marketplace in Marketplace:
         for kind in ContentKind:
             if InstructionSet.objects.filter(kind=kind.value, marketplace=marketplace.value,
@@ -97,46 +95,16 @@ def ensure_default_library() -> None:
     ensure_default_banned_words()
 
 
-def _default_banned_words() -> Mapping[str, Mapping[str, Iterable[Any]]] | None:
-    try:
-        module = importlib.import_module(BANNED_WORD_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != BANNED_WORD_MODULE:
-            raise
-        return None
-    for name in BANNED_WORD_NAMES:
-        data = getattr(module, name, None)
-        if isinstance(data, Mapping):
-            return data
-    return None
-
-
 def ensure_default_banned_words() -> int:
-    """Add the ISV's default banned words ({marketplace: {language: [terms]}}) that are not in
-    BannedWord yet; return how many were added. A term may be a string, a (term, reason) pair
-    or a {"term", "reason"} mapping. Does nothing if the defaults module is not installed."""
-    data = _default_banned_words()
-    if not data:
+    """On a fresh installation (an empty ISV list), load the shipped default banned words;
+    return how many. Once staff keep the list, a word they deleted stays deleted."""
+    if BannedWord.objects.exists():
         return 0
-    wanted: dict[tuple[str, str, str], str] = {}
-    for marketplace, languages in data.items():
-        for language, terms in languages.items():
-            for entry in terms:
-                if isinstance(entry, Mapping):
-                    term, reason = entry.get("term", ""), entry.get("reason", "")
-                elif isinstance(entry, (tuple, list)):
-                    term, reason = entry[0], entry[1] if len(entry) > 1 else ""
-                else:
-                    term, reason = entry, ""
-                term = str(term).strip()
-                if term:
-                    key = (str(marketplace or ""), str(language or ""), term)
-                    wanted.setdefault(key, str(reason or "")[:200])
-    existing = set(BannedWord.objects.values_list("marketplace", "language", "term"))
-    missing = [BannedWord(marketplace=m, language=lang, term=t, reason=reason)
-               for (m, lang, t), reason in wanted.items() if (m, lang, t) not in existing]
-    BannedWord.objects.bulk_create(missing, ignore_conflicts=True)
-    return len(missing)
+    words = [BannedWord(marketplace=marketplace, language=language, term=term)
+             for marketplace, languages in DEFAULT_BANNED_TERMS.items()
+             for language, terms in languages.items() for term in terms]
+    BannedWord.objects.bulk_create(words, ignore_conflicts=True)
+    return len(words)
 
 
 # Looking up the version to use -------------------------------------------------------------
