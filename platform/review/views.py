@@ -437,13 +437,25 @@ def review_item(request: HttpRequest, pk: int) -> HttpResponse:
                   _item_context(request, review, _filters(request.GET)))
 
 
-def _after_decision(request: HttpRequest, review: Review, filters: dict[str, Any]):
-    """The next pending item in the same filtered queue, else the queue."""
+def _pending_after(review: Review, filters: dict[str, Any]) -> list[int]:
+    """Before a decision: the pending items of the same filtered queue in the order the
+    reviewer meets them after this one (then, wrapping round, those before it)."""
+    ids = list(_queue({**filters, "status": "pending"}).values_list("pk", flat=True))
+    if review.pk not in ids:
+        return ids
+    index = ids.index(review.pk)
+    return ids[index + 1:] + ids[:index]
+
+
+def _after_decision(request: HttpRequest, review: Review, filters: dict[str, Any],
+                    candidates: list[int]):
+    """The next item still pending in the same filtered queue, else the queue."""
     pending_filters = {**filters, "status": "pending"}
-    following = _queue(pending_filters).exclude(pk=review.pk).values_list("pk", flat=True)
     query = _query(pending_filters)
     suffix = f"?{query}" if query else ""
-    next_id = following.first()
+    still = set(Review.objects.filter(pk__in=candidates, status=Status.PENDING)
+                .exclude(pk=review.pk).values_list("pk", flat=True))
+    next_id = next((pk for pk in candidates if pk in still), None)
     if next_id:
         return redirect(reverse("review_item", args=[next_id]) + suffix)
     messages.info(request, _("No more items wait for review in this queue."))
@@ -462,12 +474,13 @@ def _refused(request: HttpRequest, review: Review, filters: dict[str, Any],
 def review_approve(request: HttpRequest, pk: int) -> HttpResponse:
     review = _get_review(pk)
     filters = _filters(request.POST)
+    candidates = _pending_after(review, filters)
     try:
         services.approve(review, by=request.user, role=request.tenant_role)
     except services.ReviewError as error:
         return _refused(request, review, filters, error)
     messages.success(request, _("Approved: %(product)s.") % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters)
+    return _after_decision(request, review, filters, candidates)
 
 
 @require_POST
@@ -476,6 +489,7 @@ def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
     review = _get_review(pk)
     filters = _filters(request.POST)
     content = content_from_post(review, request.POST)
+    candidates = _pending_after(review, filters)
     try:
         services.edit_and_approve(review, content=content, by=request.user,
                                   role=request.tenant_role)
@@ -485,7 +499,7 @@ def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
                         edit_fields=edit_fields(review, content, errors))
     messages.success(request, _("Edited and approved: %(product)s.")
                      % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters)
+    return _after_decision(request, review, filters, candidates)
 
 
 @require_POST
@@ -494,12 +508,13 @@ def review_reject(request: HttpRequest, pk: int) -> HttpResponse:
     review = _get_review(pk)
     filters = _filters(request.POST)
     reason = request.POST.get("reason", "")
+    candidates = _pending_after(review, filters)
     try:
         services.reject(review, reason=reason, by=request.user, role=request.tenant_role)
     except services.ReviewError as error:
         return _refused(request, review, filters, error, reject_open=True, reason=reason)
     messages.success(request, _("Rejected: %(product)s.") % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters)
+    return _after_decision(request, review, filters, candidates)
 
 
 @require_POST
@@ -508,6 +523,7 @@ def review_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     review = _get_review(pk)
     filters = _filters(request.POST)
     note = request.POST.get("note", "")
+    candidates = _pending_after(review, filters)
     try:
         services.request_regeneration(review, note=note, by=request.user,
                                       role=request.tenant_role)
@@ -516,7 +532,7 @@ def review_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, _("Sent back for regeneration: %(product)s. It returns to the "
                                 "queue when the new text is ready.")
                      % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters)
+    return _after_decision(request, review, filters, candidates)
 
 
 @require_POST

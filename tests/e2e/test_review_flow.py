@@ -80,6 +80,7 @@ def test_reviewer_approves_with_a_key_and_publishes_with_the_ai_flag(
             expect(page.locator("h1")).to_have_text("Review")
             expect(page.locator(".sidenav .nav-badge")).to_have_text("2")
             expect(page.locator("tr[data-review-id]")).to_have_count(2)
+            page.screenshot(path="/tmp/review_queue.png", full_page=True)
             page.click(f'tr[data-review-id="{first.pk}"] a[data-item-link]')
 
             expect(page.locator(".side-by-side .original")).to_contain_text(

@@ -191,6 +191,15 @@ def test_approve_from_the_page_goes_to_the_next_pending_item(desk):
     assert "Approved" in page and desk.reviewer.email in page
 
 
+def test_after_a_decision_the_next_item_is_the_one_after_this_in_the_queue(desk):
+    first, second, third = desk.review(0), desk.review(1), desk.review(2)
+    client = client_for(desk.reviewer, desk.tenant)
+    response = client.post(item_url(second, "reject"), {"reason": "Too vague"})
+    assert response["Location"] == item_url(third)
+    response = client.post(item_url(third, "approve"))
+    assert response["Location"] == item_url(first)  # wraps round to what was skipped
+
+
 def test_edit_with_a_banned_word_is_refused_with_the_message(desk):
     review = desk.review(0)
     with tenant_scope(desk.tenant):
@@ -365,3 +374,10 @@ def test_every_kind_renders_and_its_unchanged_form_approves_it(desk, kind):
     assert client.post(item_url(review, "edit"), data).status_code == 302
     review = reload(review)
     assert review.status == Status.APPROVED and review.edited_content is None
+
+
+def test_the_pages_render_in_the_default_language(desk):
+    review = desk.review(0)
+    client = signed_in(desk.owner, desk.tenant)  # Simplified Chinese
+    for url in (QUEUE, item_url(review), reverse("review_settings"), reverse("dashboard")):
+        assert client.get(url).status_code == 200
