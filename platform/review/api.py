@@ -106,6 +106,14 @@ class IdsSerializer(serializers.Serializer):
                                 max_length=1000)
 
 
+class AuditEventSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    actor = serializers.EmailField(source="actor.email", default=None)
+    target = serializers.CharField()
+    details = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
 class CountsSerializer(serializers.Serializer):
     pending = serializers.IntegerField()
     compliance_flagged = serializers.IntegerField()
@@ -259,6 +267,13 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         except ReviewError as error:
             raise refused(error) from error
         return self._decided(review)
+
+    @extend_schema(responses=AuditEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, *args, **kwargs) -> Response:
+        """The item's audit trail: generated, entered review, decisions, publishing."""
+        review = self.get_object()
+        return Response(AuditEventSerializer(selectors.audit_trail(review), many=True).data)
 
     def _chosen(self, request: Request) -> tuple[list[Review], list[dict]]:
         data = IdsSerializer(data=request.data)

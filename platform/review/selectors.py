@@ -23,6 +23,7 @@ from django.db.models import Avg, BooleanField, Case, Count, Q, QuerySet, Value,
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from review.models import Review, ReviewDecision
 
 Status = Review.Status
@@ -114,6 +115,14 @@ def publish_status(*, store_id: int | None = None, job_id: int | None = None,
     if review_ids is not None:
         reviews = reviews.filter(pk__in=review_ids)
     return reviews.order_by("-publish_queued_at", "-id")
+
+
+def audit_trail(review: Review) -> QuerySet[AuditEvent]:
+    """Who generated, edited, approved, rejected and published the item, and when: the item's
+    own events (review and regeneration) and its job's (started, cancelled, retried)."""
+    return (AuditEvent.objects.filter(Q(target=f"item #{review.item_id}")
+                                      | Q(target=f"job #{review.job_id}"))
+            .select_related("actor").order_by("created_at", "id"))
 
 
 # Measures ----------------------------------------------------------------------------------

@@ -161,8 +161,8 @@ def jaccard(first: set[str], second: set[str]) -> Decimal:
 
 
 def review_target(item: GenerationItem) -> str:
-    """The audit events' target for an item: searchable by support."""
-    return f"generation_item:{item.pk}"
+    """The audit events' target for an item, as generation writes it too: "item #<id>"."""
+    return f"item #{item.pk}"
 
 
 def _details(review: Review, **extra: Any) -> dict[str, Any]:

@@ -154,6 +154,9 @@ ROUTE_PARAMS: dict[str, Params] = {
     "api/v1/^reviews/(?P<pk>[^/.]+)/reject/$": lambda w: {"pk": w.review.pk},
     "api/v1/^reviews/(?P<pk>[^/.]+)/reject\\.(?P<format>[a-z0-9]+)/?$":
         lambda w: {"pk": w.review.pk, "format": "json"},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/history/$": lambda w: {"pk": w.review.pk},
+    "api/v1/^reviews/(?P<pk>[^/.]+)/history\\.(?P<format>[a-z0-9]+)/?$":
+        lambda w: {"pk": w.review.pk, "format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/regenerate/$": lambda w: {"pk": w.review.pk},
     "api/v1/^reviews/(?P<pk>[^/.]+)/regenerate\\.(?P<format>[a-z0-9]+)/?$":
         lambda w: {"pk": w.review.pk, "format": "json"},

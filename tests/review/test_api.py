@@ -72,6 +72,9 @@ def test_decisions_through_the_api(desk, as_reviewer):
     rejected = as_reviewer.post(f"{API}{third.pk}/reject/", {"reason": "Wrong size"},
                                 content_type="application/json")
     assert rejected.json()["status"] == "rejected"
+    history = as_reviewer.get(f"{API}{third.pk}/history/").json()
+    assert [event["action"] for event in history] == ["review.entered", "review.rejected"]
+    assert history[1]["actor"] == desk.reviewer.email
     again = as_reviewer.post(f"{API}{third.pk}/approve/")
     assert again.status_code == 409
     assert set(again.json()) == {"code", "message", "details"}
@@ -168,6 +171,7 @@ def test_another_tenant_cannot_see_or_decide(desk, tenant_b, owner_b):
     outsider = client_for(owner_b, tenant_b)
     assert outsider.get(API).json()["results"] == []
     assert outsider.get(f"{API}{review.pk}/").status_code == 404
+    assert outsider.get(f"{API}{review.pk}/history/").status_code == 404
     for name in ("approve", "edit", "reject", "regenerate"):
         answer = outsider.post(f"{API}{review.pk}/{name}/", {"reason": "x"},
                                content_type="application/json")

@@ -90,7 +90,7 @@ def test_reviewer_approves_and_the_decision_is_recorded(desk):
     assert decision.decision == ReviewDecision.Decision.APPROVED
     [event] = events(desk.tenant, services.ACTION_APPROVED)
     assert event.actor == desk.reviewer
-    assert event.target == f"generation_item:{review.item_id}"
+    assert event.target == f"item #{review.item_id}"
     assert event.details["kind"] == "title" and event.details["language"] == "en"
     assert event.details["generation"] == 1
 
