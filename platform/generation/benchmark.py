@@ -64,6 +64,7 @@ class Options:
     threads_per_worker: int | None = None  # None: enough for the window
     window: int | None = None  # GENERATION_TENANT_WINDOW for the run; None: C
     timeout_seconds: float = 1800.0
+    worker_log: str | None = None  # the workers' output (default: discarded)
 
 
 @dataclass
@@ -371,7 +372,7 @@ def benchmark(options: Options, progress=None) -> Report:
             "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS)})
         names = [f"genbench-{run}-{index}" for index in range(options.workers)]
         processes = [start_worker(queue, name, pool=options.pool, concurrency=per_worker,
-                                  env=env) for name in names]
+                                  env=env, log_path=options.worker_log) for name in names]
         if progress:
             progress(f"{options.workers} worker process(es), pool {options.pool} x "
                      f"{per_worker}, window {window}; waiting for them ...")

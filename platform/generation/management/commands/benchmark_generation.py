@@ -34,9 +34,11 @@ class Command(BaseCommand):
                             help="each worker's pool size (default: window / workers)")
         parser.add_argument("--window", type=int, default=None,
                             help="items in flight per tenant (default: C)")
+        parser.add_argument("--worker-log", default=None,
+                            help="append the workers' output to this file")
 
     def handle(self, *args, skus, languages, concurrency, latency_ms, workers, pool,
-               threads_per_worker, window, **options) -> None:
+               threads_per_worker, window, worker_log, **options) -> None:
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
             raise CommandError("The generation benchmark needs PostgreSQL: the workers are "
                                "separate processes (set DATABASE_URL).")
@@ -47,7 +49,8 @@ class Command(BaseCommand):
         option = Options(skus=skus, languages=tuple(code.strip() for code in languages.split(",")
                                                    if code.strip()),
                          concurrency=concurrency, latency_ms=latency_ms, workers=workers,
-                         pool=pool, threads_per_worker=threads_per_worker, window=window)
+                         pool=pool, threads_per_worker=threads_per_worker, window=window,
+                         worker_log=worker_log)
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}, broker "
                           f"{settings.CELERY_BROKER_URL}")
         report = benchmark(option, progress=self.stdout.write)
