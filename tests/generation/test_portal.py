@@ -4,10 +4,12 @@ items, cancel, retry failed items, brand voice and own banned words."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from billing import services as billing
 from catalog.models import Product, QualityFlag
@@ -239,3 +241,20 @@ def test_generate_for_selected_from_the_catalog(owner_client, store, products, n
     job = GenerationJob.unscoped.get()
     assert response.status_code == 302 and job.items_total == 2
     assert job.selection == {"product_ids": [products[0].pk, products[2].pk]}
+
+
+def test_times_in_the_tenants_time_zone_and_pages_in_chinese(tenant_a, owner_a, store,
+                                                             products, nodes):
+    type(tenant_a).objects.filter(pk=tenant_a.pk).update(time_zone="Europe/Berlin")
+    client = _client(owner_a, tenant_a)
+    page = client.post(reverse("job_new"), job_payload(store, action="preview")).content.decode()
+    assert re.search(r'data-estimate="resets_at">\d{4}-\d\d-\d\d 00:00 \(Europe/Berlin\)', page)
+    client.post(reverse("job_new"), job_payload(store))
+    job = GenerationJob.unscoped.get()
+    local = timezone.localtime(job.created_at, ZoneInfo("Europe/Berlin"))
+    assert local.strftime("%Y-%m-%d %H:%M") in client.get(reverse("jobs")).content.decode()
+    chinese = client_for(owner_a, tenant_a)
+    chinese.cookies["django_language"] = "zh-hans"
+    for url in (reverse("jobs"), reverse("job_new"), reverse("job_detail", args=[job.pk]),
+                reverse("job_progress", args=[job.pk]), reverse("generation_settings")):
+        assert chinese.get(url).status_code == 200
