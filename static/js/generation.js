@@ -59,7 +59,7 @@
     }
     form.addEventListener("change", later);
     form.addEventListener("input", later);
-    refresh();
+    if (form.querySelector('input[name="kinds"]:checked')) { refresh(); }
   }
 
   function start() {
