@@ -83,6 +83,7 @@ PUBLISHABLE_STATUSES = (Status.APPROVED, Status.EDITED_APPROVED, Status.PUBLISH_
 STORE_ERRORS = frozenset({"ERR_TEMU_403", store_services.TOKEN_EXPIRED, "ERR_IP_NOT_WHITELISTED",
                           "ERR_REVIEW_STORE_NOT_CONNECTED"})
 NOT_CONNECTED = "ERR_REVIEW_STORE_NOT_CONNECTED"
+UNEXPECTED = "ERR_MARKETPLACE_UNAVAILABLE"
 
 
 def explain(code: str) -> str:
@@ -267,6 +268,9 @@ def publish_batch(store: Store, review_ids: list[int]) -> list[Outcome]:
                 store_services.apply_marketplace_error(store, error)
                 if error.code in STORE_ERRORS:
                     refused, refused_message = error.code, explain(error.code)
+            except Exception as error:  # a bug must not leave the item queued for ever
+                logger.exception("Publishing review %s failed unexpectedly", review.pk)
+                _failed(review, UNEXPECTED, str(error)[:500] or explain(UNEXPECTED))
             else:
                 _published(review, content, request_id)
             outcomes.append(Outcome(review.pk, review.status, review.publish_error_code))

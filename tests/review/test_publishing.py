@@ -120,7 +120,8 @@ def test_scripts_are_not_published_and_say_why(
     assert result.queued == []
     assert result.skipped[script.pk]["code"] == "ERR_REVIEW_NOT_PUBLISHED_KIND"
     assert result.skipped[image.pk]["code"] == "ERR_REVIEW_NOT_PUBLISHED_KIND"
-    assert "seller" in result.skipped[script.pk]["message"]
+    assert result.skipped[script.pk]["message"] == publishing.explain(
+        "ERR_REVIEW_NOT_PUBLISHED_KIND")
     assert http_calls == [] and sandbox.state.updates == []
     assert script.status == Status.APPROVED
 
@@ -160,7 +161,7 @@ def test_a_token_past_its_expiry_is_caught_before_any_call(
     with tenant_scope(sandbox_desk.tenant):
         result = publishing.queue_publication([review], by=sandbox_desk.reviewer)
     assert result.skipped[review.pk]["code"] == "ERR_TOKEN_EXPIRED"
-    assert "re-authorize" in result.skipped[review.pk]["message"]
+    assert result.skipped[review.pk]["message"] == publishing.explain("ERR_TOKEN_EXPIRED")
     assert http_calls == []
 
 
@@ -176,7 +177,7 @@ def test_a_store_that_breaks_after_queuing_fails_its_items_without_calls(
         review.refresh_from_db()
         assert review.status == Status.PUBLISH_FAILED
         assert review.publish_error_code == "ERR_IP_NOT_WHITELISTED"
-        assert "whitelist" in review.publish_error_message
+        assert review.publish_error_message == publishing.explain("ERR_IP_NOT_WHITELISTED")
     assert http_calls == []
 
 
@@ -275,3 +276,17 @@ def test_the_update_always_carries_the_flag():
         assert publishing.content_update_for(kind, "en", CONTENT[kind]).ai_assisted is True
     with pytest.raises(services.ReviewError):
         publishing.content_update_for("livestream_script", "en", {})
+
+
+def test_an_unexpected_failure_does_not_leave_the_item_queued(
+        sandbox_desk, sandbox, monkeypatch, django_capture_on_commit_callbacks):
+    from marketplaces.connectors.temu import TemuConnector
+
+    def broken(self, marketplace_id, update):
+        raise RuntimeError("connector bug")
+
+    monkeypatch.setattr(TemuConnector, "update_content", broken)
+    review = approved(sandbox_desk)
+    publish(sandbox_desk, [review], django_capture_on_commit_callbacks)
+    assert review.status == Status.PUBLISH_FAILED and not review.publish_pending
+    assert review.publish_error_code == "ERR_MARKETPLACE_UNAVAILABLE"
