@@ -30,6 +30,7 @@ api_router.register("reviews", review_api.ReviewViewSet, basename="review")
 
 api_urlpatterns = [
     path("me/", tenant_api.me, name="api_me"),
+    path("review-settings/", review_api.review_settings, name="api_review_settings"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     *api_router.urls,

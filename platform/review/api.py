@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,7 +21,7 @@ from review.models import Review
 from review.services import ReviewError
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission
+from tenants.roles import TenantPermission, tenant_role_allows
 
 
 class OriginalListingSerializer(serializers.Serializer):
@@ -54,6 +54,8 @@ class ReviewSerializer(serializers.ModelSerializer):
     near_duplicate = serializers.SerializerMethodField()
     reviewer = serializers.EmailField(source="reviewer.email", read_only=True, default=None)
     publish = serializers.SerializerMethodField()
+    comparison = serializers.SerializerMethodField(
+        help_text=_("The listing's text, the AI text and the text to publish, with word diffs."))
 
     class Meta:
         model = Review
@@ -62,7 +64,7 @@ class ReviewSerializer(serializers.ModelSerializer):
                   "original", "ai_content", "edited_content", "current_content",
                   "needs_human_check", "compliance_hits", "near_duplicate",
                   "instruction_version_id", "reviewer", "decided_at", "reject_reason",
-                  "regeneration_note", "publish", "ai_share", "created_at"]
+                  "regeneration_note", "publish", "ai_share", "comparison", "created_at"]
         read_only_fields = fields
 
     def get_near_duplicate(self, review: Review) -> dict | None:
@@ -70,6 +72,9 @@ class ReviewSerializer(serializers.ModelSerializer):
             return None
         return {"item_id": review.near_duplicate_of_id,
                 "similarity": str(review.near_duplicate_similarity)}
+
+    def get_comparison(self, review: Review) -> dict:
+        return selectors.comparison(review)
 
     def get_publish(self, review: Review) -> dict:
         error = None
@@ -332,3 +337,39 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         params = request.query_params
         return Response(selectors.queue_counts(store_id=_int(params.get("store")),
                                                job_id=_int(params.get("job"))))
+
+
+class ReviewSettingsSerializer(serializers.Serializer):
+    require_four_eyes = serializers.BooleanField(
+        help_text=_("The person who started a job cannot approve its items."))
+
+
+class ManagesCompanyForWrites(IsTenantMember):
+    """Every member reads the review rules; only MANAGE_COMPANY (owners) changes them."""
+
+    message = _("Your role or your company's status does not allow this action.")
+
+    def has_permission(self, request: Request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        tenant = request._request.tenant
+        return tenant_role_allows(request._request.tenant_role, tenant.is_active,
+                                  TenantPermission.MANAGE_COMPANY)
+
+
+@extend_schema(methods=["GET"], responses=ReviewSettingsSerializer)
+@extend_schema(methods=["PUT"], request=ReviewSettingsSerializer,
+               responses=ReviewSettingsSerializer)
+@api_view(["GET", "PUT"])
+@permission_classes([ManagesCompanyForWrites])
+def review_settings(request: Request) -> Response:
+    """The company's review rules (four eyes); owners change them."""
+    tenant = request._request.tenant
+    if request.method == "PUT":
+        data = ReviewSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.update_settings(tenant, by=request.user, **data.validated_data)
+    current = services.settings_for(tenant)
+    return Response(ReviewSettingsSerializer(current).data)

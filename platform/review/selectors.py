@@ -15,15 +15,18 @@ Measures:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from difflib import SequenceMatcher
 
 from django.db.models import Avg, BooleanField, Case, Count, Q, QuerySet, Value, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from generation.content import ContentKind, as_plain_text
 from review.models import Review, ReviewDecision
 
 Status = Review.Status
@@ -73,6 +76,51 @@ def review_detail(review_id: int) -> Review:
     return (Review.objects.select_related("item", "item__product", "item__instruction_version",
                                           "store", "job", "reviewer", "near_duplicate_of")
             .get(pk=review_id))
+
+
+def original_text(review: Review) -> str:
+    """The listing's current text for the item's kind, as synced (what the AI text would
+    replace); empty for kinds the listing has no field for."""
+    product = review.item.product
+    kind = review.item.kind
+    if kind == ContentKind.TITLE:
+        return product.title
+    if kind == ContentKind.BULLET_POINTS:
+        return "\n".join(product.bullet_points or [])
+    if kind == ContentKind.SEARCH_TERMS:
+        return "\n".join(product.search_terms or [])
+    if kind == ContentKind.DETAIL_MODULES:
+        return product.description
+    return ""
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """A word-level diff for showing two texts side by side: ("equal" | "delete" | "insert",
+    text) pieces; a replacement is a delete followed by an insert. Line breaks are kept."""
+    old, new = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    pieces: list[tuple[str, str]] = []
+    matcher = SequenceMatcher(None, old, new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(("equal", "".join(old[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            pieces.append(("delete", "".join(old[i1:i2])))
+        if op in ("insert", "replace"):
+            pieces.append(("insert", "".join(new[j1:j2])))
+    return [piece for piece in pieces if piece[1]]
+
+
+def comparison(review: Review) -> dict:
+    """What the item page shows side by side: the listing's text, the AI text and the text
+    that would be published, with word diffs listing -> AI and AI -> published."""
+    kind = review.item.kind
+    original = original_text(review)
+    ai_text = as_plain_text(kind, review.ai_content or {})
+    current = as_plain_text(kind, review.current_content or {})
+    return {"original_text": original, "ai_text": ai_text, "current_text": current,
+            "original_to_ai": word_diff(original, ai_text) if original else [],
+            "ai_to_current": word_diff(ai_text, current) if current != ai_text else []}
 
 
 def waiting_for_review_count() -> int:

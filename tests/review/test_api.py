@@ -186,3 +186,34 @@ def test_another_tenant_cannot_see_or_decide(desk, tenant_b, owner_b):
     assert outsider.get(f"{API}counts/").json()["pending"] == 0
     review.refresh_from_db()
     assert review.status == Status.PENDING
+
+
+def test_the_item_shows_the_listing_and_the_ai_text_with_a_diff(desk, as_reviewer):
+    review = desk.review(content={"title": "Original listing title, now insulated"})
+    body = as_reviewer.get(f"{API}{review.pk}/").json()
+    comparison = body["comparison"]
+    assert comparison["original_text"] == "Original listing title"
+    assert comparison["ai_text"] == "Original listing title, now insulated"
+    assert comparison["original_to_ai"] == [["equal", "Original listing "], ["delete", "title"],
+                                            ["insert", "title, now insulated"]]
+    assert comparison["ai_to_current"] == []
+
+
+def test_review_settings_are_read_by_members_and_changed_by_owners(desk, as_reviewer):
+    assert as_reviewer.get("/api/v1/review-settings/").json() == {"require_four_eyes": False}
+    refused = as_reviewer.put("/api/v1/review-settings/", {"require_four_eyes": True},
+                              content_type="application/json")
+    assert refused.status_code == 403
+    owner = client_for(desk.owner, desk.tenant)
+    changed = owner.put("/api/v1/review-settings/", {"require_four_eyes": True},
+                        content_type="application/json")
+    assert changed.status_code == 200 and changed.json() == {"require_four_eyes": True}
+    assert as_reviewer.get("/api/v1/review-settings/").json() == {"require_four_eyes": True}
+
+
+def test_review_settings_are_per_company(desk, tenant_b, owner_b):
+    client_for(desk.owner, desk.tenant).put("/api/v1/review-settings/",
+                                            {"require_four_eyes": True},
+                                            content_type="application/json")
+    other = client_for(owner_b, tenant_b).get("/api/v1/review-settings/")
+    assert other.json() == {"require_four_eyes": False}
