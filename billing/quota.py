@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q, Sum
@@ -412,18 +413,27 @@ def _release_stepwise(item_key: str) -> bool:
 # PostgreSQL: each step is one statement -------------------------------------------------
 #
 # Data-modifying CTEs do a whole step (counter, reservation, ledger) in one statement, sent
-# in autocommit with its SET LOCAL as one query string: PostgreSQL runs such a string as one
-# implicit transaction, so a step is one round trip with no BEGIN/COMMIT of its own, and a
-# failing statement undoes all of it. Row locking and READ COMMITTED re-checks work exactly
+# in autocommit as a prepared statement that also sets its own asynchronous commit:
+# PostgreSQL runs it as one implicit transaction, so a step is one round trip with no
+# BEGIN/COMMIT of its own and no parsing after the first, and a failing statement undoes all
+# of it. Row locking and READ COMMITTED re-checks work exactly
 # as in the stepwise versions above, which still handle the rare cases (see _pg_reserve).
 
-ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+# Asynchronous commit for this statement's implicit transaction only (is_local = true), set
+# inside the statement itself so that it stays one statement, which can be prepared. With
+# %(async)s false (QUOTA_SYNCHRONOUS_COMMIT, or inside an outer transaction, which decides
+# for itself) it sets the current value again: a no-op.
+ASYNC_CTE = """async AS (
+    SELECT set_config('synchronous_commit',
+                      CASE WHEN %(async)s THEN 'off'
+                           ELSE current_setting('synchronous_commit') END, true) AS value
+)"""
 
 # The terms are read in the statement itself (not cached), so a subscription change counts
 # from the next call. The UPDATE re-checks the limit on the newest counter row under its
 # lock; the INSERT only happens if the UPDATE matched.
 PG_RESERVE = f"""
-WITH terms AS (
+WITH {ASYNC_CTE}, terms AS (
     SELECT s.id, v.included_calls_per_day AS included, v.overage_price_per_call AS price,
            s.daily_overage_cap AS cap
     FROM {SUBSCRIPTIONS} s JOIN {VERSIONS} v ON v.id = s.pack_version_id
@@ -451,13 +461,13 @@ WITH terms AS (
 )
 SELECT terms.id, terms.included, terms.price, terms.cap, (SELECT id FROM made),
        known.key_used, known.counter_exists
-FROM terms, known"""  # noqa: S608
+FROM terms, known, async"""  # noqa: S608
 
 # `locked` locks the counter row and reads its newest version (READ COMMITTED re-reads it
 # after waiting), so the included-or-overage decision and the UPDATE see the same row.
 # No counter row (never expected): the call is charged as overage, like the stepwise path.
 PG_SETTLE = f"""
-WITH r AS (
+WITH {ASYNC_CTE}, r AS (
     UPDATE {RESERVATIONS} SET state = %(settled)s, finished_at = %(now)s
     WHERE item_key = %(key)s AND state = %(reserved)s
     RETURNING tenant_id, store_id, subscription_id, day, included_calls_per_day AS included,
@@ -477,11 +487,11 @@ INSERT INTO {EVENTS} (tenant_id, store_id, subscription_id, item_key, day, kind,
 SELECT r.tenant_id, r.store_id, r.subscription_id, %(key)s, r.day,
        CASE WHEN counted.included THEN %(included)s ELSE %(overage)s END,
        CASE WHEN counted.included THEN 0 ELSE r.price END, %(now)s, NULL, ''
-FROM r LEFT JOIN counted ON TRUE
+FROM r LEFT JOIN counted ON TRUE, async
 RETURNING id, tenant_id, store_id, subscription_id, day, kind, unit_price"""  # noqa: S608
 
 PG_RELEASE = f"""
-WITH r AS (
+WITH {ASYNC_CTE}, r AS (
     UPDATE {RESERVATIONS} SET state = %(released)s, finished_at = %(now)s
     WHERE item_key = %(key)s AND state = %(reserved)s
     RETURNING store_id, day
@@ -489,23 +499,37 @@ WITH r AS (
     UPDATE {COUNTERS} c SET reserved = c.reserved - 1
     FROM r WHERE c.store_id = r.store_id AND c.day = r.day
 )
-SELECT store_id FROM r"""  # noqa: S608
+SELECT store_id FROM r, async"""  # noqa: S608
 
 
 def _one_statement(sql: str, params: dict) -> tuple | None:
-    """Run one quota statement as its own transaction; return its first row."""
+    """Run one quota statement as its own transaction; return its first row.
+
+    In autocommit it goes straight to psycopg with server-side parameters, prepared: after
+    its first use on a connection PostgreSQL keeps the parsed (and, once settled, the
+    planned) statement, and each step is a Bind/Execute of the prepared one. Django's cursor
+    wrapper binds client-side, which costs more Python per step and cannot be prepared.
+    Errors still become Django's (IntegrityError for a key reserved concurrently)."""
     if connection.in_atomic_block or not connection.get_autocommit():
         # Inside a transaction: a savepoint, so a failed statement leaves it usable; the
         # outer transaction decides on commit and durability.
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, {**params, "async": False})
             return cursor.fetchone()
-    with connection.cursor() as cursor:
-        if settings.QUOTA_SYNCHRONOUS_COMMIT:
-            cursor.execute(sql, params)
-        else:
-            cursor.execute(ASYNC_COMMIT + sql, params)  # one query string: one round trip
-            cursor.nextset()  # past the SET's empty result
+    params = {**params, "async": not settings.QUOTA_SYNCHRONOUS_COMMIT}
+    connection.ensure_connection()
+    raw = connection.connection
+    prepare = getattr(settings, "QUOTA_PREPARED_STATEMENTS", True)
+    if (prepare and raw.prepare_threshold is None
+            and not connection.settings_dict["OPTIONS"].get("server_side_binding")):
+        # Django turns psycopg's prepared statements off for the sake of poolers; its own
+        # cursors bind client-side (unless server_side_binding) and are never prepared
+        # either way, so this only lets the quota statements be. Behind PgBouncer older
+        # than 1.21 (or without max_prepared_statements) set QUOTA_PREPARED_STATEMENTS =
+        # False.
+        raw.prepare_threshold = 5
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=prepare)
         return cursor.fetchone()
 
 

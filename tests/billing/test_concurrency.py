@@ -8,7 +8,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from billing import quota, services
@@ -139,9 +139,10 @@ def test_the_benchmark_finds_zero_discrepancy_and_cleans_up(processes):
 
 
 def test_single_statement_steps_in_autocommit_keep_every_rule(small_pack_store):
-    """Outside a transaction each step is one statement with its SET LOCAL in the same query
-    string: the idempotent retries, a retry after a release, a cap change between two calls
-    and the session's own synchronous_commit must all come out as in the stepwise path."""
+    """Outside a transaction each step is one prepared statement that sets its own
+    (transaction-local) synchronous_commit: the idempotent retries, a retry after a release,
+    a cap change between two calls and the session's own synchronous_commit must all come
+    out as in the stepwise path."""
     store = small_pack_store
     assert not connection.in_atomic_block
     first = quota.reserve_call(store, "auto")
@@ -156,7 +157,7 @@ def test_single_statement_steps_in_autocommit_keep_every_rule(small_pack_store):
     assert quota.settle_call("flaky").kind == "included"
     row = DailyUsage.unscoped.get(store=store)
     assert (row.included_used, row.overage_used, row.reserved) == (2, 0, 0)
-    with connection.cursor() as cursor:  # SET LOCAL ended with the step's transaction
+    with connection.cursor() as cursor:  # the setting ended with the step's transaction
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
     services.set_daily_overage_cap(store, 0, by=None)  # the terms are read on every call
@@ -165,6 +166,32 @@ def test_single_statement_steps_in_autocommit_keep_every_rule(small_pack_store):
     with pytest.raises(quota.QuotaExceeded):
         quota.reserve_call(store, "one-too-many")
     assert DailyUsage.unscoped.get(store=store).reserved == 48
+
+
+def test_single_statement_steps_are_prepared_and_commit_asynchronously(small_pack_store,
+                                                                      settings):
+    store = small_pack_store
+    for n in range(3):
+        quota.reserve_call(store, f"prepared-{n}")
+        if n:
+            quota.settle_call(f"prepared-{n}")
+        else:
+            quota.release_call(f"prepared-{n}")
+    with connection.cursor() as cursor:  # the session keeps each step parsed, once
+        cursor.execute("SELECT statement FROM pg_prepared_statements "
+                       "WHERE statement LIKE '%%set_config(''synchronous_commit''%%'")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 3  # reserve, settle, release
+    # The statement's own setting: off for its transaction only, untouched when it is off.
+    probe = f"WITH {quota.ASYNC_CTE} SELECT current_setting('synchronous_commit') FROM async"
+    for asynchronous, expected in ((True, "off"), (False, "on")):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(probe, {"async": asynchronous})
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == expected
+    settings.QUOTA_SYNCHRONOUS_COMMIT = True
+    quota.reserve_call(store, "synchronous")
+    assert quota.settle_call("synchronous").kind == "included"
 
 
 def test_retries_after_a_release_raced_by_every_worker_count_once(small_pack_store):
