@@ -29,6 +29,7 @@ from django.contrib.admin import site as admin_site
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 from django.utils.regex_helper import normalize
 
 from audit.models import AuditEvent
@@ -37,11 +38,24 @@ from billing.models import (
     DailyUsage,
     Reservation,
     StoreSubscription,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
     UsageEvent,
     UsageStatement,
 )
 from catalog.models import SyncRun
-from generation.models import GenerationItem, GenerationJob, TenantBannedWord
+from generation.instructions import ensure_default_library
+from generation.models import (
+    BannedWord,
+    BrandVoice,
+    GenerationItem,
+    GenerationJob,
+    InstructionVersion,
+    ModelNode,
+    ModelRequestLog,
+    TenantBannedWord,
+)
 from review.models import Review
 from stores.models import Store
 from tenants import api_keys
@@ -200,6 +214,16 @@ def _own_banned_word(world: TenantWorld) -> TenantBannedWord:
     return word
 
 
+def _request_log(world: TenantWorld) -> ModelRequestLog:
+    item = _generation_item(world)
+    log = ModelRequestLog.unscoped.filter(item=item).first()
+    if log is None:
+        log = ModelRequestLog.unscoped.create(
+            tenant=world.tenant, store=world.store, job=item.job, item=item,
+            node_name="url-walk node", attempt=1, started_at=timezone.now(), latency_ms=1)
+    return log
+
+
 def _job_routes() -> dict[str, Params]:
     job: Params = lambda w: {"pk": _generation_job(w).pk}  # noqa: E731
     fmt: Params = lambda w: {"pk": _generation_job(w).pk, "format": "json"}  # noqa: E731
@@ -229,6 +253,64 @@ def _job_routes() -> dict[str, Params]:
 ROUTE_PARAMS.update(_job_routes())
 
 
+# ISV staff's generation console: nodes, the prompt library and the ISV banned words are not
+# tenant data, but the pages must stay closed to sellers; diagnose opens tenant A's job.
+def _model_node(world: TenantWorld) -> ModelNode:
+    node, _created = ModelNode.objects.get_or_create(
+        name="url-walk node", defaults={"base_url": "http://127.0.0.1:9/v1",
+                                        "model_name": "deepseek-chat", "api_key": "sk-walk"})
+    return node
+
+
+def _instruction_version(world: TenantWorld) -> InstructionVersion:
+    ensure_default_library()
+    return InstructionVersion.objects.order_by("pk").first()
+
+
+def _isv_banned_word(world: TenantWorld) -> BannedWord:
+    word, _created = BannedWord.objects.get_or_create(marketplace="", language="",
+                                                      term="url-walk banned")
+    return word
+
+
+def _stripe_customer(world: TenantWorld) -> StripeCustomer:
+    customer, _created = StripeCustomer.unscoped.get_or_create(
+        tenant=world.tenant, defaults={"stripe_customer_id": "cus_urlwalk"})
+    return customer
+
+
+def _stripe_invoice(world: TenantWorld) -> StripeInvoice:
+    invoice, _created = StripeInvoice.unscoped.get_or_create(
+        tenant=world.tenant, stripe_invoice_id="in_urlwalk")
+    return invoice
+
+
+def _stripe_event(world: TenantWorld) -> StripeEvent:
+    event, _created = StripeEvent.objects.get_or_create(
+        event_id="evt_urlwalk", defaults={"type": "invoice.paid", "tenant": world.tenant})
+    return event
+
+
+_node: Params = lambda w: {"pk": _model_node(w).pk}  # noqa: E731
+_version: Params = lambda w: {"pk": _instruction_version(w).pk}  # noqa: E731
+ROUTE_PARAMS.update({
+    "console/model-nodes/<int:pk>/": _node,
+    "console/model-nodes/<int:pk>/toggle/": _node,
+    "console/model-nodes/<int:pk>/reset/": _node,
+    "console/model-nodes/<int:pk>/test/": _node,
+    "console/instructions/<int:pk>/":
+        lambda w: {"pk": _instruction_version(w).instruction_set_id},
+    "console/instructions/<int:pk>/draft/":
+        lambda w: {"pk": _instruction_version(w).instruction_set_id},
+    "console/instructions/versions/<int:pk>/": _version,
+    "console/instructions/versions/<int:pk>/test/": _version,
+    "console/instructions/versions/<int:pk>/publish/": _version,
+    "console/instructions/versions/<int:pk>/retire/": _version,
+    "console/banned-words/<int:pk>/delete/": lambda w: {"pk": _isv_banned_word(w).pk},
+    "console/jobs/<int:pk>/diagnose/": lambda w: {"pk": _generation_job(w).pk},
+})
+
+
 # The object of tenant A each admin model's change/delete/history pages are opened for.
 # A model newly registered in the admin needs an entry here.
 ADMIN_OBJECTS: dict[str, Callable[[TenantWorld], object]] = {
@@ -246,6 +328,19 @@ ADMIN_OBJECTS: dict[str, Callable[[TenantWorld], object]] = {
     "billing/dailyusage": lambda w: DailyUsage.unscoped.get(store=_settled_call(w).store).pk,
     "billing/reservation": lambda w: Reservation.unscoped.get(
         item_key=_settled_call(w).item_key).pk,
+    "billing/stripecustomer": lambda w: _stripe_customer(w).pk,
+    "billing/stripeinvoice": lambda w: _stripe_invoice(w).pk,
+    "billing/stripeevent": lambda w: _stripe_event(w).pk,
+    "generation/modelnode": lambda w: _model_node(w).pk,
+    "generation/instructionset": lambda w: _instruction_version(w).instruction_set_id,
+    "generation/instructionversion": lambda w: _instruction_version(w).pk,
+    "generation/bannedword": lambda w: _isv_banned_word(w).pk,
+    "generation/tenantbannedword": lambda w: _own_banned_word(w).pk,
+    "generation/brandvoice": lambda w: BrandVoice.unscoped.get_or_create(
+        tenant=w.tenant, defaults={"notes": "alpha-walk brand voice"})[0].pk,
+    "generation/generationjob": lambda w: _generation_job(w).pk,
+    "generation/generationitem": lambda w: _generation_item(w).pk,
+    "generation/modelrequestlog": lambda w: _request_log(w).pk,
     "account/emailaddress": lambda w: w.owner.emailaddress_set.get().pk,
     "mfa/authenticator": lambda w: Authenticator.objects.get(user=w.owner).pk,
     # Not tenant data; the pages must still be closed to sellers.
