@@ -519,7 +519,7 @@ def _one_statement(sql: str, params: dict) -> tuple | None:
     params = {**params, "async": not settings.QUOTA_SYNCHRONOUS_COMMIT}
     connection.ensure_connection()
     raw = connection.connection
-    prepare = getattr(settings, "QUOTA_PREPARED_STATEMENTS", True)
+    prepare = settings.QUOTA_PREPARED_STATEMENTS
     if (prepare and raw.prepare_threshold is None
             and not connection.settings_dict["OPTIONS"].get("server_side_binding")):
         # Django turns psycopg's prepared statements off for the sake of poolers; its own

@@ -249,6 +249,8 @@ GENERATION_ITEM_LEASE_SECONDS = env.int("GENERATION_ITEM_LEASE_SECONDS", default
 GENERATION_DISPATCH_LEASE_SECONDS = env.int("GENERATION_DISPATCH_LEASE_SECONDS", default=900)
 # Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").
 QUOTA_SYNCHRONOUS_COMMIT = env.bool("QUOTA_SYNCHRONOUS_COMMIT", default=False)
+# Quota steps as server-side prepared statements (off behind PgBouncer older than 1.21).
+QUOTA_PREPARED_STATEMENTS = env.bool("QUOTA_PREPARED_STATEMENTS", default=True)
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
 
 # Stripe (see README "Stripe"). Without a secret key billing runs offline: everything works and
