@@ -136,7 +136,7 @@ class _Page(HTMLParser):
                 self._form["buttons"][-1]["text"] += text
             return
         self.texts.append(text)
-        if self._in_nav_link:
+        if self._in_nav_link and not text.isdigit():  # a count badge is not the label
             self.nav[-1] += text
 
 
