@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing import quota
 from billing import services as billing
@@ -166,7 +166,8 @@ def test_every_node_failing_fails_the_item_and_releases_its_call(store, owner_a,
 def test_banned_words_reject_the_item_without_charging(store, owner_a, products, nodes,
                                                         model_sandbox):
     model_sandbox.state.set_behaviour("*", banned_words=True)
-    item = items_of(run_job(start(store, owner_a, products[:1])))[0]
+    with translation.override("en"):  # messages are written in the worker's language
+        item = items_of(run_job(start(store, owner_a, products[:1])))[0]
     assert item.status == Status.FAILED and item.error_code == "ERR_CONTENT_REJECTED"
     assert item.rejected_content and item.compliance_hits
     assert item.compliance_hits[0]["rule"] == "banned_word"
@@ -202,7 +203,8 @@ def test_quota_cap_fails_the_rest_with_the_reset_time(tenant_a, owner_a, small_p
     store = make_store(tenant_a, owner_a)
     billing.subscribe_store(store, small_pack, by=None, daily_overage_cap=1)
     products = [make_product(store) for _ in range(4)]
-    job = run_job(start(store, owner_a, products))
+    with translation.override("en"):  # messages are written in the worker's language
+        job = run_job(start(store, owner_a, products))
     statuses = [item.status for item in items_of(job)]
     assert statuses.count(Status.READY) == 3  # 2 included + 1 overage under the cap
     over = [item for item in items_of(job) if item.status == Status.FAILED]
