@@ -199,6 +199,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # One name per choice set that several serializers use.
+    "ENUM_NAME_OVERRIDES": {
+        "ContentKindEnum": "generation.content.ContentKind",
+        "LanguageEnum": "generation.content.LANGUAGE_CHOICES",
+        "QualityFlagEnum": "catalog.models.QualityFlag",
+    },
 }
 
 # Celery runs the generation pipeline and catalog syncs.

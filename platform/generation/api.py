@@ -141,14 +141,12 @@ def _error(error: services.JobError) -> Response:
 
 
 def _parse(request: Request):
-    raw_store = request.data.get("store") if hasattr(request.data, "get") else None
-    store = (catalog_selectors.stores().filter(pk=int(raw_store)).first()
-             if str(raw_store or "").isdigit() else None)
-    if store is None:  # not given, or not one of the tenant's stores
-        raise NoSuchStore
     payload = JobRequestSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
+    store = catalog_selectors.stores().filter(pk=data["store"]).first()
+    if store is None:  # not one of the tenant's stores
+        raise NoSuchStore
     if data["product_ids"]:
         selection = services.Selection(product_ids=tuple(data["product_ids"]))
     else:

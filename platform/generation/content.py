@@ -41,6 +41,9 @@ LANGUAGE_ENDONYMS = {
 }
 
 
+LANGUAGE_CHOICES = list(LANGUAGE_NAMES.items())
+
+
 def language_choices() -> list[tuple[str, Any]]:
     return list(LANGUAGE_NAMES.items())
 

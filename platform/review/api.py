@@ -107,7 +107,7 @@ class RegenerateSerializer(serializers.Serializer):
 
 
 class IdsSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list,
+    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1,
                                 max_length=1000)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from billing import services as billing
 from catalog.models import QualityFlag
@@ -17,6 +18,13 @@ from tests.conftest import client_for, create_staff
 from tests.generation.conftest import make_product, make_store, run_job
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _in_english():
+    """The verdicts are checked word for word in English (Chinese is the default)."""
+    with translation.override("en"):
+        yield
 
 
 def start(store, owner, products, *, kinds=("title",), compliance=False):
