@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tenants import api_keys
 from tenants.scope import tenant_scope
-from tenants.selectors import active_membership
+from tenants.selectors import active_membership, memberships_of
 
 
 class TenantMiddleware:
@@ -28,6 +28,7 @@ class TenantMiddleware:
         request.tenant = None
         request.tenant_role = None
         request.membership = None
+        request.memberships = []  # the signed-in member's, for the tenant switcher too
         # A key is for programs calling the API; it never opens portal pages, even next to
         # a signed-in member's session (which would otherwise see the key's tenant).
         is_api = request.path_info.startswith("/api/")
@@ -36,7 +37,8 @@ class TenantMiddleware:
             request.tenant = request.api_key.tenant
             request.tenant_role = request.api_key.role
         elif request.user.is_authenticated and not request.user.is_isv_staff:
-            membership = active_membership(request.user, request.session.get("tenant_id"))
+            request.memberships = list(memberships_of(request.user))
+            membership = active_membership(request.memberships, request.session.get("tenant_id"))
             if membership is not None:
                 request.membership = membership
                 request.tenant = membership.tenant

@@ -12,8 +12,9 @@ def memberships_of(user: User) -> QuerySet[Membership]:
     return Membership.unscoped.filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
-def active_membership(user: User, tenant_id: int | None) -> Membership | None:
-    memberships = list(memberships_of(user))
+def active_membership(memberships: list[Membership], tenant_id: int | None
+                      ) -> Membership | None:
+    """The membership of the session's tenant, else the first one (memberships_of's list)."""
     for membership in memberships:
         if membership.tenant_id == tenant_id:
             return membership

@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.access import member_can, staff_can
 from tenants.roles import StaffPermission, TenantPermission
-from tenants.selectors import memberships_of
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,9 @@ def navigation(request: HttpRequest) -> dict:
         other_tenants = []
     elif getattr(request, "tenant", None) is not None:
         items = [i for i in SELLER_NAV if member_can(request, i.permission)]
-        other_tenants = [m.tenant for m in memberships_of(user) if m.tenant_id != request.tenant.pk]
+        # The middleware's list: no second query per page.
+        other_tenants = [m.tenant for m in getattr(request, "memberships", [])
+                         if m.tenant_id != request.tenant.pk]
     else:
         return {}
     current = request.resolver_match.url_name if request.resolver_match else ""
