@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from marketplaces.limits import remaining_daily_budget
 from marketplaces.sites import MARKETPLACE_NAMES, SITES, Marketplace
 from portal.error_codes import ErrorCode, describe
 from stores.models import Store, StoreStatusChange
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 Status = Store.Status
 
+# A token this close to its expiry: banner on the pages, one e-mail to the owners.
 TOKEN_WARNING_WINDOW = timedelta(hours=24)
 
 # The badge colour of each status: ok (green), info (blue), warn (amber), danger (red), off.
@@ -68,10 +70,6 @@ def token_validity(store: Store, now: datetime | None = None) -> TokenValidity:
 
 def remaining_budget(store: Store) -> int | None:
     """Today's remaining marketplace requests (5,000 a day per store), or None when unknown."""
-    try:
-        from marketplaces.limits import remaining_daily_budget
-    except ImportError:  # the request limits are not installed in this build
-        return None
     try:
         return remaining_daily_budget(store.budget_key, store.tenant.zone)
     except Exception:  # the page must not break because Redis is unreachable

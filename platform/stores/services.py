@@ -26,6 +26,7 @@ from marketplaces.connectors import Connector, MarketplaceError, TokenGrant, con
 from marketplaces.sites import SITES
 from portal.error_codes import describe
 from stores.models import Store, StoreStatusChange
+from stores.selectors import TOKEN_WARNING_WINDOW
 from tenants.models import Membership, Tenant, User
 from tenants.roles import TenantRole
 from tenants.scope import tenant_scope
@@ -49,7 +50,6 @@ CONNECTED_STATUSES = frozenset({Status.CONNECTED, Status.SYNCING, Status.HEALTHY
 # Statuses the hourly health check leaves alone: there is no token to check.
 WITHOUT_TOKEN = frozenset({Status.AWAITING_AUTHORIZATION, Status.REVOKED})
 
-EXPIRY_WARNING_WINDOW = timedelta(hours=24)
 
 
 class StoreError(Exception):
@@ -337,7 +337,7 @@ def warn_about_expiring_tokens(tenant: Tenant, stores: list[Store], *,
     now = now or timezone.now()
     expiring = [s for s in stores
                 if s.expiry_warning_sent_at is None and s.token_expires_at is not None
-                and now < s.token_expires_at <= now + EXPIRY_WARNING_WINDOW
+                and now < s.token_expires_at <= now + TOKEN_WARNING_WINDOW
                 and s.status not in WITHOUT_TOKEN]
     if not expiring:
         return 0
