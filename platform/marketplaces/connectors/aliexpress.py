@@ -31,6 +31,7 @@ from marketplaces.connectors.transport import (
     parameter_value,
     reading_answer,
     strings,
+    token_fields,
     unavailable,
 )
 from marketplaces.signing import aliexpress_sign
@@ -67,23 +68,13 @@ class AliExpressConnector(Connector):
     def create_token(self, authorization_code: str) -> TokenGrant:
         answer, request_id = self._call(TOKEN_PATH, {"code": authorization_code})
         with reading_answer("aliexpress", request_id):
-            return TokenGrant(
-                access_token=need(answer, "access_token", str),
-                expires_at=_from_millis(need(answer, "expire_time", int)),
-                shop_id=str(need(answer, "seller_id", (str, int))),
-                shop_name=optional(answer, "user_nick", str, ""),
-                scopes=strings(optional(answer, "scopes", list, []), "scopes"),
-            )
+            return TokenGrant(access_token=need(answer, "access_token", str),
+                              **_token_fields(answer, shop_name="user_nick"))
 
     def token_info(self) -> TokenInfo:
         result, request_id = self._call(TOKEN_INFO, {})
         with reading_answer("aliexpress", request_id):
-            return TokenInfo(
-                shop_id=str(need(result, "seller_id", (str, int))),
-                shop_name=optional(result, "shop_name", str, ""),
-                scopes=strings(optional(result, "scopes", list, []), "scopes"),
-                expires_at=_from_millis(need(result, "expire_time", int)),
-            )
+            return TokenInfo(**_token_fields(result, shop_name="shop_name"))
 
     def list_goods(self, page: int, page_size: int) -> GoodsPage:
         page_size = min(page_size, self.page_size_max)
@@ -100,12 +91,8 @@ class AliExpressConnector(Connector):
             return _goods(result)
 
     def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
-        content = {name: value for name, value in (
-            ("subject", update.title), ("bullet_points", update.bullet_points),
-            ("detail", update.description), ("keywords", update.search_terms),
-        ) if value is not None}
-        if not content:
-            raise ValueError("a content update needs at least one field")
+        content = update.fields(title="subject", bullet_points="bullet_points",
+                                description="detail", search_terms="keywords")
         # The AI-generated flag is always sent: marketplace policy.
         request = {"product_id": _product_id(marketplace_id), "language": update.language,
                    **content, "ai_generated": update.ai_assisted}
@@ -179,6 +166,11 @@ def _goods(item: Any) -> Goods:
         price=Decimal(need(item, "price", str)) if item.get("price") is not None else None,
         currency=optional(item, "currency_code", str, ""),
     )
+
+
+def _token_fields(answer: Any, *, shop_name: str) -> dict[str, Any]:
+    return token_fields(answer, shop_id="seller_id", shop_name=shop_name, scopes="scopes",
+                        expires_at="expire_time", to_datetime=_from_millis)
 
 
 def _from_millis(value: int) -> datetime:

@@ -7,6 +7,7 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
@@ -93,6 +94,17 @@ class ContentUpdate:
     description: str | None = None
     search_terms: list[str] | None = None
     ai_assisted: bool = True
+
+    def fields(self, *, title: str, bullet_points: str, description: str, search_terms: str
+               ) -> dict[str, Any]:
+        """The fields being changed, under the marketplace's own names."""
+        content = {name: value for name, value in (
+            (title, self.title), (bullet_points, self.bullet_points),
+            (description, self.description), (search_terms, self.search_terms),
+        ) if value is not None}
+        if not content:
+            raise ValueError("a content update needs at least one field")
+        return content
 
 
 class Connector(abc.ABC):

@@ -28,6 +28,7 @@ from marketplaces.connectors.transport import (
     parameter_value,
     reading_answer,
     strings,
+    token_fields,
     unavailable,
 )
 from marketplaces.signing import temu_sign
@@ -68,23 +69,13 @@ class TemuConnector(Connector):
         result, request_id = self._call(CREATE_TOKEN, {"code": authorization_code},
                                         with_token=False)
         with reading_answer("temu", request_id):
-            return TokenGrant(
-                access_token=need(result, "accessToken", str),
-                expires_at=_from_seconds(need(result, "accessTokenExpireTime", int)),
-                shop_id=str(need(result, "mallId", (int, str))),
-                shop_name=optional(result, "mallName", str, ""),
-                scopes=strings(optional(result, "apiScopeList", list, []), "apiScopeList"),
-            )
+            return TokenGrant(access_token=need(result, "accessToken", str),
+                              **_token_fields(result, expires_at="accessTokenExpireTime"))
 
     def token_info(self) -> TokenInfo:
         result, request_id = self._call(TOKEN_INFO, {})
         with reading_answer("temu", request_id):
-            return TokenInfo(
-                shop_id=str(need(result, "mallId", (int, str))),
-                shop_name=optional(result, "mallName", str, ""),
-                scopes=strings(optional(result, "apiScopeList", list, []), "apiScopeList"),
-                expires_at=_from_seconds(need(result, "expiredTime", int)),
-            )
+            return TokenInfo(**_token_fields(result, expires_at="expiredTime"))
 
     def list_goods(self, page: int, page_size: int) -> GoodsPage:
         page_size = min(page_size, self.page_size_max)
@@ -100,12 +91,8 @@ class TemuConnector(Connector):
             return self._goods(result)
 
     def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
-        content = {name: value for name, value in (
-            ("title", update.title), ("bulletPoints", update.bullet_points),
-            ("description", update.description), ("searchTerms", update.search_terms),
-        ) if value is not None}
-        if not content:
-            raise ValueError("a content update needs at least one field")
+        content = update.fields(title="title", bullet_points="bulletPoints",
+                                description="description", search_terms="searchTerms")
         # The AI-assisted flag is always sent: marketplace policy, and missing it costs the
         # seller credit points.
         result, request_id = self._call(GOODS_UPDATE, {
@@ -171,6 +158,11 @@ class TemuConnector(Connector):
             price=Decimal(need(price, "amount", str)) if price else None,
             currency=optional(price, "currency", str, "") if price else "",
         )
+
+
+def _token_fields(answer: Any, *, expires_at: str) -> dict[str, Any]:
+    return token_fields(answer, shop_id="mallId", shop_name="mallName", scopes="apiScopeList",
+                        expires_at=expires_at, to_datetime=_from_seconds)
 
 
 def _from_seconds(value: int) -> datetime:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import InvalidOperation
 from typing import Any, TypeVar
 
@@ -149,6 +150,17 @@ def strings(value: Any, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ShapeError(f"{name} should be a list of strings")
     return list(value)
+
+
+def token_fields(answer: Any, *, shop_id: str, shop_name: str, scopes: str, expires_at: str,
+                 to_datetime: Callable[[int], datetime]) -> dict[str, Any]:
+    """What TokenGrant and TokenInfo share, read from the answer's fields of these names."""
+    return {
+        "shop_id": str(need(answer, shop_id, (int, str))),
+        "shop_name": optional(answer, shop_name, str, ""),
+        "scopes": strings(optional(answer, scopes, list, []), scopes),
+        "expires_at": to_datetime(need(answer, expires_at, int)),
+    }
 
 
 def parameter_value(value: Any) -> str | None:
