@@ -33,12 +33,14 @@ class DeadlineExceeded(Exception):
 
 
 class ModelCallFailed(Exception):
-    """No node produced valid content. `code` is from portal.error_codes."""
+    """No node produced valid content. `code` is from portal.error_codes; `attempts` is the
+    number of the item's last logged request (0 when none was sent)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, attempts: int = 0) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.attempts = attempts
 
 
 @dataclass
@@ -232,7 +234,7 @@ def generate(item: GenerationItem, messages: list[dict], *, vision: bool,
             if outcome.error_code != "ERR_MODEL_BAD_REQUEST":  # our request, not the node
                 nodes.record_failure(node)
             break
-    raise ModelCallFailed(last_code, last_message)
+    raise ModelCallFailed(last_code, last_message, attempt)
 
 
 # Staff tests -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
@@ -75,9 +75,6 @@ def claim(item_id: int) -> tuple[GenerationItem, str] | None:
 
 # Banned words and brand voice (read once per job and worker, not per item) --------------
 
-_job_context: dict[int, tuple[list[str], str]] = {}
-
-
 def banned_terms(tenant_id: int, marketplace: str, language: str) -> list[str]:
     """The ISV's list plus the tenant's own, for one marketplace and language."""
     applies = (Q(marketplace="") | Q(marketplace=marketplace)) & (Q(language="") |
@@ -88,16 +85,19 @@ def banned_terms(tenant_id: int, marketplace: str, language: str) -> list[str]:
     return sorted(terms)
 
 
-def _context(item: GenerationItem) -> tuple[list[str], str]:
-    key = (item.job_id, item.language)
-    if key not in _job_context:
-        if len(_job_context) > 1000:
-            _job_context.clear()
-        voice = (BrandVoice.unscoped.filter(tenant_id=item.tenant_id)
-                 .values_list("notes", flat=True).first() or "")
-        _job_context[key] = (banned_terms(item.tenant_id, item.store.site.marketplace,
-                                          item.language), voice)
-    return _job_context[key]
+@lru_cache(maxsize=256)  # the most recent jobs' languages; thread-safe for a threads pool
+def _job_context(job_id: int, tenant_id: int, marketplace: str,
+                 language: str) -> tuple[tuple[str, ...], str]:
+    """The banned terms and brand voice of one job and language (`job_id` keys the cache: a
+    new job reads them afresh)."""
+    voice = (BrandVoice.unscoped.filter(tenant_id=tenant_id)
+             .values_list("notes", flat=True).first() or "")
+    return tuple(banned_terms(tenant_id, marketplace, language)), voice
+
+
+def _context(item: GenerationItem) -> tuple[tuple[str, ...], str]:
+    return _job_context(item.job_id, item.tenant_id, item.store.site.marketplace,
+                        item.language)
 
 
 # Run ---------------------------------------------------------------------------------------
@@ -113,23 +113,27 @@ def run_item(item_id: int) -> Ending | None:
     except quota.QuotaError as error:
         return _fail(item, token, error.code, error.message)
     try:
-        content, findings, flagged, node = _write(item)
+        content, findings, flagged, answer = _write(item)
     except gateway.ModelCallFailed as error:
-        return _fail(item, token, error.code, error.message)
+        return _fail(item, token, error.code, error.message, attempts=error.attempts)
     except _Rejected as rejection:
         return _fail(item, token, "ERR_CONTENT_REJECTED", rejection.message,
-                     rejected=rejection.content, findings=rejection.findings)
-    return _succeed(item, token, content, findings, flagged, node)
+                     attempts=rejection.attempts, rejected=rejection.content,
+                     findings=rejection.findings)
+    return _succeed(item, token, content, findings, flagged, answer)
 
 
 class _Rejected(Exception):
-    def __init__(self, message: str, content: dict, findings: list[dict]) -> None:
+    def __init__(self, message: str, answer: gateway.Answer, findings: list[dict]) -> None:
         super().__init__(message)
-        self.message, self.content, self.findings = message, content, findings
+        self.message, self.findings = message, findings
+        self.content, self.attempts = answer.content, answer.attempts
 
 
-def _write(item: GenerationItem) -> tuple[dict, list[dict], bool, Any]:
-    """Ask the model; check the answer; in compliance mode regenerate once, stricter."""
+def _write(item: GenerationItem) -> tuple[dict, list[dict], bool, gateway.Answer]:
+    """Ask the model; check the answer; in compliance mode regenerate once, stricter. Returns
+    the content, the first answer's findings, whether a person must check it, and the
+    answer that was kept (its node and how many requests the item took)."""
     terms, voice = _context(item)
     marketplace = item.store.site.marketplace
     vision = item.kind in VISION_KINDS
@@ -142,10 +146,10 @@ def _write(item: GenerationItem) -> tuple[dict, list[dict], bool, Any]:
     violations = compliance.find_violations(item.kind, answer.content, marketplace=marketplace,
                                             banned_terms=terms)
     if not violations:
-        return answer.content, [], False, answer.node
+        return answer.content, [], False, answer
     findings = [_finding(violation) for violation in violations]
     if not item.job.compliance_mode:
-        raise _Rejected(_explain(violations), answer.content, findings)
+        raise _Rejected(_explain(violations), answer, findings)
     stricter = instructions.build_messages(
         item.instruction_version, **build, stricter=True,
         findings=[violation.matched or violation.term for violation in violations])
@@ -155,9 +159,9 @@ def _write(item: GenerationItem) -> tuple[dict, list[dict], bool, Any]:
     again = compliance.find_violations(item.kind, retry.content, marketplace=marketplace,
                                        banned_terms=terms)
     if again:
-        raise _Rejected(_explain(again), retry.content, [_finding(v) for v in again])
+        raise _Rejected(_explain(again), retry, [_finding(v) for v in again])
     # Passed on the stricter pass: a person must still check it before it can be approved.
-    return retry.content, findings, True, retry.node
+    return retry.content, findings, True, retry
 
 
 def _finding(violation: compliance.Violation) -> dict:
@@ -172,13 +176,13 @@ def _explain(violations: list[compliance.Violation]) -> str:
 # Endings -----------------------------------------------------------------------------------
 
 def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dict],
-             flagged: bool, node) -> Ending:
+             flagged: bool, answer: gateway.Answer) -> Ending:
     from review.services import enter_review  # review builds on generation, not the reverse
 
     ending = dict(status=Status.READY, content=content, compliance_hits=findings,
-                  needs_human_check=flagged, node=node, error_code="", error_message="",
+                  needs_human_check=flagged, node=answer.node, error_code="", error_message="",
                   rejected_content=None, finished_at=timezone.now(), lease_expires_at=None,
-                  model_attempts=_attempts(item))
+                  model_attempts=answer.attempts)
     try:
         with transaction.atomic():
             quota.settle_call(item.quota_key)
@@ -199,15 +203,16 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
     return Ending(Status.READY)
 
 
-def _fail(item: GenerationItem, token: str, code: str, message: str, *,
+def _fail(item: GenerationItem, token: str, code: str, message: str, *, attempts: int = 0,
           rejected: dict | None = None, findings: list[dict] | None = None) -> Ending:
+    """`attempts`: the model requests this generation made (none before the quota passed)."""
     with transaction.atomic():
         ended = GenerationItem.unscoped.filter(
             pk=item.pk, claim_token=token, status=Status.RUNNING,
         ).update(status=Status.FAILED, error_code=code, error_message=message[:2000],
                  rejected_content=rejected, compliance_hits=findings or [],
                  finished_at=timezone.now(), lease_expires_at=None,
-                 model_attempts=_attempts(item))
+                 model_attempts=attempts)
         if not ended:
             return Ending(Status.RUNNING)
         quota.release_call(item.quota_key)  # failed calls are never charged
@@ -215,10 +220,6 @@ def _fail(item: GenerationItem, token: str, code: str, message: str, *,
             items_failed=F("items_failed") + 1)
     _after(item)
     return Ending(Status.FAILED, code)
-
-
-def _attempts(item: GenerationItem) -> int:
-    return ModelRequestLog.unscoped.filter(item_id=item.pk).count()
 
 
 def _after(item: GenerationItem) -> None:

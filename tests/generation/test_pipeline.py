@@ -316,3 +316,20 @@ def test_estimate_counts_calls_problems_and_overage(store, owner_a, nodes):
     assert estimate.input_problems == {"ERR_VS_402": 2}
     assert estimate.included_left == 500 and estimate.overage_calls == 0
     assert estimate.can_start
+
+
+def test_every_ending_records_how_many_requests_the_item_took(store, owner_a, nodes,
+                                                              model_sandbox):
+    model_sandbox.state.set_behaviour("*", status=503)
+    failed = items_of(run_job(start(store, owner_a, [make_product(store)])))[0]
+    assert failed.status == Status.FAILED and failed.model_attempts == 2  # primary, backup
+
+    model_sandbox.state.clear_behaviour("*")
+    model_sandbox.state.set_behaviour("*", banned_words_always=True)
+    rejected = items_of(run_job(start(store, owner_a, [make_product(store)])))[0]
+    stricter = items_of(run_job(start(store, owner_a, [make_product(store)],
+                                      compliance=True)))[0]
+    assert rejected.error_code == stricter.error_code == "ERR_CONTENT_REJECTED"
+    assert (rejected.model_attempts, stricter.model_attempts) == (1, 2)
+    for item in (failed, rejected, stricter):
+        assert item.model_attempts == ModelRequestLog.unscoped.filter(item=item).count()
