@@ -73,11 +73,13 @@ def _set_name(kind: str, marketplace: str) -> str:
 def ensure_default_library() -> None:
     """Create the shipped instruction sets (one per marketplace and kind, every category)
     with version 1 published, where the set does not exist yet; existing sets are never
-    touched. Then load the ISV's default banned words on a fresh installation."""
+    touched. Then load the ISV's default banned words on a fresh installation. Runs at every
+    job start: when the library is complete, that is two queries."""
+    existing = set(InstructionSet.objects.filter(category="")
+                   .values_list("marketplace", "kind"))
     for marketplace in Marketplace:
         for kind in ContentKind:
-            if InstructionSet.objects.filter(kind=kind.value, marketplace=marketplace.value,
-                                             category="").exists():
+            if (marketplace.value, kind.value) in existing:
                 continue
             try:
                 with transaction.atomic():
