@@ -45,7 +45,8 @@ LANGUAGE_CHOICES = list(LANGUAGE_NAMES.items())
 
 
 def language_choices() -> list[tuple[str, Any]]:
-    return list(LANGUAGE_NAMES.items())
+    """A copy of LANGUAGE_CHOICES (for a form or model field to keep)."""
+    return list(LANGUAGE_CHOICES)
 
 
 # JSON shapes -------------------------------------------------------------------------------
