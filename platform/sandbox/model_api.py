@@ -107,7 +107,6 @@ class ModelSandboxState:
 
     api_keys: set[str] | None = None  # None: any non-empty key is accepted
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
-    vision_markers: tuple[str, ...] = VISION_MARKERS
     vision_models: set[str] = field(default_factory=set)  # vision-capable whatever the name
     max_recorded: int = 1000
     cache_capacity: int = 4096  # prefix hashes remembered, over all keys (LRU)
@@ -124,7 +123,6 @@ class ModelSandboxState:
         with self._lock:
             self.api_keys = None
             self.models = list(DEFAULT_MODELS)
-            self.vision_markers = VISION_MARKERS
             self.vision_models.clear()
             self.requests.clear()
             self.counts.clear()
@@ -157,7 +155,7 @@ class ModelSandboxState:
 
     def supports_images(self, model: str) -> bool:
         name = model.lower()
-        return model in self.vision_models or any(mark in name for mark in self.vision_markers)
+        return model in self.vision_models or any(mark in name for mark in VISION_MARKERS)
 
     def requests_for(self, model: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
