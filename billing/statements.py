@@ -13,13 +13,22 @@ from __future__ import annotations
 import calendar
 import csv
 import io
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import (
+    Count,
+    DecimalField,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Concat, StrIndex, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -249,35 +258,31 @@ def days_of(statement: UsageStatement) -> list[dict]:
 
 
 def jobs_of(statement: UsageStatement) -> list[dict]:
-    """Per generation job: included and overage calls and amount. Ledger rows are keyed by
-    generation item (`gen:<item>:<generation>`, see GenerationItem.quota_key); the items name
-    their job."""
+    """Per generation job: included and overage calls and amount, summed in the database.
+    Ledger rows are keyed by generation item (`gen:<item>:<generation>`, see
+    GenerationItem.quota_key): the item id is cut out of the key in SQL and the item names
+    its job."""
     from generation.models import GenerationItem, GenerationJob  # generation builds on billing
 
     first, last = month_bounds(statement.period)
-    events = (UsageEvent.unscoped.filter(tenant_id=statement.tenant_id, day__range=(first, last),
-                                         item_key__startswith="gen:")
-              .values_list("item_key", "kind", "unit_price"))
-    per_item: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
-    for key, kind, price in events.iterator(5000):
-        per_item[int(key.split(":")[1])].append((kind, price))
-    item_ids = list(per_item)
-    job_of_item: dict[int, int] = {}
-    for start in range(0, len(item_ids), 5000):
-        job_of_item.update(GenerationItem.unscoped.filter(pk__in=item_ids[start:start + 5000])
-                           .values_list("pk", "job_id"))
-    rows: dict[int, dict] = {}
-    for item_id, charges in per_item.items():
-        row = rows.setdefault(job_of_item[item_id], {"included": 0, "overage": 0,
-                                                     "amount": Decimal("0.00")})
-        for kind, price in charges:
-            if kind == UsageEvent.Kind.OVERAGE:
-                row["overage"] += 1
-                row["amount"] += price
-            else:
-                row["included"] += 1
-    jobs = GenerationJob.unscoped.filter(pk__in=rows).select_related("store", "created_by")
-    return [{"job": job, **rows[job.pk]} for job in jobs.order_by("created_at", "pk")]
+    after_prefix = Substr("item_key", len("gen:") + 1)
+    item_id = Cast(Substr(after_prefix, 1,
+                          StrIndex(Concat(after_prefix, Value(":")), Value(":")) - 1),
+                   IntegerField())
+    job_of_item = GenerationItem.unscoped.filter(pk=OuterRef("item_id")).values("job_id")
+    rows = {row.pop("job_id"): row for row in (
+        UsageEvent.unscoped.filter(tenant_id=statement.tenant_id, day__range=(first, last),
+                                   item_key__startswith="gen:")
+        .annotate(item_id=item_id).annotate(job_id=Subquery(job_of_item))
+        .values("job_id")
+        .annotate(included=Count("id", filter=_kind(UsageEvent.Kind.INCLUDED)),
+                  overage=Count("id", filter=_kind(UsageEvent.Kind.OVERAGE)),
+                  amount=Coalesce(Sum("unit_price", filter=_kind(UsageEvent.Kind.OVERAGE)),
+                                  ZERO, output_field=DecimalField()))
+        .order_by())}
+    jobs = GenerationJob.unscoped.filter(pk__in=[pk for pk in rows if pk is not None])
+    return [{"job": job, **rows[job.pk]}
+            for job in jobs.select_related("store", "created_by").order_by("created_at", "pk")]
 
 
 def _kind(kind: str) -> Q:

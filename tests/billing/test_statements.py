@@ -275,6 +275,43 @@ def test_statement_page_has_a_print_stylesheet_and_day_drill_down(tenant_a, marc
     assert "@media print" in css and ".no-print" in css
 
 
+
+def test_job_drill_down_sums_each_jobs_charges_including_regenerations(
+        tenant_a, owner_a, small_pack, clock):
+    """2 included calls a day: job 1 is charged 2 included + 1 overage (its second item
+    twice: a regeneration), job 2 one overage call; a job with nothing charged is absent."""
+    from generation.models import GenerationItem, GenerationJob
+    from tests.generation.conftest import make_product
+
+    clock.set(datetime(2026, 3, 5, 9, tzinfo=SHANGHAI))
+    store = make_store(tenant_a, owner_a, "Alpha One")
+    services.subscribe_store(store, small_pack, by=None, starts_on=date(2026, 3, 1))
+
+    def job_with_items(count: int) -> tuple[GenerationJob, list[GenerationItem]]:
+        job = GenerationJob.unscoped.create(tenant=tenant_a, store=store, created_by=owner_a)
+        return job, [GenerationItem.unscoped.create(
+            tenant=tenant_a, job=job, store=store, product=make_product(store), kind="title",
+            language="en") for _ in range(count)]
+
+    first, (one, two) = job_with_items(2)
+    second, (three,) = job_with_items(1)
+    idle, _ = job_with_items(1)
+    keys = [one.quota_key, two.quota_key]
+    two.generation = 2
+    keys += [two.quota_key, three.quota_key]
+    for key in keys:
+        quota.reserve_call(store, key)
+        quota.settle_call(key)
+    statement = st.draw_up(tenant_a, MARCH)
+
+    rows = {row["job"].pk: row for row in st.jobs_of(statement)}
+    assert set(rows) == {first.pk, second.pk}
+    assert (rows[first.pk]["included"], rows[first.pk]["overage"]) == (2, 1)
+    assert rows[first.pk]["amount"] == Decimal("0.80")
+    assert (rows[second.pk]["included"], rows[second.pk]["overage"]) == (0, 1)
+    assert rows[second.pk]["amount"] == Decimal("0.80")
+    assert rows[first.pk]["job"].store == store
+
 # Console lists and reconciliation ----------------------------------------------------------
 
 def test_finance_usage_lists_and_draws_up(tenant_a, march, finance):
