@@ -129,14 +129,12 @@ def test_the_primary_node_down_the_job_completes_on_the_backup(embedded_worker, 
 LEASE_SECONDS = 3
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
+    """This test database's URL, for worker processes started by the test."""
     params = connection.settings_dict
     credentials = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
     return (f"postgres://{credentials}@{params['HOST'] or '127.0.0.1'}:"
             f"{params['PORT'] or 5432}/{params['NAME']}")
-
-
-test_database_url.__test__ = False  # a helper, not a test
 
 
 @pytest.fixture
@@ -156,7 +154,7 @@ def test_a_worker_killed_mid_job_every_item_ends_exactly_once(store, owner_a, no
     settings.GENERATION_DISPATCH_LEASE_SECONDS = LEASE_SECONDS
     model_sandbox.state.set_behaviour("deepseek-chat", latency_ms=300)
     env = benchmark.worker_environment(worker_queue, {
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": worker_database_url(),
         "GENERATION_ITEM_LEASE_SECONDS": str(LEASE_SECONDS),
         "GENERATION_DISPATCH_LEASE_SECONDS": str(LEASE_SECONDS),
     })
