@@ -123,20 +123,28 @@ def push_pending_licences() -> int:
     stripe_client = client()
     if stripe_client is None or not settings.STRIPE_LICENCE_PRICE_ID:
         return 0
-    made = 0
     pending = StoreSubscription.unscoped.filter(status=StoreSubscription.Status.ACTIVE,
                                                 stripe_subscription_id="").order_by("pk")
-    for subscription in pending.select_related("tenant"):
+    return _catch_up(pending.select_related("tenant"),
+                     lambda subscription: push_licence_subscription(subscription, stripe_client),
+                     lambda subscription: f"the licence of subscription {subscription.pk}")
+
+
+def _catch_up(rows, action, what) -> int:
+    """Run `action` on each row; count the rows it did something for. A Stripe outage stops
+    the run (the next one retries); a refusal of one row is logged, with `what(row)`, and the
+    run goes on."""
+    done = 0
+    for row in rows:
         try:
-            if push_licence_subscription(subscription, stripe_client):
-                made += 1
+            if action(row):
+                done += 1
         except OUTAGE_ERRORS as error:
-            logger.warning("Stripe unavailable, licence subscriptions wait: %s", error)
+            logger.warning("Stripe unavailable, %s and the rest wait: %s", what(row), error)
             break
         except stripe.StripeError as error:
-            logger.error("Stripe refused the licence of subscription %s: %s",
-                         subscription.pk, error)
-    return made
+            logger.error("Stripe refused %s: %s", what(row), error)
+    return done
 
 
 def push_licence_after_commit(subscription: StoreSubscription) -> None:
@@ -218,18 +226,8 @@ def push_pending_usage_subscriptions() -> int:
     covered = StripeCustomer.unscoped.exclude(usage_subscription_id="").values("tenant_id")
     pending = Tenant.objects.filter(pk__in=active.values("tenant_id")).exclude(
         pk__in=covered).order_by("pk")
-    made = 0
-    for tenant in pending:
-        try:
-            if ensure_usage_subscription(tenant, stripe_client):
-                made += 1
-        except OUTAGE_ERRORS as error:
-            logger.warning("Stripe unavailable, usage subscriptions wait: %s", error)
-            break
-        except stripe.StripeError as error:
-            logger.error("Stripe refused the usage subscription of tenant %s: %s",
-                         tenant.pk, error)
-    return made
+    return _catch_up(pending, lambda tenant: ensure_usage_subscription(tenant, stripe_client),
+                     lambda tenant: f"the usage subscription of tenant {tenant.pk}")
 
 
 # Ending the usage subscription ------------------------------------------------------------
@@ -322,19 +320,10 @@ def cancel_unneeded_usage_subscriptions() -> int:
         status__in=KEEPS_USAGE_SUBSCRIPTION).values("tenant_id")
     candidates = StripeCustomer.unscoped.exclude(usage_subscription_id="").exclude(
         tenant_id__in=keeping).select_related("tenant").order_by("pk")
-    cancelled = 0
-    for customer in candidates:
-        try:
-            if cancel_usage_subscription(customer.tenant, stripe_client):
-                cancelled += 1
-        except OUTAGE_ERRORS as error:
-            logger.warning("Stripe unavailable, usage subscription cancellations wait: %s",
-                           error)
-            break
-        except stripe.StripeError as error:
-            logger.error("Stripe refused to cancel the usage subscription of tenant %s: %s",
-                         customer.tenant_id, error)
-    return cancelled
+    return _catch_up(candidates,
+                     lambda customer: cancel_usage_subscription(customer.tenant, stripe_client),
+                     lambda customer: f"cancelling the usage subscription of tenant "
+                                      f"{customer.tenant_id}")
 
 
 def cancel_usage_after_commit(tenant_id: int) -> None:
