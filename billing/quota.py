@@ -118,7 +118,7 @@ def _local_time_text(moment: datetime, tenant: Tenant) -> str:
 def current_subscription(store: Store, day: date) -> StoreSubscription | None:
     """The trial or active subscription covering `day`, if any. Unscoped on purpose: the
     store already decides the tenant (generation workers may call this outside a request)."""
-    return (StoreSubscription.unscoped.select_related("pack_version")
+    return (StoreSubscription.unscoped.select_related("pack_version__pack")
             .filter(store_id=store.pk, status__in=StoreSubscription.USABLE,
                     starts_on__lte=day, ends_on__gte=day)
             .order_by("-starts_on").first())

@@ -152,22 +152,24 @@ def draw_up(tenant: Tenant, period: date, *, by: User | None = None) -> UsageSta
     return statement
 
 
+def _tenants_with_stores():
+    return Tenant.objects.filter(pk__in=Store.unscoped.values("tenant_id")).order_by("pk")
+
+
 def draw_up_month(period: date, *, by: User | None = None) -> int:
     """Drafts for every tenant with stores, for one month. Returns how many statements."""
-    count = 0
-    for tenant in Tenant.objects.filter(pk__in=Store.unscoped.values("tenant_id")).order_by("pk"):
+    tenants = list(_tenants_with_stores())
+    for tenant in tenants:
         draw_up(tenant, period, by=by)
-        count += 1
-    return count
+    return len(tenants)
 
 
 def draw_up_last_month() -> int:
     """The django-q2 schedule (monthly): drafts for each tenant's previous local month."""
-    count = 0
-    for tenant in Tenant.objects.filter(pk__in=Store.unscoped.values("tenant_id")).order_by("pk"):
+    tenants = list(_tenants_with_stores())
+    for tenant in tenants:
         draw_up(tenant, previous_month(local_day(tenant)))
-        count += 1
-    return count
+    return len(tenants)
 
 
 # Workflow ----------------------------------------------------------------------------------

@@ -28,11 +28,16 @@ SET_CAP = TenantPermission.MANAGE_COMPANY
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-def _month_of(request: HttpRequest, today: date) -> date:
-    match = MONTH.match(request.GET.get("month", ""))
+def _parse_month(text: str) -> date | None:
+    """The first day of a "YYYY-MM" month, or None when `text` is not one."""
+    match = MONTH.match(text)
     if match and 1 <= int(match[2]) <= 12 and 2000 <= int(match[1]) <= 2100:
         return date(int(match[1]), int(match[2]), 1)
-    return today.replace(day=1)
+    return None
+
+
+def _month_of(request: HttpRequest, today: date) -> date:
+    return _parse_month(request.GET.get("month", "")) or today.replace(day=1)
 
 
 def _shift_month(first: date, months: int) -> date:
@@ -160,10 +165,10 @@ def finance_draw_up(request: HttpRequest) -> HttpResponse:
 
 
 def _posted_month(request: HttpRequest) -> date:
-    match = MONTH.match(request.POST.get("month", ""))
-    if match and 1 <= int(match[2]) <= 12 and 2000 <= int(match[1]) <= 2100:
-        return date(int(match[1]), int(match[2]), 1)
-    raise Http404
+    month = _parse_month(request.POST.get("month", ""))
+    if month is None:
+        raise Http404
+    return month
 
 
 @staff_required(StaffPermission.VIEW_FINANCE)
