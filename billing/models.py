@@ -434,8 +434,10 @@ class StatementEvent(models.Model):
                                   related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("who"), null=True,
                               blank=True, on_delete=models.PROTECT, related_name="+")
-    from_status = models.CharField(_("from"), max_length=20, blank=True)
-    to_status = models.CharField(_("to"), max_length=20, blank=True)
+    from_status = models.CharField(_("from"), max_length=20, blank=True,
+                                   choices=UsageStatement.Status.choices)
+    to_status = models.CharField(_("to"), max_length=20, blank=True,
+                                 choices=UsageStatement.Status.choices)
     comment = models.TextField(_("comment"), blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True)
 

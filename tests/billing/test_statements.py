@@ -154,6 +154,8 @@ def test_workflow_with_comments_and_audit(tenant_a, march, finance):
         ("under_review", "draft", "Check store two"), ("draft", "under_review", "ok submit"),
         ("under_review", "approved", "ok approve"), ("approved", "issued", "ok issue"),
         ("issued", "paid", "ok pay"), ("", "", "Paid by bank transfer")]
+    page = client.get(reverse("finance_statement", args=[statement.pk])).content.decode()
+    assert "Draft → Under review" in page and "draft → under_review" not in page
     changes = AuditEvent.unscoped.filter(action=AuditEvent.Action.STATEMENT_STATUS_CHANGED,
                                          tenant=tenant_a).order_by("id")
     assert [(e.details["before"], e.details["after"], e.actor_id) for e in changes][-1] == (
