@@ -110,7 +110,8 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         payload.is_valid(raise_exception=True)
         store = selectors.stores().filter(pk=payload.validated_data["store"]).first()
         if store is None:
-            raise exceptions.ValidationError({"store": [_("No such store.")]})
+            raise exceptions.ValidationError(
+                {"store": [_("No such store: give the ID of one of your stores.")]})
         try:
             requested = services.request_sync(store, by=request.user)
         except services.SyncNotPossible as error:
