@@ -73,6 +73,8 @@ from tests.portal.conftest import (
 )
 
 API_PREFIX = "api/v1/"
+# DRF adds a ".json" twin to every API route; its parameters are the base route's plus format.
+FORMAT_SUFFIX = "\\.(?P<format>[a-z0-9]+)/?$"
 
 # --------------------------------------------------------------------------------------------
 # Where each parameterised route points: always at tenant A's objects (or, for routes that do
@@ -122,58 +124,19 @@ ROUTE_PARAMS: dict[str, Params] = {
         lambda w: {"uidb36": w.password_reset_uidb36, "key": w.password_reset_key},
     # API.
     "api/v1/^members/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.owner_membership.pk},
-    "api/v1/^members\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-    "api/v1/^members/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.owner_membership.pk, "format": "json"},
-    "api/v1/^stores\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-    "api/v1/^products\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
     "api/v1/^products/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.product.pk},
-    "api/v1/^products/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.product.pk, "format": "json"},
-    "api/v1/^sync-runs\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
     "api/v1/^sync-runs/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.sync_run.pk},
-    "api/v1/^sync-runs/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.sync_run.pk, "format": "json"},
     "api/v1/^stores/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
-    "api/v1/^stores/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.store.pk, "format": "json"},
     "api/v1/^stores/(?P<pk>[^/.]+)/reauthorize/$": lambda w: {"pk": w.store.pk},
-    "api/v1/^stores/(?P<pk>[^/.]+)/reauthorize\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.store.pk, "format": "json"},
     "api/v1/^stores/(?P<pk>[^/.]+)/revoke/$": lambda w: {"pk": w.store.pk},
-    "api/v1/^stores/(?P<pk>[^/.]+)/revoke\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.store.pk, "format": "json"},
-    "api/v1/^subscriptions\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
     "api/v1/^subscriptions/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.subscription.pk},
-    "api/v1/^subscriptions/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.subscription.pk, "format": "json"},
-    "api/v1/^usage/today\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
     "api/v1/^usage/today/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
-    "api/v1/^usage/today/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.store.pk, "format": "json"},
-    "api/v1/^reviews\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-    "api/v1/^reviews/bulk-approve\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-    "api/v1/^reviews/counts\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-    "api/v1/^reviews/publish\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-    "api/v1/^reviews/publish-status\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.review.pk},
-    "api/v1/^reviews/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.review.pk, "format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/approve/$": lambda w: {"pk": w.review.pk},
-    "api/v1/^reviews/(?P<pk>[^/.]+)/approve\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.review.pk, "format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/edit/$": lambda w: {"pk": w.review.pk},
-    "api/v1/^reviews/(?P<pk>[^/.]+)/edit\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.review.pk, "format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/reject/$": lambda w: {"pk": w.review.pk},
-    "api/v1/^reviews/(?P<pk>[^/.]+)/reject\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.review.pk, "format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/history/$": lambda w: {"pk": w.review.pk},
-    "api/v1/^reviews/(?P<pk>[^/.]+)/history\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.review.pk, "format": "json"},
     "api/v1/^reviews/(?P<pk>[^/.]+)/regenerate/$": lambda w: {"pk": w.review.pk},
-    "api/v1/^reviews/(?P<pk>[^/.]+)/regenerate\\.(?P<format>[a-z0-9]+)/?$":
-        lambda w: {"pk": w.review.pk, "format": "json"},
     # Django admin (besides the per-model routes generated from ADMIN_OBJECTS below).
     "admin/r/<path:content_type_id>/<path:object_id>/": lambda w: {
         "content_type_id": ContentType.objects.get_for_model(Tenant).pk,
@@ -226,7 +189,6 @@ def _request_log(world: TenantWorld) -> ModelRequestLog:
 
 def _job_routes() -> dict[str, Params]:
     job: Params = lambda w: {"pk": _generation_job(w).pk}  # noqa: E731
-    fmt: Params = lambda w: {"pk": _generation_job(w).pk, "format": "json"}  # noqa: E731
     item: Params = lambda w: {"pk": _generation_item(w).pk}  # noqa: E731
     routes: dict[str, Params] = {
         "portal/jobs/<int:pk>/": job,
@@ -235,18 +197,11 @@ def _job_routes() -> dict[str, Params]:
         "portal/jobs/<int:pk>/retry/": job,
         "portal/jobs/settings/banned-words/<int:pk>/delete/":
             lambda w: {"pk": _own_banned_word(w).pk},
-        "api/v1/^jobs\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
-        "api/v1/^jobs/estimate\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
         "api/v1/^jobs/(?P<pk>[^/.]+)/$": job,
-        "api/v1/^jobs/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$": fmt,
-        "api/v1/^job-items\\.(?P<format>[a-z0-9]+)/?$": lambda w: {"format": "json"},
         "api/v1/^job-items/(?P<pk>[^/.]+)/$": item,
-        "api/v1/^job-items/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$":
-            lambda w: {"pk": _generation_item(w).pk, "format": "json"},
     }
     for name in ("cancel", "retry-failed", "items"):
         routes[f"api/v1/^jobs/(?P<pk>[^/.]+)/{name}/$"] = job
-        routes[f"api/v1/^jobs/(?P<pk>[^/.]+)/{name}\\.(?P<format>[a-z0-9]+)/?$"] = fmt
     return routes
 
 
@@ -401,6 +356,21 @@ CREDENTIAL_ROUTES = {
 }
 
 
+def route_params(route: str) -> Params | None:
+    """ROUTE_PARAMS' entry for the route; a format twin ("api/v1/^x\\.(?P<format>...)") takes
+    its base route's ("api/v1/^x/$") plus format=json. None: the route is not mapped."""
+    if route in ROUTE_PARAMS or not route.endswith(FORMAT_SUFFIX):
+        return ROUTE_PARAMS.get(route)
+    base = route.removesuffix(FORMAT_SUFFIX) + "/$"
+    if base in ROUTE_PARAMS:
+        base_params = ROUTE_PARAMS[base]
+    elif "(?P<" not in base:  # a list or collection route: no other parameter
+        base_params = lambda w: {}  # noqa: E731
+    else:
+        return None
+    return lambda w: {**base_params(w), "format": "json"}
+
+
 # --------------------------------------------------------------------------------------------
 # Enumerating routes
 # --------------------------------------------------------------------------------------------
@@ -422,7 +392,7 @@ class Route:
         return f"{self.route!r} ({self.name or 'unnamed'})"
 
     def url(self, world: TenantWorld) -> str:
-        values = ROUTE_PARAMS[self.route](world) if self.params else {}
+        values = route_params(self.route)(world) if self.params else {}
         return "/" + self.url_format % {k: str(v) for k, v in values.items()}
 
 
@@ -450,7 +420,7 @@ def all_routes() -> list[Route]:
 
 
 def unmapped(routes: list[Route]) -> list[Route]:
-    return [r for r in routes if r.params and r.route not in ROUTE_PARAMS]
+    return [r for r in routes if r.params and route_params(r.route) is None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,7 +515,7 @@ def _judge_anonymous(client: Client, route: Route, world: TenantWorld, **extra) 
 def _walk_and_collect(routes, judge, make_client, world) -> list[str]:
     failures = []
     for route in routes:
-        if route.params and route.route not in ROUTE_PARAMS:
+        if route.params and route_params(route.route) is None:
             failures.append(f"{route.label}: not in ROUTE_PARAMS; add it to "
                             f"tests/portal/test_url_walk.py pointing at tenant A's objects")
             continue
@@ -626,7 +596,7 @@ def test_route_params_has_no_stale_entries():
 def test_built_urls_resolve_back_to_their_own_route(world):
     wrong = []
     for route in all_routes():
-        if route.params and route.route not in ROUTE_PARAMS:
+        if route.params and route_params(route.route) is None:
             continue
         url = route.url(world)
         match = resolve(url)
