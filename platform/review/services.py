@@ -47,6 +47,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import ValidationError
 
 from audit.services import record
@@ -101,6 +102,24 @@ ACTION_SETTINGS = "review.settings_changed"
 ACTION_PUBLISH_QUEUED = "review.publish_queued"
 ACTION_PUBLISHED = "review.published"
 ACTION_PUBLISH_FAILED = "review.publish_failed"
+# How the audit trail names them.
+ACTION_LABELS = {
+    ACTION_ENTERED: gettext_lazy("Entered review"),
+    ACTION_APPROVED: gettext_lazy("Approved"),
+    ACTION_EDITED_APPROVED: gettext_lazy("Edited and approved"),
+    ACTION_REJECTED: gettext_lazy("Rejected"),
+    ACTION_REGENERATION: gettext_lazy("Sent back for regeneration"),
+    ACTION_PUBLISH_QUEUED: gettext_lazy("Queued for publishing"),
+    ACTION_PUBLISHED: gettext_lazy("Published with the AI-assisted flag"),
+    ACTION_PUBLISH_FAILED: gettext_lazy("Publishing failed"),
+}
+
+# The states each decision starts from (never while the item is being published).
+APPROVABLE = (Status.PENDING,)
+# Edit-and-approve and reject: undecided, or approved and not published yet.
+REVISABLE = (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED, Status.PUBLISH_FAILED)
+# Send back: the same, and a rejected item too.
+RETURNABLE = (*REVISABLE, Status.REJECTED)
 
 
 class ReviewError(Exception):
@@ -225,6 +244,18 @@ def _locked(review: Review) -> Review:
             .get(pk=review.pk))
 
 
+def _locked_for(review: Review, allowed: Iterable[str], by: User, *,
+                four_eyes: bool = False) -> Review:
+    """The review locked for a decision from one of the `allowed` states; refused otherwise,
+    and for approvals (`four_eyes`) when the four-eyes rule keeps `by` from approving."""
+    review = _locked(review)
+    _state_refusal(review, allowed)
+    refusal = _four_eyes_refusal(review, by) if four_eyes else None
+    if refusal:
+        raise refusal
+    return review
+
+
 def _decide(review: Review, decision: str, *, by: User, note: str, action: str,
             extra: dict[str, Any] | None = None) -> None:
     now = timezone.now()
@@ -245,14 +276,20 @@ def enter_review(item: GenerationItem) -> Review:
     """Put a READY item in the review queue. Idempotent: calling it again for the same
     generation returns the same review; a new generation (after regeneration) resets the
     review to pending with the new text. Runs the near-duplicate check and, once the job has
-    no item left in flight, tells the tenant's reviewers (once per job)."""
-    with transaction.atomic():
+    no item left in flight, tells the tenant's reviewers (once per job).
+
+    Runs in the generation pipeline's per-item transaction, so it keeps to a few queries:
+    the review row (locked), its save, the near-duplicate candidates and bands, the audit
+    event; no savepoint of its own (an error rolls the caller's transaction back anyway)."""
+    with transaction.atomic(savepoint=False):
         review = (Review.unscoped.select_for_update().filter(item=item).first())
         if review is not None and review.generation == item.generation:
             return review
-        if review is None:
+        created = review is None
+        if created:
             review = Review(tenant_id=item.tenant_id, item=item, store_id=item.store_id,
                             job_id=item.job_id)
+        review.tenant = _tenant_of(item)
         review.item = item
         review.generation = item.generation
         review.status = Status.PENDING
@@ -267,9 +304,9 @@ def enter_review(item: GenerationItem) -> Review:
         review.publish_error_code = review.publish_error_message = ""
         review.published_content, review.ai_share = None, None
         review.text_fingerprint = fingerprint(item.kind, review.ai_content)
-        review.near_duplicate_of, review.near_duplicate_similarity = None, None
+        bands = _flag_near_duplicates(review)
         review.save()
-        _flag_near_duplicates(review)
+        _save_bands(review, bands, replace=not created)
         record(ACTION_ENTERED, tenant=review.tenant, actor=None, target=review_target(item),
                details=_details(review, needs_human_check=item.needs_human_check,
                                 near_duplicate_of=review.near_duplicate_of_id))
@@ -278,18 +315,25 @@ def enter_review(item: GenerationItem) -> Review:
     return review
 
 
-def _flag_near_duplicates(review: Review) -> None:
+def _tenant_of(item: GenerationItem) -> Tenant:
+    """The item's tenant; without a query when the item came with its store and the store's
+    tenant, as the generation pipeline loads it."""
+    if not GenerationItem.tenant.is_cached(item) and GenerationItem.store.is_cached(item):
+        return item.store.tenant
+    return item.tenant
+
+
+def _flag_near_duplicates(review: Review) -> list[int]:
     """Compare the review's current text with other products' texts of the same store, kind
-    and language; flag this review and the one it resembles most."""
+    and language; flag this review (the caller saves it) and the one it resembles most.
+    Returns the text's band keys, for `_save_bands` once the review is saved."""
     item = review.item
     text_shingles = shingles(normalised_text(item.kind, review.current_content))
     keys = band_keys(item.kind, item.language, text_shingles)
-    NearDuplicateBand.unscoped.filter(review=review).delete()
-    NearDuplicateBand.unscoped.bulk_create([
-        NearDuplicateBand(tenant_id=review.tenant_id, review=review, store_id=review.store_id,
-                          band=key) for key in keys])
+    # The review's own bands (a text before an edit or regeneration) may match: its product
+    # is left out below.
     candidate_ids = (NearDuplicateBand.unscoped.filter(store_id=review.store_id, band__in=keys)
-                     .exclude(review=review).values("review_id").distinct())
+                     .values("review_id").distinct())
     candidates = (Review.unscoped.filter(pk__in=candidate_ids, status__in=LIVE_STATUSES,
                                          item__kind=item.kind, item__language=item.language)
                   .exclude(item__product_id=item.product_id)
@@ -303,15 +347,23 @@ def _flag_near_duplicates(review: Review) -> None:
             best = (similarity, other)
     if best is None:
         review.near_duplicate_of, review.near_duplicate_similarity = None, None
-        review.save(update_fields=["near_duplicate_of", "near_duplicate_similarity"])
-        return
+        return keys
     similarity, other = best
     review.near_duplicate_of_id = other.item_id
     review.near_duplicate_similarity = similarity
-    review.save(update_fields=["near_duplicate_of", "near_duplicate_similarity"])
     if other.near_duplicate_of_id is None and other.status != Status.PUBLISHED:
         Review.unscoped.filter(pk=other.pk).update(near_duplicate_of_id=item.pk,
                                                    near_duplicate_similarity=similarity)
+    return keys
+
+
+def _save_bands(review: Review, keys: list[int], *, replace: bool = True) -> None:
+    """Store the (saved) review's band keys, replacing those of its earlier text."""
+    if replace:
+        NearDuplicateBand.unscoped.filter(review=review).delete()
+    NearDuplicateBand.unscoped.bulk_create([
+        NearDuplicateBand(tenant_id=review.tenant_id, review=review, store_id=review.store_id,
+                          band=key) for key in keys])
 
 
 # Decisions ---------------------------------------------------------------------------------
@@ -320,11 +372,7 @@ def approve(review: Review, *, by: User, role: str | None = None) -> Review:
     """Approve the AI text as it is."""
     _require_reviewer(review.tenant, by, role)
     with transaction.atomic():
-        review = _locked(review)
-        _state_refusal(review, (Status.PENDING,))
-        refusal = _four_eyes_refusal(review, by)
-        if refusal:
-            raise refusal
+        review = _locked_for(review, APPROVABLE, by, four_eyes=True)
         review.status = Status.APPROVED
         _decide(review, ReviewDecision.Decision.APPROVED, by=by, note="",
                 action=ACTION_APPROVED)
@@ -377,20 +425,14 @@ def edit_and_approve(review: Review, *, content: dict[str, Any], by: User,
     """Approve the reviewer's edited text, after it passed the compliance filter again."""
     _require_reviewer(review.tenant, by, role)
     with transaction.atomic():
-        review = _locked(review)
-        _state_refusal(review, (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
-                                Status.PUBLISH_FAILED))
-        refusal = _four_eyes_refusal(review, by)
-        if refusal:
-            raise refusal
+        review = _locked_for(review, REVISABLE, by, four_eyes=True)
         cleaned = validate_edit(review, content)
         unchanged = cleaned == review.ai_content
         review.edited_content = None if unchanged else cleaned
         review.status = Status.APPROVED if unchanged else Status.EDITED_APPROVED
         review.publish_error_code = review.publish_error_message = ""
         review.text_fingerprint = fingerprint(review.item.kind, review.current_content)
-        review.save()
-        _flag_near_duplicates(review)
+        _save_bands(review, _flag_near_duplicates(review))
         _decide(review, ReviewDecision.Decision.APPROVED if unchanged
                 else ReviewDecision.Decision.EDITED_APPROVED, by=by, note="",
                 action=ACTION_APPROVED if unchanged else ACTION_EDITED_APPROVED,
@@ -413,9 +455,7 @@ def reject(review: Review, *, reason: str, by: User, role: str | None = None) ->
         raise ReviewError(_("Give a reason for the rejection."),
                           code="ERR_REVIEW_REASON_REQUIRED", field="reason")
     with transaction.atomic():
-        review = _locked(review)
-        _state_refusal(review, (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
-                                Status.PUBLISH_FAILED))
+        review = _locked_for(review, REVISABLE, by)
         review.status = Status.REJECTED
         review.reject_reason = reason
         _decide(review, ReviewDecision.Decision.REJECTED, by=by, note=reason,
@@ -432,9 +472,7 @@ def request_regeneration(review: Review, *, note: str, by: User,
     _require_reviewer(review.tenant, by, role)
     note = (note or "").strip()
     with transaction.atomic():
-        review = _locked(review)
-        _state_refusal(review, (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
-                                Status.PUBLISH_FAILED, Status.REJECTED))
+        review = _locked_for(review, RETURNABLE, by)
         review.status = Status.REGENERATION_REQUESTED
         review.regeneration_note = note
         _decide(review, ReviewDecision.Decision.REGENERATION_REQUESTED, by=by, note=note,
@@ -482,7 +520,7 @@ def _bulk_refusal(review: Review, by: User) -> ReviewError | None:
         return ReviewError(_("Nearly the same as another product's text in this store: "
                              "check it one by one."), code="ERR_REVIEW_NEAR_DUPLICATE")
     try:
-        _state_refusal(review, (Status.PENDING,))
+        _state_refusal(review, APPROVABLE)
     except ReviewError as error:
         return error
     return _four_eyes_refusal(review, by)

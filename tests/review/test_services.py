@@ -11,7 +11,13 @@ from django.core import mail
 from audit.models import AuditEvent
 from generation.models import BannedWord, GenerationItem, TenantBannedWord
 from review import services
-from review.models import Review, ReviewDecision, ReviewNotice, ReviewSettings
+from review.models import (
+    NearDuplicateBand,
+    Review,
+    ReviewDecision,
+    ReviewNotice,
+    ReviewSettings,
+)
 from review.services import ReviewError
 from tenants.scope import tenant_scope
 from tests.review.conftest import CONTENT, make_item, make_job, make_product, review_of
@@ -379,3 +385,25 @@ def test_near_duplicates_are_found_over_a_large_history_with_few_queries(
         with django_assert_max_num_queries(16):
             review = services.enter_review(item)
     assert review.near_duplicate_of_id == first.item_id
+
+
+def test_entering_review_in_the_pipelines_transaction_takes_five_queries(
+        desk, django_assert_num_queries):
+    from django.db import transaction
+
+    from generation.models import GenerationItem as Item
+
+    desk.review(0)
+    product = make_product(desk.store)
+    with tenant_scope(desk.tenant):
+        created = Item.objects.create(
+            job=desk.job, store=desk.store, product=product, kind="title", language="en",
+            status=Item.Status.READY, content={"title": "A title of its own for this product"})
+        # Loaded as the pipeline loads it: with the store and the store's tenant.
+        item = Item.unscoped.select_related("job", "store__tenant", "product").get(pk=created.pk)
+        # The review row (locked), the candidates, the review, its bands, the audit event.
+        with transaction.atomic(), django_assert_num_queries(5):
+            review = services.enter_review(item)
+    assert review.status == Status.PENDING
+    assert NearDuplicateBand.unscoped.filter(review=review).count() == services.BANDS
+    assert events(desk.tenant, services.ACTION_ENTERED)[-1].target == f"item #{item.pk}"
