@@ -45,8 +45,7 @@ def review_queue(*, status: str | None = Status.PENDING, store_id: int | None = 
                  language: str | None = None, flag: str | None = None) -> QuerySet[Review]:
     """The reviews to work on, compliance-flagged first, then near-duplicates, then oldest
     first. `status=None` lists every status."""
-    reviews = Review.objects.select_related("item", "item__product", "store", "job",
-                                            "reviewer", "near_duplicate_of")
+    reviews = Review.objects.select_related("item", "item__product", "store", "reviewer")
     if status:
         reviews = reviews.filter(status=status)
     if store_id:
@@ -73,9 +72,10 @@ def review_queue(*, status: str | None = Status.PENDING, store_id: int | None = 
 
 
 def review_detail(review_id: int) -> Review:
-    return (Review.objects.select_related("item", "item__product", "item__instruction_version",
-                                          "store", "job", "reviewer", "near_duplicate_of")
-            .get(pk=review_id))
+    """One review with what its page and the API show (item, product, node, instructions)."""
+    return (Review.objects.select_related(
+        "item", "item__product", "item__node", "item__instruction_version__instruction_set",
+        "store", "reviewer").get(pk=review_id))
 
 
 def original_text(review: Review) -> str:
@@ -165,12 +165,14 @@ def publish_status(*, store_id: int | None = None, job_id: int | None = None,
     return reviews.order_by("-publish_queued_at", "-id")
 
 
-def audit_trail(review: Review) -> QuerySet[AuditEvent]:
+def audit_trail(review: Review, *, with_job: bool = True) -> QuerySet[AuditEvent]:
     """Who generated, edited, approved, rejected and published the item, and when: the item's
-    own events (review and regeneration) and its job's (started, cancelled, retried)."""
-    return (AuditEvent.objects.filter(Q(target=f"item #{review.item_id}")
-                                      | Q(target=f"job #{review.job_id}"))
-            .select_related("actor").order_by("created_at", "id"))
+    own events (review and regeneration) and, `with_job`, its job's (started, cancelled,
+    retried)."""
+    where = Q(target=f"item #{review.item_id}")
+    if with_job:
+        where |= Q(target=f"job #{review.job_id}")
+    return AuditEvent.objects.filter(where).select_related("actor").order_by("created_at", "id")
 
 
 # Measures ----------------------------------------------------------------------------------

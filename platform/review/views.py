@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from difflib import SequenceMatcher
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,8 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from audit.models import AuditEvent
-from generation.content import ContentKind, language_choices, text_fields
+from generation.content import ContentKind, as_plain_text, language_choices, text_fields
 from generation.models import GenerationJob
 from portal.error_codes import describe
 from review import publishing, selectors, services
@@ -58,17 +57,6 @@ FLAG_CHOICES = [
     (selectors.FLAG_ANY, gettext_lazy("Any flag")),
     (selectors.FLAG_CLEAN, gettext_lazy("No flags")),
 ]
-
-ACTION_LABELS = {
-    services.ACTION_ENTERED: gettext_lazy("Entered review"),
-    services.ACTION_APPROVED: gettext_lazy("Approved"),
-    services.ACTION_EDITED_APPROVED: gettext_lazy("Edited and approved"),
-    services.ACTION_REJECTED: gettext_lazy("Rejected"),
-    services.ACTION_REGENERATION: gettext_lazy("Sent back for regeneration"),
-    services.ACTION_PUBLISH_QUEUED: gettext_lazy("Queued for publishing"),
-    services.ACTION_PUBLISHED: gettext_lazy("Published with the AI-assisted flag"),
-    services.ACTION_PUBLISH_FAILED: gettext_lazy("Publishing failed"),
-}
 
 FIELD_LABELS = {
     "title": gettext_lazy("Title"),
@@ -169,43 +157,16 @@ def field_label(path: str) -> str:
 
 # The diff ----------------------------------------------------------------------------------
 
-_TOKENS = re.compile(r"\s+|[^\s]+")
+_DIFF_TAGS = {"equal": "{}", "delete": '<del class="diff-del">{}</del>',
+              "insert": '<ins class="diff-ins">{}</ins>'}
 
 
 def diff_html(before: str, after: str) -> SafeString:
-    """A word diff of two texts as HTML: removed words in <del>, added words in <ins>, the
-    rest as it is; every piece of text escaped."""
-    old, new = _TOKENS.findall(before or ""), _TOKENS.findall(after or "")
-    matcher = SequenceMatcher(None, old, new, autojunk=False)
-    parts: list[str] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            parts.append(escape("".join(old[i1:i2])))
-            continue
-        if op in ("delete", "replace"):
-            parts.append(f'<del class="diff-del">{escape("".join(old[i1:i2]))}</del>')
-        if op in ("insert", "replace"):
-            parts.append(f'<ins class="diff-ins">{escape("".join(new[j1:j2]))}</ins>')
-    return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped
-
-
-def original_text(review: Review) -> str:
-    """The listing's current text of the same kind: what the AI text replaces."""
-    product = review.item.product
-    kind = review.item.kind
-    if kind == ContentKind.TITLE:
-        return product.title
-    if kind == ContentKind.BULLET_POINTS:
-        return "\n".join(product.bullet_points or [])
-    if kind == ContentKind.SEARCH_TERMS:
-        return "\n".join(product.search_terms or [])
-    if kind in (ContentKind.DETAIL_MODULES, ContentKind.IMAGE_DESCRIPTION):
-        return product.description
-    return ""
-
-
-def _plain(review: Review, content: dict[str, Any] | None) -> str:
-    return "\n".join(text for _path, text in text_fields(review.item.kind, content or {}))
+    """The word diff of two texts (selectors.word_diff) as HTML: removed words in <del>,
+    added words in <ins>, the rest as it is; every piece of text escaped."""
+    return mark_safe("".join(  # noqa: S308 - every piece is escaped
+        _DIFF_TAGS[op].format(escape(text))
+        for op, text in selectors.word_diff(before or "", after or "")))
 
 
 # The edit form -----------------------------------------------------------------------------
@@ -341,7 +302,7 @@ def review_bulk(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("Unknown action."))
             return redirect(back)
     except services.ReviewError as error:
-        messages.error(request, error.message)
+        messages.error(request, f"{error.message} {describe(error.code).remedy}")
         return redirect(back)
     request.session["review_bulk_result"] = {
         "action": action,
@@ -365,8 +326,8 @@ def _neighbours(review: Review, filters: dict[str, Any]) -> tuple[int | None, in
 def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
                   **extra: Any) -> dict[str, Any]:
     item = review.item
-    original = original_text(review)
-    ai_text = _plain(review, review.ai_content)
+    original = selectors.original_text(review)
+    ai_text = as_plain_text(item.kind, review.ai_content or {})
     previous_id, next_id = _neighbours(review, filters)
     query = _query(filters)
     suffix = f"?{query}" if query else ""
@@ -379,14 +340,12 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
             "item__product").first()
         duplicate = {"review": other,
                      "similarity": (review.near_duplicate_similarity or 0) * 100}
-    events = [{"event": event, "label": ACTION_LABELS.get(event.action, event.action)}
-              for event in AuditEvent.objects.select_related("actor").filter(
-                  target=services.review_target(item)).order_by("created_at", "id")]
+    events = [{"event": event, "label": services.ACTION_LABELS.get(event.action, event.action)}
+              for event in selectors.audit_trail(review, with_job=False)]
     publish_error = (_explained(review.publish_error_code)
                      if review.publish_error_code else None)
-    can_review = member_can(request, TenantPermission.REVIEW)
-    editable = review.status in (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED,
-                                 Status.PUBLISH_FAILED) and not review.publish_pending
+    store_refusal = publishing.store_refusal(review.store)
+    can_review = member_can(request, TenantPermission.REVIEW) and not review.publish_pending
     return {
         "review": review,
         "item": item,
@@ -396,9 +355,9 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "suffix": suffix,
         "original_text": original,
         "ai_text": ai_text,
-        "original_diff": diff_html(original, _plain(review, review.current_content))
+        "original_diff": diff_html(original, as_plain_text(item.kind, review.current_content))
         if original else None,
-        "edit_diff": (diff_html(ai_text, _plain(review, review.edited_content))
+        "edit_diff": (diff_html(ai_text, as_plain_text(item.kind, review.edited_content))
                       if review.edited_content is not None else None),
         "ai_fields": [(field_label(path), value)
                       for path, value in text_fields(item.kind, review.ai_content)],
@@ -410,19 +369,18 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "publish_error": publish_error,
         "publishable_kind": publishing.is_publishable_kind(item.kind)
         and review.destination == Review.Destination.LISTING,
-        "store_refusal": (_explained(publishing.store_refusal(review.store))
-                          if publishing.store_refusal(review.store) else None),
+        "store_refusal": _explained(store_refusal) if store_refusal else None,
         "previous_url": (reverse("review_item", args=[previous_id]) + suffix
                          if previous_id else ""),
         "next_url": reverse("review_item", args=[next_id]) + suffix if next_id else "",
         "queue_url": reverse("review") + suffix,
-        "can_review": can_review,
+        "can_review": member_can(request, TenantPermission.REVIEW),
         "can_publish": _can_publish(request),
-        "can_approve": can_review and review.status == Status.PENDING
-        and not review.publish_pending,
-        "can_edit": can_review and editable,
-        "can_reject": can_review and editable,
-        "can_regenerate": can_review and (editable or review.status == Status.REJECTED),
+        # What the decision services would accept now (they check again).
+        "can_approve": can_review and review.status in services.APPROVABLE,
+        "can_edit": can_review and review.status in services.REVISABLE,
+        "can_reject": can_review and review.status in services.REVISABLE,
+        "can_regenerate": can_review and review.status in services.RETURNABLE,
         "may_publish_now": review.status in publishing.PUBLISHABLE_STATUSES
         and not review.publish_pending,
         "edit_fields": extra.pop("edit_fields", None) or edit_fields(review),
@@ -469,70 +427,58 @@ def _refused(request: HttpRequest, review: Review, filters: dict[str, Any],
     return render(request, "review/review_item.html", context, status=400)
 
 
-@require_POST
-@member_required(TenantPermission.REVIEW)
-def review_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _get_review(pk)
+def _decide(request: HttpRequest, review: Review, decide: Callable[..., Review], done: str,
+            reopen: Callable[[services.ReviewError], dict[str, Any]] | None = None,
+            **fields: Any) -> HttpResponse:
+    """One decision from the item page (`decide` is the review service, `fields` what it is
+    given besides the reviewer): then the next pending item of the same queue, or on refusal
+    the page again with the error and the form reopened as it was sent (`reopen`)."""
     filters = _filters(request.POST)
     candidates = _pending_after(review, filters)
     try:
-        services.approve(review, by=request.user, role=request.tenant_role)
+        decide(review, by=request.user, role=request.tenant_role, **fields)
     except services.ReviewError as error:
-        return _refused(request, review, filters, error)
-    messages.success(request, _("Approved: %(product)s.") % {"product": review.item.product.sku})
+        return _refused(request, review, filters, error, **(reopen(error) if reopen else {}))
+    messages.success(request, done % {"product": review.item.product.sku})
     return _after_decision(request, review, filters, candidates)
+
+
+@require_POST
+@member_required(TenantPermission.REVIEW)
+def review_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, _get_review(pk), services.approve, _("Approved: %(product)s."))
 
 
 @require_POST
 @member_required(TenantPermission.REVIEW)
 def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
     review = _get_review(pk)
-    filters = _filters(request.POST)
     content = content_from_post(review, request.POST)
-    candidates = _pending_after(review, filters)
-    try:
-        services.edit_and_approve(review, content=content, by=request.user,
-                                  role=request.tenant_role)
-    except services.ReviewError as error:
+
+    def reopen(error: services.ReviewError) -> dict[str, Any]:
         errors = {path: str(text) for path, text in error.details.items()}
-        return _refused(request, review, filters, error, edit_open=True,
-                        edit_fields=edit_fields(review, content, errors))
-    messages.success(request, _("Edited and approved: %(product)s.")
-                     % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters, candidates)
+        return {"edit_open": True, "edit_fields": edit_fields(review, content, errors)}
+
+    return _decide(request, review, services.edit_and_approve,
+                   _("Edited and approved: %(product)s."), reopen, content=content)
 
 
 @require_POST
 @member_required(TenantPermission.REVIEW)
 def review_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _get_review(pk)
-    filters = _filters(request.POST)
     reason = request.POST.get("reason", "")
-    candidates = _pending_after(review, filters)
-    try:
-        services.reject(review, reason=reason, by=request.user, role=request.tenant_role)
-    except services.ReviewError as error:
-        return _refused(request, review, filters, error, reject_open=True, reason=reason)
-    messages.success(request, _("Rejected: %(product)s.") % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters, candidates)
+    return _decide(request, _get_review(pk), services.reject, _("Rejected: %(product)s."),
+                   lambda _error: {"reject_open": True, "reason": reason}, reason=reason)
 
 
 @require_POST
 @member_required(TenantPermission.REVIEW)
 def review_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _get_review(pk)
-    filters = _filters(request.POST)
     note = request.POST.get("note", "")
-    candidates = _pending_after(review, filters)
-    try:
-        services.request_regeneration(review, note=note, by=request.user,
-                                      role=request.tenant_role)
-    except services.ReviewError as error:
-        return _refused(request, review, filters, error, regenerate_open=True, note=note)
-    messages.success(request, _("Sent back for regeneration: %(product)s. It returns to the "
-                                "queue when the new text is ready.")
-                     % {"product": review.item.product.sku})
-    return _after_decision(request, review, filters, candidates)
+    return _decide(request, _get_review(pk), services.request_regeneration,
+                   _("Sent back for regeneration: %(product)s. It returns to the queue when "
+                     "the new text is ready."),
+                   lambda _error: {"regenerate_open": True, "note": note}, note=note)
 
 
 @require_POST
