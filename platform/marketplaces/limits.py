@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -73,8 +74,16 @@ def spend_daily_request(store_key: str, time_zone: str | tzinfo) -> int:
 
 def remaining_daily_budget(store_key: str, time_zone: str | tzinfo) -> int:
     """Requests the store may still make today (its local day), for the portal."""
-    used = int(_redis().get(_budget_key(store_key, time_zone)) or 0)
-    return max(settings.MARKETPLACE_DAILY_REQUEST_BUDGET - used, 0)
+    return remaining_daily_budgets([(store_key, time_zone)])[0]
+
+
+def remaining_daily_budgets(stores: Sequence[tuple[str, str | tzinfo]]) -> list[int]:
+    """remaining_daily_budget of each (store key, time zone), in one Redis round trip."""
+    if not stores:
+        return []
+    used = _redis().mget([_budget_key(store_key, zone) for store_key, zone in stores])
+    budget = settings.MARKETPLACE_DAILY_REQUEST_BUDGET
+    return [max(budget - int(value or 0), 0) for value in used]
 
 
 def take_app_slot(marketplace: str, app_key: str, max_wait: float | None = None) -> int:
