@@ -31,7 +31,8 @@ JOBS_PER_PAGE = 25
 ITEMS_PER_PAGE = 50
 
 
-def _query_without_page(request: HttpRequest) -> str:
+def query_without_page(request: HttpRequest) -> str:
+    """The page's query string without `page`, for the links of generation/_pagination.html."""
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
@@ -65,7 +66,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "store_id": store_id,
         "status": status,
         "statuses": GenerationJob.Status.choices,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "can_start": member_can(request, TenantPermission.START_WORK),
     })
 
@@ -91,8 +92,12 @@ class StoreOption:
         return not self.unusable_reason
 
 
-def _store_options() -> list[StoreOption]:
-    return [StoreOption(store, quota.usage_today(store).unusable_reason)
+def _store_options(request: HttpRequest) -> list[StoreOption]:
+    """The tenant's stores, each with why it cannot start a job today ("" if it can): one
+    subscription lookup per store, not the whole of quota.usage_today."""
+    day = quota.local_day(request.tenant)
+    return [StoreOption(store, "" if quota.current_subscription(store, day)
+                        else quota.why_not_usable(store, day))
             for store in catalog_selectors.stores()]
 
 
@@ -149,7 +154,7 @@ def _job_form(request: HttpRequest, options: list[StoreOption]) -> JobForm:
 def job_new(request: HttpRequest) -> HttpResponse:
     """GET (or a POST from the catalog's "Generate for selected"): the form. POST with
     action=preview: the form with the estimate; action=start: start the job."""
-    options = _store_options()
+    options = _store_options(request)
     form = _job_form(request, options)
     can_start = member_can(request, TenantPermission.START_WORK)
     context: dict = {}
@@ -198,9 +203,10 @@ def _matching_count(form: JobForm) -> int | None:
 @require_POST
 @member_required()
 def job_estimate(request: HttpRequest) -> HttpResponse:
-    """The estimate panel alone, refreshed by the new-job page when a choice changes."""
-    options = _store_options()
-    form = _job_form(request, options)
+    """The estimate panel alone, refreshed by the new-job page when a choice changes. The
+    estimate says itself why its store cannot start, so the other stores' reasons are not
+    looked up."""
+    form = _job_form(request, [StoreOption(store, "") for store in catalog_selectors.stores()])
     context = _estimate_context(form)
     return render(request, "generation/_estimate.html",
                   {"form": form, "partial": True, **context})
@@ -249,7 +255,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "item_statuses": GenerationItem.Status.choices,
         "kind_choices": [(k, label) for k, label in ContentKind.choices if k in job.kinds],
         "language_choices": [(c, LANGUAGE_NAMES.get(c, c)) for c in job.languages],
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "can_start": can_start,
         "selection_ids": len(job.selection.get("product_ids", [])),
     })

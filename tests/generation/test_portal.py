@@ -258,3 +258,27 @@ def test_times_in_the_tenants_time_zone_and_pages_in_chinese(tenant_a, owner_a, 
     for url in (reverse("jobs"), reverse("job_new"), reverse("job_detail", args=[job.pk]),
                 reverse("job_progress", args=[job.pk]), reverse("generation_settings")):
         assert chinese.get(url).status_code == 200
+
+
+def test_new_job_page_looks_up_one_subscription_per_store(owner_client, store, products,
+                                                          tenant_a, owner_a, pack):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner_client.get(reverse("job_new"), {"store": store.pk}).status_code == 200
+        return len(captured)
+
+    before = queries()
+    for _ in range(3):
+        billing.subscribe_store(make_store(tenant_a, owner_a), pack, by=None)
+    assert queries() - before <= 3
+    # The estimate panel needs only the chosen store's quota, however many stores there are.
+    with CaptureQueriesContext(connection) as few:
+        owner_client.post(reverse("job_estimate"), job_payload(store, action="preview"))
+    for _ in range(3):
+        make_store(tenant_a, owner_a)
+    with CaptureQueriesContext(connection) as more:
+        owner_client.post(reverse("job_estimate"), job_payload(store, action="preview"))
+    assert len(more) == len(few)
