@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Product
 from generation.content import language_choices
+from generation.forms import banned_term
 from generation.models import (
     MARKETPLACE_CHOICES,
     BannedWord,
@@ -145,7 +146,7 @@ class BannedWordForm(forms.ModelForm):
         fields = ["marketplace", "language", "term", "reason"]
 
     def clean_term(self) -> str:
-        return self.cleaned_data["term"].strip()
+        return banned_term(self.cleaned_data["term"])
 
 
 class BulkBannedWordsForm(forms.Form):
@@ -160,7 +161,7 @@ class BulkBannedWordsForm(forms.Form):
     def clean_terms(self) -> list[str]:
         terms = []
         for line in self.cleaned_data["terms"].splitlines():
-            term = line.strip()
+            term = banned_term(line)
             if term and term not in terms:
                 if len(term) > 100:
                     raise forms.ValidationError(_("A term has at most 100 characters."))
@@ -208,7 +209,7 @@ class LogFilterForm(forms.Form):
     def time_zone(self):
         data = self.cleaned_data
         if data.get("zone") == TimeZoneChoice.TENANT and data.get("tenant") is not None:
-            return _zone(data["tenant"].time_zone)
+            return data["tenant"].zone
         return UTC
 
     def bound(self, name: str) -> datetime | None:
@@ -217,12 +218,6 @@ class LogFilterForm(forms.Form):
         if value is None:
             return None
         return timezone.make_aware(value.replace(tzinfo=None), self.time_zone())
-
-
-def _zone(name: str):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 class PeriodForm(forms.Form):

@@ -3,7 +3,7 @@ diagnosis and model cost. Staff only; every tenant's data (hence the `unscoped` 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -27,7 +27,7 @@ from generation.console_forms import (
     PeriodForm,
     SampleTestForm,
 )
-from generation.content import VISION_KINDS, ContentKind
+from generation.content import VISION_KINDS, ContentKind, language_choices
 from generation.models import (
     MARKETPLACE_CHOICES,
     BannedWord,
@@ -38,6 +38,7 @@ from generation.models import (
 )
 from generation.pipeline import banned_terms
 from generation.prechecks import main_image_url
+from generation.views import query_without_page
 from portal.error_codes import describe
 from tenants.access import staff_can, staff_required
 from tenants.models import Tenant
@@ -147,18 +148,25 @@ def instruction_set_add(request: HttpRequest) -> HttpResponse:
     return render(request, "console/generation/instruction_set_form.html", {"form": form})
 
 
-@staff_required(VIEW)
-def instruction_set(request: HttpRequest, pk: int) -> HttpResponse:
-    selected = get_object_or_404(InstructionSet, pk=pk)
+def _instruction_set_page(request: HttpRequest, selected: InstructionSet,
+                          draft_form: DraftForm | None = None, status: int = 200) -> HttpResponse:
+    """The set with its versions; the new-draft form starts from the published version (or
+    the newest) unless a posted form with errors is given."""
     versions = list(selected.versions.select_related("created_by", "published_by"))
     published = next((v for v in versions if v.status == InstructionVersion.Status.PUBLISHED),
                      None)
-    source = published or (versions[0] if versions else None)
-    draft_form = DraftForm(initial={"text": source.text if source else "",
-                                    "strict_text": source.strict_text if source else ""})
+    if draft_form is None:
+        source = published or (versions[0] if versions else None)
+        draft_form = DraftForm(initial={"text": source.text if source else "",
+                                        "strict_text": source.strict_text if source else ""})
     return render(request, "console/generation/instruction_set.html", {
         "set": selected, "versions": versions, "published": published,
-        "draft_form": draft_form, "can_manage": staff_can(request, MANAGE)})
+        "draft_form": draft_form, "can_manage": staff_can(request, MANAGE)}, status=status)
+
+
+@staff_required(VIEW)
+def instruction_set(request: HttpRequest, pk: int) -> HttpResponse:
+    return _instruction_set_page(request, get_object_or_404(InstructionSet, pk=pk))
 
 
 @require_POST
@@ -167,11 +175,7 @@ def instruction_draft(request: HttpRequest, pk: int) -> HttpResponse:
     selected = get_object_or_404(InstructionSet, pk=pk)
     form = DraftForm(request.POST)
     if not form.is_valid():
-        versions = list(selected.versions.all())
-        return render(request, "console/generation/instruction_set.html", {
-            "set": selected, "versions": versions, "draft_form": form, "can_manage": True,
-            "published": next((v for v in versions if v.status == "published"), None)},
-            status=400)
+        return _instruction_set_page(request, selected, form, status=400)
     version = instructions.create_draft(selected, by=request.user, **form.cleaned_data)
     messages.success(request, _("Draft version %(number)s saved; test it, then publish it.")
                      % {"number": version.number})
@@ -261,10 +265,9 @@ def banned_words(request: HttpRequest) -> HttpResponse:
         data = check_form.cleaned_data
         terms = banned_terms(None, data["marketplace"], data["language"])
         found = compliance.find_banned_terms(data["text"], terms)
-    from generation.content import language_choices
-
     return render(request, "console/generation/banned_words.html", {
-        "page": page, "marketplace": marketplace, "language": language, "q": query,
+        "page": page, "query": query_without_page(request), "marketplace": marketplace,
+        "language": language, "q": query,
         "marketplaces": MARKETPLACE_CHOICES, "language_options": language_choices(),
         "add_form": BannedWordForm(), "bulk_form": BulkBannedWordsForm(prefix="bulk"),
         "check_form": check_form, "found": found, "can_manage": staff_can(request, MANAGE)})
@@ -278,7 +281,8 @@ def banned_word_add(request: HttpRequest) -> HttpResponse:
         word = form.save(commit=False)
         word.created_by = request.user
         try:
-            word.save()
+            with transaction.atomic():  # a savepoint: the request's transaction stays usable
+                word.save()
         except IntegrityError:
             messages.error(request, _("That word is on the list already."))
         else:
@@ -300,11 +304,12 @@ def banned_word_bulk(request: HttpRequest) -> HttpResponse:
         [BannedWord(marketplace=data["marketplace"], language=data["language"], term=term,
                     reason=data["reason"], created_by=request.user) for term in data["terms"]],
         ignore_conflicts=True)
-    existing = BannedWord.objects.filter(marketplace=data["marketplace"],
-                                         language=data["language"], term__in=data["terms"])
+    listed = BannedWord.objects.filter(marketplace=data["marketplace"],
+                                       language=data["language"],
+                                       term__in=data["terms"]).count()
     messages.success(request, ngettext("%(count)s term is on the list.",
-                                       "%(count)s terms are on the list.", existing.count())
-                     % {"count": existing.count()})
+                                       "%(count)s terms are on the list.", listed)
+                     % {"count": listed})
     return redirect("console_banned_words")
 
 
@@ -321,27 +326,23 @@ def banned_word_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required(VIEW)
 def request_log(request: HttpRequest) -> HttpResponse:
-    form = LogFilterForm(request.GET or None)
-    zone = None
-    logs = None
-    if not request.GET or form.is_valid():
-        data = form.cleaned_data if request.GET else {}
-        zone = form.time_zone() if request.GET else None
+    form = LogFilterForm(request.GET)  # no filter at all is valid too: every request
+    zone, logs = UTC, None
+    if form.is_valid():
+        data = form.cleaned_data
+        zone = form.time_zone()
         wanted = reports.LogFilter(
             tenant_id=data["tenant"].pk if data.get("tenant") else None,
             store_id=data.get("store"), job_id=data.get("job"),
             node_id=data["node"].pk if data.get("node") else None,
             error_code=data.get("error_code", ""),
-            start=form.bound("start") if request.GET else None,
-            end=form.bound("end") if request.GET else None)
+            start=form.bound("start"), end=form.bound("end"))
         logs = Paginator(reports.search_logs(wanted), PAGE_SIZE).get_page(
             request.GET.get("page"))
         for log in logs:
             log.error = describe(log.error_code) if log.error_code else None
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(request, "console/generation/request_log.html", {
-        "form": form, "page": logs, "zone": zone or "UTC", "query": query.urlencode()})
+        "form": form, "page": logs, "zone": zone, "query": query_without_page(request)})
 
 
 # Jobs and diagnosis ------------------------------------------------------------------------
@@ -360,6 +361,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     jobs = jobs.order_by(failed_first, "-created_at", "-id")
     return render(request, "console/generation/job_list.html", {
         "page": Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page")),
+        "query": query_without_page(request),
         "statuses": GenerationJob.Status.choices, "status": status, "tenant": tenant,
         "tenants": Tenant.objects.order_by("name")})
 

@@ -14,6 +14,12 @@ from marketplaces.sites import MARKETPLACE_LANGUAGES
 from stores.models import Store
 
 
+def banned_term(value: str) -> str:
+    """A banned word or phrase as stored, on the ISV's list and the tenants' own: inner
+    whitespace collapsed to one space."""
+    return " ".join(value.split())
+
+
 class JobForm(forms.Form):
     """Store, SKUs (a catalog filter or an explicit list), kinds, languages, compliance mode.
     The languages offered are the chosen store's marketplace's; its site's main languages are
@@ -89,7 +95,7 @@ class BannedWordForm(forms.ModelForm):
                                            *LANGUAGE_NAMES.items()]
 
     def clean_term(self) -> str:
-        term = " ".join(self.cleaned_data["term"].split())
+        term = banned_term(self.cleaned_data["term"])
         if not term:
             raise forms.ValidationError(_("Enter a word or phrase."))
         return term

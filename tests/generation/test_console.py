@@ -448,3 +448,37 @@ def test_support_sees_a_node_in_the_admin_without_its_key(support_client, nodes)
     page = support_client.get(reverse("admin:generation_modelnode_change",
                                       args=[nodes["primary"].pk])).content.decode()
     assert "DeepSeek primary" in page and "sk-test" not in page
+
+
+# Mended: duplicates, invalid drafts, pagination links ----------------------------------------
+
+def test_adding_a_listed_word_again_says_so_whatever_the_spacing(admin_client):
+    form = {"marketplace": "temu", "language": "en", "term": "miracle  cure"}
+    admin_client.post(reverse("console_banned_word_add"), form)
+    response = admin_client.post(reverse("console_banned_word_add"),
+                                 {**form, "term": " miracle cure "}, follow=True)
+    assert "already exists." in response.content.decode()  # the form finds it first
+    assert list(BannedWord.objects.filter(term__startswith="miracle")
+                .values_list("term", flat=True)) == ["miracle cure"]
+
+
+def test_an_invalid_draft_shows_the_set_again(admin_client):
+    admin_client.get(reverse("console_instructions"))
+    selected = title_set()
+    response = admin_client.post(reverse("console_instruction_draft", args=[selected.pk]),
+                                 {"text": "New text", "strict_text": ""})
+    page = response.content.decode()
+    assert response.status_code == 400 and "v1" in page
+    assert "Starts from the published version 1." in page
+    assert selected.versions.count() == 1
+
+
+def test_banned_word_pages_keep_the_filter(admin_client):
+    BannedWord.objects.bulk_create([BannedWord(term=f"cheap {n:03}", marketplace="temu")
+                                    for n in range(120)])
+    page = admin_client.get(reverse("console_banned_words"),
+                            {"q": "cheap & co", "marketplace": "temu"}).content.decode()
+    assert "No banned words match." in page
+    page = admin_client.get(reverse("console_banned_words"),
+                            {"q": "cheap", "marketplace": "temu"}).content.decode()
+    assert "Page 1 of 2" in page and "q=cheap&amp;marketplace=temu&amp;page=2" in page
