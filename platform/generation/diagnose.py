@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q
@@ -57,7 +58,7 @@ class SkuProblem:
     product_id: int
     sku: str
     title: str
-    kind: str
+    kind: str  # labels, as shown
     language: str
 
 
@@ -262,15 +263,17 @@ def _explain_content(job: GenerationJob, group: FaultGroup) -> None:
     for hit in group.terms:
         if hit.banned_word_id is not None:
             group.actions.append(Action(_('Banned word "%(term)s"') % {"term": hit.term},
-                                        reverse("console_banned_words") + "?q=" + hit.term))
+                                        reverse("console_banned_words") + "?"
+                                        + urlencode({"q": hit.term})))
 
 
 def _explain_input(job: GenerationJob, group: FaultGroup) -> None:
     failed = (GenerationItem.unscoped.filter(job=job, error_code=group.code)
               .select_related("product").order_by("product__sku", "kind", "language"))
     group.skus_total = failed.values("product").distinct().count()
-    group.skus = [SkuProblem(item.product_id, item.product.sku, item.product.title, item.kind,
-                             item.language) for item in failed[:SAMPLE_SIZE]]
+    group.skus = [SkuProblem(item.product_id, item.product.sku, item.product.title,
+                             item.get_kind_display(), item.get_language_display())
+                  for item in failed[:SAMPLE_SIZE]]
     group.explanation = ngettext(
         "%(count)s SKU has input the model cannot work from. %(remedy)s The seller fixes it "
         "in the seller center, syncs and retries the failed items.",

@@ -175,3 +175,19 @@ def test_no_enabled_node_points_at_the_node_page(store, owner_a, nodes, model_sa
     assert group.code == "ERR_NO_MODEL_NODE" and group.items_failed == 1
     assert group.explanation.startswith("ISV staff enable a node")
     assert group.actions[0].url == reverse("console_nodes")
+
+
+def test_banned_word_links_carry_the_whole_term(store, owner_a, nodes, model_sandbox):
+    from urllib.parse import parse_qs, urlsplit
+
+    from generation.models import BannedWord
+
+    model_sandbox.state.set_behaviour("*", banned_words=True)
+    job = run_job(start(store, owner_a, [make_product(store)]))
+    term = "#1 best & cheapest"  # "#" and "&" would cut the search link short
+    BannedWord.objects.create(term=term)
+    GenerationItem.unscoped.filter(job=job).update(compliance_hits=[{"term": term}])
+    group = diagnose_job(job).groups[0]
+    [link] = [action.url for action in group.actions
+              if str(action.label) == f'Banned word "{term}"']
+    assert parse_qs(urlsplit(link).query) == {"q": [term]}
