@@ -54,6 +54,13 @@ class ErrorCodeSerializer(serializers.Serializer):
     remedy = serializers.CharField()
 
 
+def _error_entry(code: str) -> dict:
+    """A catalogue entry in ErrorCodeSerializer's shape (meaning and remedy in the request's
+    language)."""
+    entry = describe(code)
+    return {"code": entry.code, "meaning": str(entry.meaning), "remedy": str(entry.remedy)}
+
+
 class ItemSerializer(serializers.ModelSerializer):
     job = serializers.PrimaryKeyRelatedField(read_only=True)
     store = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -78,10 +85,7 @@ class ItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ErrorCodeSerializer(allow_null=True))
     def get_error(self, item: GenerationItem) -> dict | None:
-        if not item.error_code:
-            return None
-        entry = describe(item.error_code)
-        return {"code": entry.code, "meaning": str(entry.meaning), "remedy": str(entry.remedy)}
+        return _error_entry(item.error_code) if item.error_code else None
 
 
 class JobRequestSerializer(serializers.Serializer):
@@ -156,11 +160,8 @@ def _parse(request: Request):
 
 
 def _estimate_data(estimate: services.Estimate) -> dict:
-    problems = []
-    for code, count in sorted(estimate.input_problems.items()):
-        entry = describe(code)
-        problems.append({"code": code, "items": count, "meaning": str(entry.meaning),
-                         "remedy": str(entry.remedy)})
+    problems = [{**_error_entry(code), "items": count}
+                for code, count in sorted(estimate.input_problems.items())]
     return {"skus": estimate.skus, "items": estimate.items, "calls": estimate.calls,
             "input_problems": problems, "included_left": estimate.included_left,
             "overage_calls": estimate.overage_calls, "overage_price": estimate.overage_price,
