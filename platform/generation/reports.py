@@ -72,14 +72,6 @@ class CostRow:
             if self.items else None
 
     @property
-    def cache_hit_share(self) -> float | None:
-        return self.cache_hit_tokens / self.prompt_tokens if self.prompt_tokens else None
-
-    @property
-    def failed_share(self) -> float | None:
-        return self.failed_requests / self.requests if self.requests else None
-
-    @property
     def cache_hit_percent(self) -> Decimal | None:
         return _percent(self.cache_hit_tokens, self.prompt_tokens)
 
