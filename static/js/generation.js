@@ -1,7 +1,8 @@
 /* Generation pages, no framework and nothing from a CDN:
    - [data-poll-url]: replace the element with the HTML fragment at that URL every 2 s while
      the job is active; when the fragment says data-active="false", reload the page once so the
-     item table and buttons show the final state.
+     item table and buttons show the final state. After repeated failures it stops and shows
+     the element's data-stopped-text (translated in the template).
    - #job-form[data-estimate-url]: refresh the estimate panel when a choice changes.
    - [data-autosubmit]: submit the select's form on change.
    - form[data-confirm]: ask before submitting (cancel). */
@@ -35,10 +36,24 @@
         })
         .catch(function () {
           failures += 1;
-          if (failures < MAX_FAILURES) { window.setTimeout(tick, POLL_MS * 2); }
+          if (failures < MAX_FAILURES) {
+            window.setTimeout(tick, POLL_MS * 2);
+          } else {
+            stopped(node);
+          }
         });
     }
     window.setTimeout(tick, POLL_MS);
+  }
+
+  function stopped(node) {
+    var text = node.getAttribute("data-stopped-text");
+    if (!text) { return; }
+    var notice = document.createElement("p");
+    notice.className = "alert alert-warning";
+    notice.setAttribute("role", "status");
+    notice.textContent = text;
+    node.appendChild(notice);
   }
 
   function estimate(form) {
