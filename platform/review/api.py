@@ -214,64 +214,45 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         """The queue, compliance-flagged items first, then near-duplicates, oldest first."""
         return super().list(request, *args, **kwargs)
 
-    def _decided(self, review: Review) -> Response:
+    def _decide(self, decide, form: type[serializers.Serializer] | None = None) -> Response:
+        """Run one review service on the item with the request's validated `form` fields;
+        answer the item as it is now, or the refusal in the error body."""
+        review = self.get_object()
+        fields = {}
+        if form is not None:
+            data = form(data=self.request.data)
+            data.is_valid(raise_exception=True)
+            fields = data.validated_data
+        try:
+            review = decide(review, by=self.request.user,
+                            role=self.request._request.tenant_role, **fields)
+        except ReviewError as error:
+            raise refused(error) from error
         return Response(ReviewSerializer(selectors.review_detail(review.pk)).data)
-
-    def _role(self) -> str | None:
-        return self.request._request.tenant_role
 
     @extend_schema(request=None, responses=ReviewSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, *args, **kwargs) -> Response:
         """Approve the AI text as it is."""
-        review = self.get_object()
-        try:
-            review = services.approve(review, by=request.user, role=self._role())
-        except ReviewError as error:
-            raise refused(error) from error
-        return self._decided(review)
+        return self._decide(services.approve)
 
     @extend_schema(request=EditSerializer, responses=ReviewSerializer)
     @action(detail=True, methods=["post"])
     def edit(self, request: Request, *args, **kwargs) -> Response:
         """Approve an edited text; it goes through the compliance filter again first."""
-        review = self.get_object()
-        data = EditSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            review = services.edit_and_approve(review, content=data.validated_data["content"],
-                                               by=request.user, role=self._role())
-        except ReviewError as error:
-            raise refused(error) from error
-        return self._decided(review)
+        return self._decide(services.edit_and_approve, EditSerializer)
 
     @extend_schema(request=RejectSerializer, responses=ReviewSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, *args, **kwargs) -> Response:
         """Reject the text; a reason is required."""
-        review = self.get_object()
-        data = RejectSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            review = services.reject(review, reason=data.validated_data["reason"],
-                                     by=request.user, role=self._role())
-        except ReviewError as error:
-            raise refused(error) from error
-        return self._decided(review)
+        return self._decide(services.reject, RejectSerializer)
 
     @extend_schema(request=RegenerateSerializer, responses=ReviewSerializer)
     @action(detail=True, methods=["post"])
     def regenerate(self, request: Request, *args, **kwargs) -> Response:
         """Send the item back for regeneration; the note goes into the next attempt."""
-        review = self.get_object()
-        data = RegenerateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            review = services.request_regeneration(review, note=data.validated_data["note"],
-                                                   by=request.user, role=self._role())
-        except ReviewError as error:
-            raise refused(error) from error
-        return self._decided(review)
+        return self._decide(services.request_regeneration, RegenerateSerializer)
 
     @extend_schema(responses=AuditEventSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -280,27 +261,30 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         review = self.get_object()
         return Response(AuditEventSerializer(selectors.audit_trail(review), many=True).data)
 
-    def _chosen(self, request: Request) -> tuple[list[Review], list[dict]]:
+    def _batch(self, request: Request, run) -> tuple[list[int], list[dict]]:
+        """Run a batch service (bulk approve, publish) on the chosen items: the ids done, and
+        the ids skipped (or not found) with the reason."""
         data = IdsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ids = list(dict.fromkeys(data.validated_data["ids"]))
         found = {r.pk: r for r in Review.objects.select_related("tenant").filter(pk__in=ids)}
+        try:
+            result = run([found[pk] for pk in ids if pk in found], by=request.user,
+                         role=request._request.tenant_role)
+        except ReviewError as error:
+            raise refused(error) from error
+        skipped = [{"id": pk, **reason} for pk, reason in result.skipped.items()]
         missing = [{"id": pk, "code": "not_found", "message": str(_("Not found."))}
                    for pk in ids if pk not in found]
-        return [found[pk] for pk in ids if pk in found], missing
+        return result.done, skipped + missing
 
     @extend_schema(request=IdsSerializer, responses=BatchResultSerializer)
     @action(detail=False, methods=["post"], url_path="bulk-approve")
     def bulk_approve(self, request: Request, *args, **kwargs) -> Response:
         """Approve clean items at once; flagged items, near-duplicates and items the four-eyes
         rule keeps from you are skipped with the reason."""
-        reviews, missing = self._chosen(request)
-        try:
-            result = services.bulk_approve(reviews, by=request.user, role=self._role())
-        except ReviewError as error:
-            raise refused(error) from error
-        skipped = [{"id": pk, **reason} for pk, reason in result.skipped.items()]
-        return Response({"done": result.approved, "skipped": skipped + missing})
+        done, skipped = self._batch(request, services.bulk_approve)
+        return Response({"done": done, "skipped": skipped})
 
     @extend_schema(request=IdsSerializer, responses=BatchResultSerializer)
     @action(detail=False, methods=["post"])
@@ -308,14 +292,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         """Publish approved items to the marketplace (always with the AI-assisted flag), in
         batches in the background. Items that cannot be published are skipped with the
         reason (seller-only content, not approved, the store's state)."""
-        reviews, missing = self._chosen(request)
-        try:
-            result = publishing.queue_publication(reviews, by=request.user, role=self._role())
-        except ReviewError as error:
-            raise refused(error) from error
-        skipped = [{"id": pk, **reason} for pk, reason in result.skipped.items()]
-        return Response({"done": result.queued, "skipped": skipped + missing},
-                        status=status.HTTP_202_ACCEPTED if result.queued else status.HTTP_200_OK)
+        done, skipped = self._batch(request, publishing.queue_publication)
+        return Response({"done": done, "skipped": skipped},
+                        status=status.HTTP_202_ACCEPTED if done else status.HTTP_200_OK)
 
     @extend_schema(parameters=[OpenApiParameter("store", int), OpenApiParameter("job", int)],
                    responses=ReviewSerializer(many=True))

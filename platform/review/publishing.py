@@ -149,6 +149,10 @@ class PublishResult:
     skipped: dict[int, dict[str, str]] = field(default_factory=dict)  # id -> code, message
     batches: int = 0
 
+    @property
+    def done(self) -> list[int]:
+        return self.queued
+
 
 def may_publish(tenant: Tenant, role: str | None) -> bool:
     return role is not None and (

@@ -489,6 +489,10 @@ class BulkResult:
     approved: list[int] = field(default_factory=list)  # review ids
     skipped: dict[int, dict[str, str]] = field(default_factory=dict)  # id -> code, message
 
+    @property
+    def done(self) -> list[int]:
+        return self.approved
+
 
 def bulk_approve(reviews: Iterable[Review], *, by: User, role: str | None = None) -> BulkResult:
     """Approve clean items at once. Items that need a compliance check, near-duplicates,
