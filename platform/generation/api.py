@@ -24,7 +24,7 @@ from generation import services
 from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
 from portal.api import Pagination, error_body
-from portal.error_codes import describe
+from portal.error_codes import as_json
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
 from tenants.roles import TenantPermission
@@ -54,13 +54,6 @@ class ErrorCodeSerializer(serializers.Serializer):
     remedy = serializers.CharField()
 
 
-def _error_entry(code: str) -> dict:
-    """A catalogue entry in ErrorCodeSerializer's shape (meaning and remedy in the request's
-    language)."""
-    entry = describe(code)
-    return {"code": entry.code, "meaning": str(entry.meaning), "remedy": str(entry.remedy)}
-
-
 class ItemSerializer(serializers.ModelSerializer):
     job = serializers.PrimaryKeyRelatedField(read_only=True)
     store = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -85,7 +78,7 @@ class ItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ErrorCodeSerializer(allow_null=True))
     def get_error(self, item: GenerationItem) -> dict | None:
-        return _error_entry(item.error_code) if item.error_code else None
+        return as_json(item.error_code) if item.error_code else None
 
 
 class JobRequestSerializer(serializers.Serializer):
@@ -160,7 +153,7 @@ def _parse(request: Request):
 
 
 def _estimate_data(estimate: services.Estimate) -> dict:
-    problems = [{**_error_entry(code), "items": count}
+    problems = [{**as_json(code), "items": count}
                 for code, count in sorted(estimate.input_problems.items())]
     return {"skus": estimate.skus, "items": estimate.items, "calls": estimate.calls,
             "input_problems": problems, "included_left": estimate.included_left,

@@ -1,8 +1,8 @@
 """API conventions shared by every endpoint: pagination and the one error body shape.
 
 Every error answers `{"code": ..., "message": ..., "details": ...}`: `code` is stable for
-programs, `message` is for people (in the request's language), `details` says what to fix
-field by field where that applies.
+programs, `message` is for people (in the request's language; for a catalogued ERR_ code it
+ends with the remedy), `details` says what to fix field by field where that applies.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.error_codes import ERROR_CODES
+
 
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
@@ -22,7 +24,15 @@ class Pagination(pagination.PageNumberPagination):
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"code": code, "message": message, "details": details or {}}
+    return {"code": code, "message": _with_remedy(code, message), "details": details or {}}
+
+
+def _with_remedy(code: str, message: str) -> str:
+    """A catalogued error (ERR_...) tells what to do, in every API answer that carries it."""
+    if code not in ERROR_CODES:
+        return message
+    remedy = str(ERROR_CODES[code].remedy)
+    return message if remedy in message else f"{message} {remedy}".strip()
 
 
 def _message_and_details(exc: exceptions.APIException) -> tuple[str, Any]:

@@ -124,6 +124,18 @@ _CODES = [
 ERROR_CODES: dict[str, ErrorCode] = {error.code: error for error in _CODES}
 
 
+def explain(code: str) -> str:
+    """Meaning and remedy as one text, for a message shown to people."""
+    entry = describe(code)
+    return f"{entry.meaning} {entry.remedy}"
+
+
+def as_json(code: str) -> dict[str, str]:
+    """The catalogue entry for an API answer, in the active language."""
+    entry = describe(code)
+    return {"code": code, "meaning": str(entry.meaning), "remedy": str(entry.remedy)}
+
+
 def describe(code: str) -> ErrorCode:
     """Meaning and remedy of a code; an unknown code still gets a readable entry."""
     return ERROR_CODES.get(code) or ErrorCode(code, _("Unexpected error."),

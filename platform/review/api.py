@@ -14,8 +14,8 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation.content import ContentKind, language_choices
-from portal.error_codes import describe
+from generation.content import LANGUAGE_CHOICES, ContentKind
+from portal.error_codes import as_json
 from review import publishing, selectors, services
 from review.models import Review
 from review.services import ReviewError
@@ -79,9 +79,8 @@ class ReviewSerializer(serializers.ModelSerializer):
     def get_publish(self, review: Review) -> dict:
         error = None
         if review.publish_error_code:
-            entry = describe(review.publish_error_code)
-            error = {"code": review.publish_error_code, "message": review.publish_error_message,
-                     "meaning": str(entry.meaning), "remedy": str(entry.remedy)}
+            error = {**as_json(review.publish_error_code),
+                     "message": review.publish_error_message}
         when = serializers.DateTimeField()
         return {"pending": review.publish_pending,
                 "queued_at": when.to_representation(review.publish_queued_at)
@@ -174,7 +173,7 @@ QUEUE_PARAMETERS = [
                      description="Default: pending."),
     OpenApiParameter("store", int), OpenApiParameter("job", int),
     OpenApiParameter("kind", str, enum=ContentKind.values),
-    OpenApiParameter("language", str, enum=[code for code, _name in language_choices()]),
+    OpenApiParameter("language", str, enum=[code for code, _name in LANGUAGE_CHOICES]),
     OpenApiParameter("flag", str, enum=list(selectors.FLAGS)),
 ]
 

@@ -57,7 +57,7 @@ from django.utils.translation import gettext as _
 from audit.services import record
 from generation.content import ContentKind, as_plain_text
 from marketplaces.connectors import ContentUpdate, MarketplaceError
-from portal.error_codes import describe
+from portal.error_codes import explain
 from review.models import Review
 from review.services import (
     ACTION_PUBLISH_FAILED,
@@ -84,11 +84,6 @@ STORE_ERRORS = frozenset({"ERR_TEMU_403", store_services.TOKEN_EXPIRED, "ERR_IP_
                           "ERR_REVIEW_STORE_NOT_CONNECTED"})
 NOT_CONNECTED = "ERR_REVIEW_STORE_NOT_CONNECTED"
 UNEXPECTED = "ERR_MARKETPLACE_UNAVAILABLE"
-
-
-def explain(code: str) -> str:
-    entry = describe(code)
-    return f"{entry.meaning} {entry.remedy}"
 
 
 # What is sent ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplaces.sites import SITES
-from portal.error_codes import describe
+from portal.error_codes import as_json
 from stores import selectors, services
 from stores.models import Store
 from tenants.api import TenantScopedViewSet
@@ -41,9 +41,7 @@ class StoreSerializer(serializers.ModelSerializer):
     def get_last_error(self, store: Store) -> dict | None:
         if not store.last_error_code:
             return None
-        entry = describe(store.last_error_code)
-        return {"code": store.last_error_code, "message": store.last_error_message,
-                "meaning": str(entry.meaning), "remedy": str(entry.remedy),
+        return {**as_json(store.last_error_code), "message": store.last_error_message,
                 "at": serializers.DateTimeField().to_representation(store.last_error_at)
                 if store.last_error_at else None}
 

@@ -24,7 +24,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from marketplaces.connectors import Connector, MarketplaceError, TokenGrant, connector_for
 from marketplaces.sites import SITES
-from portal.error_codes import describe
+from portal.error_codes import explain
 from stores.models import Store, StoreStatusChange
 from stores.selectors import TOKEN_WARNING_WINDOW
 from tenants.models import Membership, Tenant, User
@@ -65,11 +65,6 @@ class StoreError(Exception):
         self.field = field
 
 
-def _explain(code: str) -> str:
-    entry = describe(code)
-    return f"{entry.meaning} {entry.remedy}"
-
-
 def _require_active_tenant(tenant: Tenant) -> None:
     if not tenant.is_active:
         raise StoreError(_("Your company is not active (pending verification or suspended), so "
@@ -95,7 +90,7 @@ def _exchange_code(site_code: str, authorization_code: str, *, store_key: str = 
     except MarketplaceError as error:
         logger.warning("Authorization code exchange failed on %s: %s (request %s)",
                        site_code, error.code, error.request_id or "-")
-        raise StoreError(_explain(error.code), code=error.code,
+        raise StoreError(explain(error.code), code=error.code,
                          field="authorization_code") from error
 
 
@@ -218,7 +213,7 @@ def mark_syncing(store: Store) -> None:
     if _token_has_expired(store, timezone.now()):
         set_status(store, Status.TOKEN_EXPIRED, error_code=TOKEN_EXPIRED)
         _remember_error(store, TOKEN_EXPIRED, "")
-        raise StoreError(_explain(TOKEN_EXPIRED), code=TOKEN_EXPIRED)
+        raise StoreError(explain(TOKEN_EXPIRED), code=TOKEN_EXPIRED)
     set_status(store, Status.SYNCING)
 
 

@@ -11,7 +11,8 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from rest_framework import exceptions
 
-from portal.api import exception_handler
+from portal.api import error_body, exception_handler
+from portal.error_codes import describe
 from tenants import api_keys
 from tenants.models import Membership, User
 from tenants.roles import TenantRole
@@ -115,6 +116,16 @@ def test_error_messages_follow_the_request_language(db):
     chinese = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get("/api/v1/whatever")
     assert english.json()["message"] == "Not found."
     assert chinese.json()["message"] != english.json()["message"]
+
+
+def test_catalogued_errors_end_with_their_remedy():
+    """Whatever raised it, an ERR_ code's answer tells the caller what to do, once."""
+    remedy = str(describe("ERR_TOKEN_EXPIRED").remedy)
+    refused = exceptions.APIException("The store's token expired.")
+    refused.error_code = "ERR_TOKEN_EXPIRED"
+    assert exception_handler(refused, {}).data["message"] == f"The store's token expired. {remedy}"
+    assert error_body("ERR_TOKEN_EXPIRED", remedy)["message"] == remedy
+    assert error_body("not_found", "Not found.")["message"] == "Not found."
 
 
 def test_validation_errors_carry_field_details():

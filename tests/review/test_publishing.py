@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from config.celery import app as celery_app
 from marketplaces.connectors import transport
+from portal.error_codes import explain
 from review import publishing, services
 from review.models import Review
 from sandbox import pool, shops
@@ -120,7 +121,7 @@ def test_scripts_are_not_published_and_say_why(
     assert result.queued == []
     assert result.skipped[script.pk]["code"] == "ERR_REVIEW_NOT_PUBLISHED_KIND"
     assert result.skipped[image.pk]["code"] == "ERR_REVIEW_NOT_PUBLISHED_KIND"
-    assert result.skipped[script.pk]["message"] == publishing.explain(
+    assert result.skipped[script.pk]["message"] == explain(
         "ERR_REVIEW_NOT_PUBLISHED_KIND")
     assert http_calls == [] and sandbox.state.updates == []
     assert script.status == Status.APPROVED
@@ -161,7 +162,7 @@ def test_a_token_past_its_expiry_is_caught_before_any_call(
     with tenant_scope(sandbox_desk.tenant):
         result = publishing.queue_publication([review], by=sandbox_desk.reviewer)
     assert result.skipped[review.pk]["code"] == "ERR_TOKEN_EXPIRED"
-    assert result.skipped[review.pk]["message"] == publishing.explain("ERR_TOKEN_EXPIRED")
+    assert result.skipped[review.pk]["message"] == explain("ERR_TOKEN_EXPIRED")
     assert http_calls == []
 
 
@@ -177,7 +178,7 @@ def test_a_store_that_breaks_after_queuing_fails_its_items_without_calls(
         review.refresh_from_db()
         assert review.status == Status.PUBLISH_FAILED
         assert review.publish_error_code == "ERR_IP_NOT_WHITELISTED"
-        assert review.publish_error_message == publishing.explain("ERR_IP_NOT_WHITELISTED")
+        assert review.publish_error_message == explain("ERR_IP_NOT_WHITELISTED")
     assert http_calls == []
 
 
