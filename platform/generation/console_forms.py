@@ -12,15 +12,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Product
-from generation.content import language_choices
+from generation.content import LANGUAGE_CHOICES
 from generation.forms import banned_term
 from generation.models import (
-    MARKETPLACE_CHOICES,
     BannedWord,
     InstructionSet,
     InstructionVersion,
     ModelNode,
 )
+from marketplaces.sites import MARKETPLACE_CHOICES
 from portal.error_codes import ERROR_CODES
 from stores.models import Store
 from tenants.models import Tenant
@@ -95,7 +95,7 @@ class SampleTestForm(forms.Form):
         label=_("Or product data as JSON"), required=False,
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": '{"title": "...", '
                                      '"category": "...", "attributes": {}, "parameters": {}}'}))
-    language = forms.ChoiceField(label=_("Language"), choices=language_choices(), initial="en")
+    language = forms.ChoiceField(label=_("Language"), choices=LANGUAGE_CHOICES, initial="en")
     node = forms.ModelChoiceField(label=_("Node"), required=False,
                                   queryset=ModelNode.objects.filter(enabled=True),
                                   empty_label=_("First enabled node"))
@@ -153,7 +153,7 @@ class BulkBannedWordsForm(forms.Form):
     marketplace = forms.ChoiceField(label=_("Marketplace"), required=False,
                                     choices=[("", _("Every marketplace")), *MARKETPLACE_CHOICES])
     language = forms.ChoiceField(label=_("Language"), required=False,
-                                 choices=[("", _("Every language")), *language_choices()])
+                                 choices=[("", _("Every language")), *LANGUAGE_CHOICES])
     terms = forms.CharField(label=_("Terms, one per line"), widget=forms.Textarea(
         attrs={"rows": 6}))
     reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
@@ -173,7 +173,7 @@ class BulkBannedWordsForm(forms.Form):
 
 class CheckTextForm(forms.Form):
     marketplace = forms.ChoiceField(label=_("Marketplace"), choices=MARKETPLACE_CHOICES)
-    language = forms.ChoiceField(label=_("Language"), choices=language_choices(), initial="en")
+    language = forms.ChoiceField(label=_("Language"), choices=LANGUAGE_CHOICES, initial="en")
     text = forms.CharField(label=_("Text to check"), widget=forms.Textarea(attrs={"rows": 5}),
                            max_length=20_000)
 

@@ -27,9 +27,8 @@ from generation.console_forms import (
     PeriodForm,
     SampleTestForm,
 )
-from generation.content import VISION_KINDS, ContentKind, language_choices
+from generation.content import LANGUAGE_CHOICES, VISION_KINDS, ContentKind
 from generation.models import (
-    MARKETPLACE_CHOICES,
     BannedWord,
     GenerationJob,
     InstructionSet,
@@ -39,6 +38,7 @@ from generation.models import (
 from generation.pipeline import banned_terms
 from generation.prechecks import main_image_url
 from generation.views import query_without_page
+from marketplaces.sites import MARKETPLACE_CHOICES
 from portal.error_codes import describe
 from tenants.access import staff_can, staff_required
 from tenants.models import Tenant
@@ -268,7 +268,7 @@ def banned_words(request: HttpRequest) -> HttpResponse:
     return render(request, "console/generation/banned_words.html", {
         "page": page, "query": query_without_page(request), "marketplace": marketplace,
         "language": language, "q": query,
-        "marketplaces": MARKETPLACE_CHOICES, "language_options": language_choices(),
+        "marketplaces": MARKETPLACE_CHOICES, "language_options": LANGUAGE_CHOICES,
         "add_form": BannedWordForm(), "bulk_form": BulkBannedWordsForm(prefix="bulk"),
         "check_form": check_form, "found": found, "can_manage": staff_can(request, MANAGE)})
 

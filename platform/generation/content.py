@@ -44,11 +44,6 @@ LANGUAGE_ENDONYMS = {
 LANGUAGE_CHOICES = list(LANGUAGE_NAMES.items())
 
 
-def language_choices() -> list[tuple[str, Any]]:
-    """A copy of LANGUAGE_CHOICES (for a form or model field to keep)."""
-    return list(LANGUAGE_CHOICES)
-
-
 # JSON shapes -------------------------------------------------------------------------------
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

@@ -8,9 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from catalog.models import QualityFlag
 from catalog.selectors import ProductFilters
 from generation.content import LANGUAGE_NAMES, ContentKind
-from generation.models import MARKETPLACE_CHOICES, BrandVoice, TenantBannedWord
+from generation.models import BrandVoice, TenantBannedWord
 from generation.services import Selection
-from marketplaces.sites import MARKETPLACE_LANGUAGES
+from marketplaces.sites import MARKETPLACE_CHOICES, MARKETPLACE_LANGUAGES
 from stores.models import Store
 
 

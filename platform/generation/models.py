@@ -11,14 +11,12 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Product
-from generation.content import ContentKind, language_choices
-from marketplaces.sites import MARKETPLACE_NAMES
+from generation.content import LANGUAGE_CHOICES, ContentKind
+from marketplaces.sites import MARKETPLACE_CHOICES
 from portal.encryption import EncryptedTextField
 from stores.models import Store
 from tenants.scope import TenantOwnedModel
 
-MARKETPLACE_CHOICES = [(marketplace.value, name) for marketplace, name in
-                       MARKETPLACE_NAMES.items()]
 PRICE_HELP = _("CNY per million tokens.")
 
 
@@ -162,7 +160,7 @@ class BrandVoice(TenantOwnedModel):
 class BannedWordFields(models.Model):
     marketplace = models.CharField(_("marketplace"), max_length=20, choices=MARKETPLACE_CHOICES,
                                    blank=True, help_text=_("Empty: every marketplace."))
-    language = models.CharField(_("language"), max_length=5, choices=language_choices(),
+    language = models.CharField(_("language"), max_length=5, choices=LANGUAGE_CHOICES,
                                 blank=True, help_text=_("Empty: every language."))
     term = models.CharField(_("banned word or phrase"), max_length=100)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
@@ -278,7 +276,7 @@ class GenerationItem(TenantOwnedModel):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(_("content kind"), max_length=30, choices=ContentKind.choices)
-    language = models.CharField(_("language"), max_length=5, choices=language_choices())
+    language = models.CharField(_("language"), max_length=5, choices=LANGUAGE_CHOICES)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices,
                               default=Status.QUEUED)
     generation = models.PositiveSmallIntegerField(

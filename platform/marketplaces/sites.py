@@ -17,6 +17,7 @@ class Marketplace(StrEnum):
 
 
 MARKETPLACE_NAMES = {Marketplace.TEMU: "Temu", Marketplace.ALIEXPRESS: "AliExpress"}
+MARKETPLACE_CHOICES = [(marketplace.value, name) for marketplace, name in MARKETPLACE_NAMES.items()]
 
 TEMU_US_GATEWAY = "https://openapi-b-us.temu.com/openapi/router"
 TEMU_EU_GATEWAY = "https://openapi-b-eu.temu.com/openapi/router"

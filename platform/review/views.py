@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from generation.content import ContentKind, as_plain_text, language_choices, text_fields
+from generation.content import LANGUAGE_CHOICES, ContentKind, as_plain_text, text_fields
 from generation.models import GenerationJob
 from portal.error_codes import describe
 from review import publishing, selectors, services
@@ -106,7 +106,7 @@ def _filters(params) -> dict[str, Any]:
         "store": _int(params.get("store")),
         "job": _int(params.get("job")),
         "kind": kind if kind in ContentKind.values else "",
-        "language": language if language in dict(language_choices()) else "",
+        "language": language if language in dict(LANGUAGE_CHOICES) else "",
         "flag": flag if flag in selectors.FLAGS else "",
     }
 
@@ -240,7 +240,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         "stores": Store.objects.order_by("display_name"),
         "jobs": GenerationJob.objects.select_related("store").order_by("-id")[:50],
         "kinds": ContentKind.choices,
-        "language_options": language_choices(),
+        "language_options": LANGUAGE_CHOICES,
         "flags": FLAG_CHOICES,
         "filters_active": any(filters[key] for key in ("store", "job", "kind", "language",
                                                         "flag")),
