@@ -15,6 +15,7 @@ from catalog import selectors, services
 from catalog.models import QualityFlag
 from catalog.quality import QUALITY_FLAG_HELP
 from portal.error_codes import describe
+from portal.paging import query_without_page
 from tenants.access import member_can, member_required
 from tenants.roles import TenantPermission
 
@@ -28,12 +29,10 @@ def product_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page"))
     stores = list(selectors.stores())
     latest = selectors.latest_runs_by_store()
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(request, "catalog/product_list.html", {
         "page": page,
         "filters": filters,
-        "query": query.urlencode(),
+        "query": query_without_page(request),
         "stores": stores,
         "store_runs": [(store, latest.get(store.pk)) for store in stores],
         "categories": selectors.categories(filters.store_id),

@@ -37,9 +37,9 @@ from generation.models import (
 )
 from generation.pipeline import banned_terms
 from generation.prechecks import main_image_url
-from generation.views import query_without_page
 from marketplaces.sites import MARKETPLACE_CHOICES
 from portal.error_codes import describe
+from portal.paging import query_without_page
 from tenants.access import staff_can, staff_required
 from tenants.models import Tenant
 from tenants.roles import StaffPermission

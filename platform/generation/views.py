@@ -23,19 +23,13 @@ from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.forms import BannedWordForm, BrandVoiceForm, JobForm
 from generation.models import BrandVoice, GenerationItem, GenerationJob, TenantBannedWord
 from portal.error_codes import describe
+from portal.paging import query_without_page
 from stores.models import Store
 from tenants.access import member_can, member_required
 from tenants.roles import TenantPermission
 
 JOBS_PER_PAGE = 25
 ITEMS_PER_PAGE = 50
-
-
-def query_without_page(request: HttpRequest) -> str:
-    """The page's query string without `page`, for the links of generation/_pagination.html."""
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 def _int_param(value: str | None) -> int | None:
