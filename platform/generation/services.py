@@ -14,6 +14,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEvent
 from audit.services import record
 from billing import quota
 from catalog.models import Product
@@ -186,7 +187,8 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
         failed = sum(1 for item in items if item.status == ItemStatus.FAILED)
         GenerationJob.unscoped.filter(pk=job.pk).update(items_total=len(items),
                                                          items_failed=failed)
-        record("generation.job_started", tenant=store.tenant, actor=by, target=f"job #{job.pk}",
+        record(AuditEvent.Action.JOB_STARTED, tenant=store.tenant, actor=by,
+               target=f"job #{job.pk}",
                details={"store": store.pk, "items": len(items), "kinds": kinds,
                         "languages": list(languages), "compliance_mode": compliance_mode})
         tenant_id = store.tenant_id
@@ -214,7 +216,7 @@ def cancel_job(job: GenerationJob, *, by: User) -> int:
         GenerationJob.objects.filter(pk=locked.pk).update(
             status=GenerationJob.Status.CANCELLED, cancelled_by=by, finished_at=timezone.now(),
             items_cancelled=F("items_cancelled") + cancelled)
-        record("generation.job_cancelled", tenant=locked.tenant, actor=by,
+        record(AuditEvent.Action.JOB_CANCELLED, tenant=locked.tenant, actor=by,
                target=f"job #{locked.pk}", details={"cancelled_items": cancelled})
     job.refresh_from_db()
     return cancelled
@@ -238,7 +240,7 @@ def request_regeneration(item: GenerationItem, *, note: str, by: User) -> Genera
                     else {"items_failed": F("items_failed") - 1})
         GenerationJob.objects.filter(pk=locked.job_id).update(
             status=GenerationJob.Status.RUNNING, finished_at=None, **counters)
-        record("generation.regeneration_requested", tenant=locked.tenant, actor=by,
+        record(AuditEvent.Action.ITEM_REGENERATED, tenant=locked.tenant, actor=by,
                target=f"item #{locked.pk}", details={"note": note[:500]})
         tenant_id = locked.tenant_id
         transaction.on_commit(lambda: refill(tenant_id))
@@ -266,7 +268,7 @@ def retry_failed_items(job: GenerationJob, *, by: User) -> int:
         GenerationJob.objects.filter(pk=locked.pk).update(
             status=GenerationJob.Status.RUNNING, finished_at=None,
             items_failed=F("items_failed") - len(retry))
-        record("generation.job_retried", tenant=locked.tenant, actor=by,
+        record(AuditEvent.Action.JOB_RETRIED, tenant=locked.tenant, actor=by,
                target=f"job #{locked.pk}", details={"items": len(retry)})
         tenant_id = locked.tenant_id
         transaction.on_commit(lambda: refill(tenant_id))

@@ -165,13 +165,10 @@ def publish_status(*, store_id: int | None = None, job_id: int | None = None,
     return reviews.order_by("-publish_queued_at", "-id")
 
 
-def audit_trail(review: Review, *, with_job: bool = True) -> QuerySet[AuditEvent]:
+def audit_trail(review: Review) -> QuerySet[AuditEvent]:
     """Who generated, edited, approved, rejected and published the item, and when: the item's
-    own events (review and regeneration) and, `with_job`, its job's (started, cancelled,
-    retried)."""
-    where = Q(target=f"item #{review.item_id}")
-    if with_job:
-        where |= Q(target=f"job #{review.job_id}")
+    own events (review and regeneration) and its job's (started, cancelled, retried)."""
+    where = Q(target=f"item #{review.item_id}") | Q(target=f"job #{review.job_id}")
     return AuditEvent.objects.filter(where).select_related("actor").order_by("created_at", "id")
 
 

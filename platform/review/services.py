@@ -47,9 +47,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from pydantic import ValidationError
 
+from audit.models import AuditEvent
 from audit.services import record
 from generation import compliance
 from generation.content import SHAPES, ContentKind, as_plain_text, text_fields
@@ -93,26 +93,16 @@ LIVE_STATUSES = (Status.PENDING, Status.APPROVED, Status.EDITED_APPROVED, Status
                  Status.PUBLISH_FAILED)
 
 # Audit actions of this app (AuditEvent.action is free text with known labels elsewhere).
-ACTION_ENTERED = "review.entered"
-ACTION_APPROVED = "review.approved"
-ACTION_EDITED_APPROVED = "review.edited_approved"
-ACTION_REJECTED = "review.rejected"
-ACTION_REGENERATION = "review.regeneration_requested"
-ACTION_SETTINGS = "review.settings_changed"
-ACTION_PUBLISH_QUEUED = "review.publish_queued"
-ACTION_PUBLISHED = "review.published"
-ACTION_PUBLISH_FAILED = "review.publish_failed"
-# How the audit trail names them.
-ACTION_LABELS = {
-    ACTION_ENTERED: gettext_lazy("Entered review"),
-    ACTION_APPROVED: gettext_lazy("Approved"),
-    ACTION_EDITED_APPROVED: gettext_lazy("Edited and approved"),
-    ACTION_REJECTED: gettext_lazy("Rejected"),
-    ACTION_REGENERATION: gettext_lazy("Sent back for regeneration"),
-    ACTION_PUBLISH_QUEUED: gettext_lazy("Queued for publishing"),
-    ACTION_PUBLISHED: gettext_lazy("Published with the AI-assisted flag"),
-    ACTION_PUBLISH_FAILED: gettext_lazy("Publishing failed"),
-}
+Action = AuditEvent.Action
+ACTION_ENTERED = Action.REVIEW_ENTERED
+ACTION_APPROVED = Action.REVIEW_APPROVED
+ACTION_EDITED_APPROVED = Action.REVIEW_EDITED_APPROVED
+ACTION_REJECTED = Action.REVIEW_REJECTED
+ACTION_REGENERATION = Action.REVIEW_SENT_BACK
+ACTION_SETTINGS = Action.REVIEW_SETTINGS_CHANGED
+ACTION_PUBLISH_QUEUED = Action.PUBLISH_QUEUED
+ACTION_PUBLISHED = Action.PUBLISHED
+ACTION_PUBLISH_FAILED = Action.PUBLISH_FAILED
 
 # The states each decision starts from (never while the item is being published).
 APPROVABLE = (Status.PENDING,)

@@ -340,8 +340,7 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
             "item__product").first()
         duplicate = {"review": other,
                      "similarity": (review.near_duplicate_similarity or 0) * 100}
-    events = [{"event": event, "label": services.ACTION_LABELS.get(event.action, event.action)}
-              for event in selectors.audit_trail(review, with_job=False)]
+    events = selectors.audit_trail(review)
     publish_error = (_explained(review.publish_error_code)
                      if review.publish_error_code else None)
     store_refusal = publishing.store_refusal(review.store)

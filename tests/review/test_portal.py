@@ -160,7 +160,7 @@ def test_the_item_page_shows_original_and_ai_text_with_a_diff_and_findings(desk)
     assert 'data-finding="best"' in page and "“Best” matched the banned word “best”" in page
     assert "Compliance check" in page
     assert "Keyboard: a = approve" in page
-    assert "review.entered" in page or "Entered review" in page
+    assert 'data-action="review.entered"' in page and "Entered review" in page  # labelled
 
 
 def test_the_diff_is_escaped():
