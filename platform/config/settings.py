@@ -220,6 +220,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set; config.celery closes only old or broken ones instead (CONN_MAX_AGE), so a
+# worker keeps its connections (and their prepared statements) between tasks.
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # django-q2 runs periodic housekeeping from schedules stored in the database.
 Q_CLUSTER = {

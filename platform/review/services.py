@@ -26,8 +26,9 @@ the same title with another capacity, "750 ml" / "500 ml", scores 0.88; with ano
 0.77; two lamps that differ in three specifications 0.73; unrelated products under 0.05.)
 Candidates come from MinHash locality-sensitive hashing over the store's whole history: each
 text's signature is cut into bands stored in `NearDuplicateBand` (indexed by store and band),
-texts sharing a band are candidates, and only those are compared exactly. So entering review
-costs a few milliseconds however many texts the store has.
+texts sharing a band are candidates, and the NEAR_DUPLICATE_CANDIDATES sharing the most bands
+are compared exactly. So entering review costs the same few milliseconds however many texts
+(and near-copies) the store has.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from pydantic import ValidationError
@@ -75,7 +76,7 @@ SHINGLE_SIZE = 4
 # probability 1 - (1 - 0.75^3)^10 = 99.6%, at 0.3 with 24%, at 0.05 with 0.1%.
 BANDS = 10
 ROWS_PER_BAND = 3
-NEAR_DUPLICATE_CANDIDATES = 200  # at most this many candidates are compared exactly
+NEAR_DUPLICATE_CANDIDATES = 10  # the texts sharing the most bands, compared exactly
 _PRIME = (1 << 61) - 1
 _seeds = random.Random(20240601)  # noqa: S311 (fixed: signatures must be stable)
 _PERMUTATIONS = [(_seeds.randrange(1, _PRIME), _seeds.randrange(0, _PRIME))
@@ -320,29 +321,33 @@ def _flag_near_duplicates(review: Review) -> list[int]:
     item = review.item
     text_shingles = shingles(normalised_text(item.kind, review.current_content))
     keys = band_keys(item.kind, item.language, text_shingles)
-    # The review's own bands (a text before an edit or regeneration) may match: its product
-    # is left out below.
-    candidate_ids = (NearDuplicateBand.unscoped.filter(store_id=review.store_id, band__in=keys)
-                     .values("review_id").distinct())
-    candidates = (Review.unscoped.filter(pk__in=candidate_ids, status__in=LIVE_STATUSES,
-                                         item__kind=item.kind, item__language=item.language)
-                  .exclude(item__product_id=item.product_id)
-                  .only("id", "item_id", "ai_content", "edited_content", "near_duplicate_of_id",
-                        "status").order_by("-id")[:NEAR_DUPLICATE_CANDIDATES])
-    best: tuple[Decimal, Review] | None = None
-    for other in candidates:
-        similarity = jaccard(text_shingles,
-                             shingles(normalised_text(item.kind, other.current_content)))
-        if similarity >= NEAR_DUPLICATE_THRESHOLD and (best is None or similarity > best[0]):
-            best = (similarity, other)
+    # The texts sharing the most bands are the likeliest to be the most similar: only those
+    # are compared exactly, however many near-copies the store has. The review's own bands
+    # (its text before an edit or regeneration) may match: its product is left out.
+    closest = (NearDuplicateBand.unscoped
+               .filter(store_id=review.store_id, band__in=keys,
+                       review__status__in=LIVE_STATUSES, review__item__kind=item.kind,
+                       review__item__language=item.language)
+               .exclude(review__item__product_id=item.product_id)
+               .values("review_id").annotate(shared=Count("id"))
+               .order_by("-shared", "-review_id").values("review_id")[:NEAR_DUPLICATE_CANDIDATES])
+    candidates = Review.unscoped.filter(pk__in=closest).values_list(
+        "id", "item_id", "ai_content", "edited_content", "near_duplicate_of_id", "status")
+    best: tuple[Decimal, int, int, int | None, str] | None = None
+    for review_id, item_id, ai_content, edited_content, marked_as, status in candidates:
+        text = edited_content if edited_content is not None else ai_content
+        similarity = jaccard(text_shingles, shingles(normalised_text(item.kind, text)))
+        if similarity >= NEAR_DUPLICATE_THRESHOLD and (
+                best is None or (similarity, review_id) > (best[0], best[1])):
+            best = (similarity, review_id, item_id, marked_as, status)
     if best is None:
         review.near_duplicate_of, review.near_duplicate_similarity = None, None
         return keys
-    similarity, other = best
-    review.near_duplicate_of_id = other.item_id
+    similarity, other_id, other_item_id, other_marked_as, other_status = best
+    review.near_duplicate_of_id = other_item_id
     review.near_duplicate_similarity = similarity
-    if other.near_duplicate_of_id is None and other.status != Status.PUBLISHED:
-        Review.unscoped.filter(pk=other.pk).update(near_duplicate_of_id=item.pk,
+    if other_marked_as is None and other_status != Status.PUBLISHED:
+        Review.unscoped.filter(pk=other_id).update(near_duplicate_of_id=item.pk,
                                                    near_duplicate_similarity=similarity)
     return keys
 
