@@ -332,11 +332,12 @@ def _take_one(cursor, store: Store, terms: _Terms, day: date) -> None:
         raise _exceeded(store, terms, day)
 
 
-def settle_call(item_key: str) -> UsageEvent:
+def settle_call(item_key: str, *, savepoint: bool = True) -> UsageEvent:
     """The call's content reached review: charge it, included calls first, then overage.
-    Idempotent: settling again returns the same ledger row and charges nothing more."""
+    Idempotent: settling again returns the same ledger row and charges nothing more.
+    `savepoint=False`: inside a transaction that fails as a whole if this does."""
     if connection.vendor == "postgresql":
-        return _pg_settle(item_key)
+        return _pg_settle(item_key, savepoint=savepoint)
     return _settle_stepwise(item_key)
 
 
@@ -388,11 +389,12 @@ def _settled_already(item_key: str) -> UsageEvent:
     return UsageEvent.unscoped.get(item_key=item_key)
 
 
-def release_call(item_key: str) -> bool:
+def release_call(item_key: str, *, savepoint: bool = True) -> bool:
     """The call failed: give the quota back, charge nothing. Idempotent; releasing a settled
-    or unknown call does nothing. Returns whether this call released the reservation."""
+    or unknown call does nothing. Returns whether this call released the reservation.
+    `savepoint=False`: inside a transaction that fails as a whole if this does."""
     if connection.vendor == "postgresql":
-        return _pg_release(item_key)
+        return _pg_release(item_key, savepoint=savepoint)
     return _release_stepwise(item_key)
 
 
@@ -502,21 +504,24 @@ WITH {ASYNC_CTE}, r AS (
 SELECT store_id FROM r, async"""  # noqa: S608
 
 
-def _one_statement(sql: str, params: dict) -> tuple | None:
+def _one_statement(sql: str, params: dict, *, savepoint: bool = True) -> tuple | None:
     """Run one quota statement as its own transaction; return its first row.
 
     In autocommit it goes straight to psycopg with server-side parameters, prepared: after
     its first use on a connection PostgreSQL keeps the parsed (and, once settled, the
     planned) statement, and each step is a Bind/Execute of the prepared one. Django's cursor
     wrapper binds client-side, which costs more Python per step and cannot be prepared.
-    Errors still become Django's (IntegrityError for a key reserved concurrently)."""
-    if connection.in_atomic_block or not connection.get_autocommit():
-        # Inside a transaction: a savepoint, so a failed statement leaves it usable; the
-        # outer transaction decides on commit and durability.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, {**params, "async": False})
-            return cursor.fetchone()
-    params = {**params, "async": not settings.QUOTA_SYNCHRONOUS_COMMIT}
+    Errors still become Django's (IntegrityError for a key reserved concurrently).
+
+    Inside a transaction the caller decides on commit and durability. The statement runs in
+    a savepoint, so a failed statement leaves the transaction usable, unless `savepoint` is
+    False: for a caller whose whole transaction fails with the statement anyway (the
+    generation pipeline's ending), which saves two round trips."""
+    in_transaction = connection.in_atomic_block or not connection.get_autocommit()
+    if in_transaction and savepoint:
+        with transaction.atomic():
+            return _one_statement(sql, params, savepoint=False)
+    params = {**params, "async": not in_transaction and not settings.QUOTA_SYNCHRONOUS_COMMIT}
     connection.ensure_connection()
     raw = connection.connection
     prepare = settings.QUOTA_PREPARED_STATEMENTS
@@ -561,11 +566,12 @@ def _pg_reserve(store: Store, item_key: str) -> Reservation:
                                **_reservation_fields(terms, day, now)))
 
 
-def _pg_settle(item_key: str) -> UsageEvent:
+def _pg_settle(item_key: str, *, savepoint: bool) -> UsageEvent:
     now = timezone.now()
     row = _one_statement(PG_SETTLE, {
         "key": item_key, "now": now, "settled": SETTLED, "reserved": RESERVED,
-        "included": UsageEvent.Kind.INCLUDED.value, "overage": UsageEvent.Kind.OVERAGE.value})
+        "included": UsageEvent.Kind.INCLUDED.value, "overage": UsageEvent.Kind.OVERAGE.value},
+        savepoint=savepoint)
     if row is None:  # not open: settled already (idempotent), released, or unknown
         return _settled_already(item_key)
     pk, tenant_id, store_id, subscription_id, day, kind, unit_price = row
@@ -575,9 +581,10 @@ def _pg_settle(item_key: str) -> UsageEvent:
                               reported_to_stripe_at=None, stripe_meter_event_id=""))
 
 
-def _pg_release(item_key: str) -> bool:
+def _pg_release(item_key: str, *, savepoint: bool) -> bool:
     row = _one_statement(PG_RELEASE, {"key": item_key, "now": timezone.now(),
-                                      "released": RELEASED, "reserved": RESERVED})
+                                      "released": RELEASED, "reserved": RESERVED},
+                         savepoint=savepoint)
     return row is not None
 
 

@@ -10,6 +10,7 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.cache import cache
 from django.test import Client
 
+from generation.nodes import forget_enabled_nodes
 from tenants.models import Membership, Tenant, User
 from tenants.roles import StaffRole, TenantRole
 
@@ -21,6 +22,7 @@ _counter = itertools.count(1)
 def _fresh_cache():
     # The cache holds allauth's rate-limit counters; tests must not inherit them.
     cache.clear()
+    forget_enabled_nodes()  # each worker process's copy of the model nodes
     yield
 
 

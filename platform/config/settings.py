@@ -251,12 +251,17 @@ GENERATION_BREAKER_COOLDOWN_SECONDS = env.int("GENERATION_BREAKER_COOLDOWN_SECON
 GENERATION_SLOT_WAIT_SECONDS = env.float("GENERATION_SLOT_WAIT_SECONDS", default=120.0)
 # Blank or invalid JSON answers asked again on the same node before moving on.
 GENERATION_INVALID_OUTPUT_RETRIES = env.int("GENERATION_INVALID_OUTPUT_RETRIES", default=2)
+# Each worker process reads the enabled model nodes at most this often (a staff change to a
+# node reaches running workers within this time).
+GENERATION_NODE_CACHE_SECONDS = env.float("GENERATION_NODE_CACHE_SECONDS", default=2.0)
 # Items one tenant may have in flight; 0: the primary nodes' total concurrency limit.
 GENERATION_TENANT_WINDOW = env.int("GENERATION_TENANT_WINDOW", default=0)
 # A running item whose worker is silent this long is run again (above CELERY_TASK_TIME_LIMIT);
 # a dispatched item nobody picked up within GENERATION_DISPATCH_LEASE_SECONDS is re-sent.
 GENERATION_ITEM_LEASE_SECONDS = env.int("GENERATION_ITEM_LEASE_SECONDS", default=360)
 GENERATION_DISPATCH_LEASE_SECONDS = env.int("GENERATION_DISPATCH_LEASE_SECONDS", default=900)
+# Wait for the disk flush on every commit of a generation item (slower; docs/architecture.md).
+GENERATION_SYNCHRONOUS_COMMIT = env.bool("GENERATION_SYNCHRONOUS_COMMIT", default=False)
 # Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").
 QUOTA_SYNCHRONOUS_COMMIT = env.bool("QUOTA_SYNCHRONOUS_COMMIT", default=False)
 # Quota steps as server-side prepared statements (off behind PgBouncer older than 1.21).

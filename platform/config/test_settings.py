@@ -8,6 +8,9 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/listin
 # Separate Redis databases: the cache is flushed between tests, the Celery broker is not.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/15")
+# Connections close after each task and request: an embedded test worker must not keep one
+# open (the test database is dropped at the end).
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 
 from config.settings import *  # noqa: E402,F403
 

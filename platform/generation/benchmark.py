@@ -367,8 +367,9 @@ def benchmark(options: Options, progress=None) -> Report:
         per_worker = options.threads_per_worker or max(1, -(-window // options.workers))
         env = worker_environment(queue, {
             "GENERATION_TENANT_WINDOW": str(window),
-            # As in production: no query log (config.test_settings turns DEBUG on).
-            "DEBUG": "0", "SECRET_KEY": settings.SECRET_KEY,
+            # As in production: no query log and persistent connections (config.test_settings
+            # turns DEBUG on and closes connections after each task).
+            "DEBUG": "0", "DATABASE_CONN_MAX_AGE": "60", "SECRET_KEY": settings.SECRET_KEY,
             "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS)})
         names = [f"genbench-{run}-{index}" for index in range(options.workers)]
         processes = [start_worker(queue, name, pool=options.pool, concurrency=per_worker,

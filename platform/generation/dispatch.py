@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from generation import nodes
@@ -30,37 +30,82 @@ def tenant_window() -> int:
 
 
 def refill(tenant_id: int) -> int:
-    """Dispatch the tenant's next queued items up to its window. Returns how many."""
-    from generation.tasks import run_item_task  # the task module imports this one
+    """Dispatch the tenant's next queued items up to its window. Returns how many.
 
+    Every item's ending calls this, so on PostgreSQL it is one statement (`_PG_REFILL`);
+    elsewhere (the SQLite demo) the same steps run one by one. Two workers refilling at once
+    take different items (SKIP LOCKED); they may together overshoot the window by an item or
+    two, which the node's own concurrency limit absorbs."""
     now = timezone.now()
+    lease = now + timedelta(seconds=settings.GENERATION_DISPATCH_LEASE_SECONDS)
+    if connection.vendor == "postgresql":
+        item_ids = _pg_refill(tenant_id, now, lease)
+    else:
+        item_ids = _refill_stepwise(tenant_id, now, lease)
+    if item_ids:
+        from generation.tasks import run_item_task  # the task module imports this one
+
+        transaction.on_commit(lambda: [run_item_task.delay(tenant_id, item_id)
+                                       for item_id in item_ids])
+    return len(item_ids)
+
+
+_ITEMS = GenerationItem._meta.db_table
+_JOBS = GenerationJob._meta.db_table
+# Count the tenant's items in flight, lock up to the free part of its window among its
+# queued items (oldest job first), mark them dispatched, and start their jobs if queued.
+_PG_REFILL = f"""
+WITH picked AS (
+    SELECT i.id FROM {_ITEMS} i JOIN {_JOBS} j ON j.id = i.job_id
+    WHERE i.tenant_id = %(tenant)s AND i.status = %(queued)s AND j.status = ANY(%(active)s)
+    ORDER BY i.job_id, i.id
+    LIMIT GREATEST(%(window)s - (SELECT count(*) FROM {_ITEMS}
+                                 WHERE tenant_id = %(tenant)s AND status = ANY(%(in_flight)s)),
+                   0)
+    FOR UPDATE OF i SKIP LOCKED
+), dispatched AS (
+    UPDATE {_ITEMS} i SET status = %(dispatched)s, lease_expires_at = %(lease)s
+    FROM picked WHERE i.id = picked.id
+    RETURNING i.id, i.job_id
+), started AS (
+    UPDATE {_JOBS} SET status = %(running)s, started_at = %(now)s
+    WHERE id IN (SELECT job_id FROM dispatched) AND status = %(queued_job)s
+)
+SELECT id FROM dispatched ORDER BY id"""  # noqa: S608 (table names from the models)
+
+
+def _pg_refill(tenant_id: int, now, lease) -> list[int]:
+    params = {"tenant": tenant_id, "queued": Status.QUEUED.value,
+              "active": [status.value for status in GenerationJob.ACTIVE_STATUSES],
+              "window": tenant_window(), "in_flight": [s.value for s in GenerationItem.IN_FLIGHT],
+              "dispatched": Status.DISPATCHED.value, "lease": lease,
+              "running": GenerationJob.Status.RUNNING.value, "now": now,
+              "queued_job": GenerationJob.Status.QUEUED.value}
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_REFILL, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _refill_stepwise(tenant_id: int, now, lease) -> list[int]:
     with transaction.atomic():
         in_flight = GenerationItem.unscoped.filter(tenant_id=tenant_id,
                                                    status__in=GenerationItem.IN_FLIGHT).count()
         free = tenant_window() - in_flight
         if free <= 0:
-            return 0
-        # SKIP LOCKED: two workers refilling at once take different items.
+            return []
         picked = list(GenerationItem.unscoped.select_for_update(skip_locked=True, of=("self",))
                       .filter(tenant_id=tenant_id, status=Status.QUEUED,
                               job__status__in=GenerationJob.ACTIVE_STATUSES)
-                      .order_by("job_id", "id")
-                      .values_list("id", "job_id", "job__status")[:free])
+                      .order_by("job_id", "id").values_list("id", "job_id")[:free])
         if not picked:
-            return 0
-        item_ids = [item_id for item_id, _job_id, _job_status in picked]
-        lease = now + timedelta(seconds=settings.GENERATION_DISPATCH_LEASE_SECONDS)
+            return []
+        item_ids = [item_id for item_id, _job_id in picked]
         GenerationItem.unscoped.filter(pk__in=item_ids).update(status=Status.DISPATCHED,
                                                                lease_expires_at=lease)
-        starting = {job_id for _item_id, job_id, job_status in picked
-                    if job_status == GenerationJob.Status.QUEUED}
-        if starting:  # usually none: the job runs already (saves a round trip per item)
-            GenerationJob.unscoped.filter(pk__in=starting,
-                                          status=GenerationJob.Status.QUEUED).update(
-                status=GenerationJob.Status.RUNNING, started_at=now)
-        transaction.on_commit(lambda: [run_item_task.delay(tenant_id, item_id)
-                                       for item_id in item_ids])
-    return len(item_ids)
+        GenerationJob.unscoped.filter(pk__in={job_id for _item_id, job_id in picked},
+                                      status=GenerationJob.Status.QUEUED).update(
+            status=GenerationJob.Status.RUNNING, started_at=now)
+    return item_ids
 
 
 def recover_stalled_items(now=None) -> int:

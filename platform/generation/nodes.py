@@ -12,6 +12,7 @@ All of it lives in Redis, shared by every worker on every machine:
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -125,21 +128,45 @@ def reset_breaker(node: ModelNode) -> None:
 
 # Choosing nodes ----------------------------------------------------------------------------
 
+_enabled_lock = threading.Lock()
+_enabled: tuple[float, list[ModelNode]] | None = None  # (read at, nodes) in this process
+
+
+def enabled_nodes() -> list[ModelNode]:
+    """The enabled nodes, read from the database at most once per
+    GENERATION_NODE_CACHE_SECONDS in each process (every item asks, so this saves a query
+    per item): a staff change reaches running workers within that time, and the process
+    that saves or deletes a node forgets its copy at once."""
+    global _enabled
+    with _enabled_lock:
+        now = time.monotonic()
+        if _enabled is None or now - _enabled[0] >= settings.GENERATION_NODE_CACHE_SECONDS:
+            _enabled = (now, list(ModelNode.objects.filter(enabled=True)))
+        return _enabled[1]
+
+
+@receiver(post_save, sender=ModelNode)
+@receiver(post_delete, sender=ModelNode)
+def forget_enabled_nodes(**kwargs) -> None:
+    global _enabled
+    with _enabled_lock:
+        _enabled = None
+
+
 def candidates(*, vision: bool) -> list[ModelNode]:
     """Enabled nodes able to do the work, primaries first, each role by priority. Nodes whose
     breaker is open stay in the list: the caller asks `may_try` at the moment it needs one."""
-    nodes = ModelNode.objects.filter(enabled=True)
-    nodes = nodes.filter(supports_vision=True) if vision else nodes.filter(supports_text=True)
+    able = [node for node in enabled_nodes()
+            if (node.supports_vision if vision else node.supports_text)]
     role_order = {ModelNode.Role.PRIMARY: 0, ModelNode.Role.BACKUP: 1}
-    return sorted(nodes, key=lambda node: (role_order[node.role], node.priority, node.pk))
+    return sorted(able, key=lambda node: (role_order[node.role], node.priority, node.pk))
 
 
 def total_capacity() -> int:
     """Requests all primary text nodes may run at once: how many items one tenant may have
     in flight (see generation.dispatch)."""
-    total = (ModelNode.objects.filter(enabled=True, role=ModelNode.Role.PRIMARY)
-             .aggregate(total=Sum("max_concurrency"))["total"])
-    return max(1, total or 0)
+    return max(1, sum(node.max_concurrency for node in enabled_nodes()
+                      if node.role == ModelNode.Role.PRIMARY))
 
 
 # What staff see ----------------------------------------------------------------------------

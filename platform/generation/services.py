@@ -24,7 +24,7 @@ from generation import instructions
 from generation.content import ContentKind
 from generation.dispatch import refill
 from generation.models import GenerationItem, GenerationJob
-from generation.pipeline import finish_job_if_done
+from generation.pipeline import count_endings
 from generation.prechecks import input_problem
 from marketplaces.sites import MARKETPLACE_LANGUAGES, MARKETPLACE_NAMES
 from stores.models import Store
@@ -198,7 +198,7 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
 
 
 def _kick_off(tenant_id: int, job_id: int) -> None:
-    finish_job_if_done(job_id)  # every item failed its pre-check
+    count_endings(job_id)  # every item may have failed its pre-check
     refill(tenant_id)
 
 

@@ -266,8 +266,8 @@ def _decide(review: Review, decision: str, *, by: User, note: str, action: str,
 def enter_review(item: GenerationItem) -> Review:
     """Put a READY item in the review queue. Idempotent: calling it again for the same
     generation returns the same review; a new generation (after regeneration) resets the
-    review to pending with the new text. Runs the near-duplicate check and, once the job has
-    no item left in flight, tells the tenant's reviewers (once per job).
+    review to pending with the new text. Runs the near-duplicate check. (The pipeline tells
+    the reviewers once the job's last item has ended: `notify_reviewers_if_job_ready`.)
 
     Runs in the generation pipeline's per-item transaction, so it keeps to a few queries:
     the review row (locked), its save, the near-duplicate candidates and bands, the audit
@@ -301,8 +301,6 @@ def enter_review(item: GenerationItem) -> Review:
         record(ACTION_ENTERED, tenant=review.tenant, actor=None, target=review_target(item),
                details=_details(review, needs_human_check=item.needs_human_check,
                                 near_duplicate_of=review.near_duplicate_of_id))
-        tenant_id, job_id = item.tenant_id, item.job_id
-        transaction.on_commit(lambda: _notify_if_job_ready(tenant_id, job_id))
     return review
 
 
@@ -534,8 +532,9 @@ def reviewer_emails(tenant: Tenant) -> list[str]:
                   .values_list("user__email", flat=True))
 
 
-def _notify_if_job_ready(tenant_id: int, job_id: int) -> None:
-    """After commit: once no item of the job is in flight, e-mail the reviewers (once)."""
+def notify_reviewers_if_job_ready(tenant_id: int, job_id: int) -> None:
+    """Once no item of the job is in flight, e-mail the reviewers (once per job). The
+    generation pipeline calls this when a job's last item has ended, however it ended."""
     try:
         in_flight = (GenerationItem.unscoped.filter(job_id=job_id)
                      .exclude(status__in=GenerationItem.FINAL).exists())

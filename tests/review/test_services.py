@@ -337,12 +337,14 @@ def test_reviewers_are_emailed_once_when_a_jobs_items_are_ready(
         make_item(desk.job, product)
         running = make_item(desk.job, other, kind="search_terms", enter=False,
                             status=GenerationItem.Status.RUNNING)
+        services.notify_reviewers_if_job_ready(desk.tenant.pk, desk.job.pk)
     assert not mail.outbox
     with django_capture_on_commit_callbacks(execute=True):
         GenerationItem.unscoped.filter(pk=running.pk).update(status=GenerationItem.Status.READY)
         running.refresh_from_db()
         with tenant_scope(desk.tenant):
             services.enter_review(running)
+        services.notify_reviewers_if_job_ready(desk.tenant.pk, desk.job.pk)
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert sorted(message.to) == sorted([desk.owner.email, desk.reviewer.email])
