@@ -212,7 +212,6 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
                   model_attempts=answer.attempts)
     try:
         with transaction.atomic():
-            quota.settle_call(item.quota_key, savepoint=False)
             ended = GenerationItem.unscoped.filter(
                 pk=item.pk, claim_token=token, status=Status.RUNNING,
             ).update(**ending)
@@ -221,7 +220,10 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
             for name, value in ending.items():  # what the UPDATE wrote: no re-read needed
                 setattr(item, name, value)
             enter_review(item)
+            # The job's row and the store's quota row are shared by every item: they are
+            # written last, so their locks are held only until the commit right after.
             all_ended = count_endings(item.job_id, succeeded=1, flagged=int(flagged))
+            quota.settle_call(item.quota_key, savepoint=False)
     except _LostClaim:
         return Ending(Status.RUNNING)
     _after(item, all_ended)
@@ -240,8 +242,8 @@ def _fail(item: GenerationItem, token: str, code: str, message: str, *, attempts
                  model_attempts=attempts)
         if not ended:
             return Ending(Status.RUNNING)
+        all_ended = count_endings(item.job_id, failed=1)  # shared rows last, as in _succeed
         quota.release_call(item.quota_key, savepoint=False)  # failed calls are never charged
-        all_ended = count_endings(item.job_id, failed=1)
     _after(item, all_ended)
     return Ending(Status.FAILED, code)
 

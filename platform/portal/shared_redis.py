@@ -5,13 +5,15 @@ from __future__ import annotations
 import redis
 from django.conf import settings
 
-_pools: dict[str, redis.ConnectionPool] = {}
+_clients: dict[str, redis.Redis] = {}
 
 
 def shared_redis() -> redis.Redis:
-    # One pool per process and URL: connections are reused by every caller.
+    # One client (and connection pool) per process and URL, shared by every caller and
+    # thread: the generation pipeline asks several times per item.
     url = settings.REDIS_URL
-    if url not in _pools:
-        _pools[url] = redis.ConnectionPool.from_url(url, socket_timeout=5,
-                                                    socket_connect_timeout=5)
-    return redis.Redis(connection_pool=_pools[url])
+    client = _clients.get(url)
+    if client is None:
+        client = _clients.setdefault(url, redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=5))
+    return client

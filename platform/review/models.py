@@ -186,7 +186,8 @@ class NearDuplicateBand(TenantOwnedModel):
     class Meta:
         verbose_name = _("near-duplicate band")
         verbose_name_plural = _("near-duplicate bands")
-        indexes = [models.Index(fields=["store", "band"], name="review_band_lookup")]
+        # The newest texts of a band first (review.services reads only the newest few).
+        indexes = [models.Index(fields=["store", "band", "-review"], name="review_band_newest")]
 
     def __str__(self) -> str:
         return f"{self.review_id}:{self.band}"

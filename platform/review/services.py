@@ -26,14 +26,15 @@ the same title with another capacity, "750 ml" / "500 ml", scores 0.88; with ano
 0.77; two lamps that differ in three specifications 0.73; unrelated products under 0.05.)
 Candidates come from MinHash locality-sensitive hashing over the store's whole history: each
 text's signature is cut into bands stored in `NearDuplicateBand` (indexed by store and band),
-texts sharing a band are candidates, and the NEAR_DUPLICATE_CANDIDATES sharing the most bands
-are compared exactly. So entering review costs the same few milliseconds however many texts
-(and near-copies) the store has.
+texts sharing a band are candidates (the newest NEWEST_PER_BAND of each band), and the
+NEAR_DUPLICATE_CANDIDATES sharing the most bands are compared exactly. So entering review costs
+the same few milliseconds however many texts (and near-copies) the store has.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import re
@@ -44,7 +45,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -77,6 +78,7 @@ SHINGLE_SIZE = 4
 BANDS = 10
 ROWS_PER_BAND = 3
 NEAR_DUPLICATE_CANDIDATES = 10  # the texts sharing the most bands, compared exactly
+NEWEST_PER_BAND = 20  # of each band, only its newest texts are candidates
 _PRIME = (1 << 61) - 1
 _seeds = random.Random(20240601)  # noqa: S311 (fixed: signatures must be stable)
 _PERMUTATIONS = [(_seeds.randrange(1, _PRIME), _seeds.randrange(0, _PRIME))
@@ -319,18 +321,7 @@ def _flag_near_duplicates(review: Review) -> list[int]:
     item = review.item
     text_shingles = shingles(normalised_text(item.kind, review.current_content))
     keys = band_keys(item.kind, item.language, text_shingles)
-    # The texts sharing the most bands are the likeliest to be the most similar: only those
-    # are compared exactly, however many near-copies the store has. The review's own bands
-    # (its text before an edit or regeneration) may match: its product is left out.
-    closest = (NearDuplicateBand.unscoped
-               .filter(store_id=review.store_id, band__in=keys,
-                       review__status__in=LIVE_STATUSES, review__item__kind=item.kind,
-                       review__item__language=item.language)
-               .exclude(review__item__product_id=item.product_id)
-               .values("review_id").annotate(shared=Count("id"))
-               .order_by("-shared", "-review_id").values("review_id")[:NEAR_DUPLICATE_CANDIDATES])
-    candidates = Review.unscoped.filter(pk__in=closest).values_list(
-        "id", "item_id", "ai_content", "edited_content", "near_duplicate_of_id", "status")
+    candidates = _closest_texts(review, keys)
     best: tuple[Decimal, int, int, int | None, str] | None = None
     for review_id, item_id, ai_content, edited_content, marked_as, status in candidates:
         text = edited_content if edited_content is not None else ai_content
@@ -348,6 +339,53 @@ def _flag_near_duplicates(review: Review) -> list[int]:
         Review.unscoped.filter(pk=other_id).update(near_duplicate_of_id=item.pk,
                                                    near_duplicate_similarity=similarity)
     return keys
+
+
+def _closest_texts(review: Review, keys: list[int]) -> list[tuple]:
+    """(review id, item id, AI text, edited text, near_duplicate_of_id, status) of the
+    NEAR_DUPLICATE_CANDIDATES live texts of other products sharing the most bands with
+    `keys`, most shared first. Each band contributes only its NEWEST_PER_BAND texts: a store
+    of thousands of near-identical variants would otherwise make every new text count
+    thousands of rows (the cost grew with the square of the store's size)."""
+    item = review.item
+    if connection.vendor != "postgresql":  # the SQLite demo: small stores
+        closest = (NearDuplicateBand.unscoped
+                   .filter(store_id=review.store_id, band__in=keys,
+                           review__status__in=LIVE_STATUSES, review__item__kind=item.kind,
+                           review__item__language=item.language)
+                   .exclude(review__item__product_id=item.product_id)
+                   .values("review_id").annotate(shared=Count("id"))
+                   .order_by("-shared", "-review_id")
+                   .values("review_id")[:NEAR_DUPLICATE_CANDIDATES])
+        return list(Review.unscoped.filter(pk__in=closest).values_list(
+            "id", "item_id", "ai_content", "edited_content", "near_duplicate_of_id", "status"))
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_CLOSEST_TEXTS, {
+            "keys": keys, "store": review.store_id, "per_band": NEWEST_PER_BAND,
+            "live": [status.value for status in LIVE_STATUSES], "kind": item.kind,
+            "language": item.language, "product": item.product_id,
+            "limit": NEAR_DUPLICATE_CANDIDATES})
+        return [(*row[:2], _json(row[2]), _json(row[3]), *row[4:]) for row in cursor.fetchall()]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+_PG_CLOSEST_TEXTS = f"""
+SELECT r.id, r.item_id, r.ai_content, r.edited_content, r.near_duplicate_of_id, r.status
+FROM (SELECT newest.review_id, count(*) AS shared
+      FROM unnest(%(keys)s::bigint[]) AS k(band)
+      CROSS JOIN LATERAL (SELECT b.review_id FROM {NearDuplicateBand._meta.db_table} b
+                          WHERE b.store_id = %(store)s AND b.band = k.band
+                          ORDER BY b.review_id DESC LIMIT %(per_band)s) newest
+      GROUP BY newest.review_id) c
+JOIN {Review._meta.db_table} r ON r.id = c.review_id
+JOIN {GenerationItem._meta.db_table} i ON i.id = r.item_id
+WHERE r.status = ANY(%(live)s) AND i.kind = %(kind)s AND i.language = %(language)s
+  AND i.product_id <> %(product)s
+ORDER BY c.shared DESC, r.id DESC
+LIMIT %(limit)s"""  # noqa: S608 (table names from the models)
 
 
 def _save_bands(review: Review, keys: list[int], *, replace: bool = True) -> None:
