@@ -97,6 +97,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "server_side_binding": True,
+        "prepare_threshold": 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -254,6 +258,10 @@ GENERATION_INVALID_OUTPUT_RETRIES = env.int("GENERATION_INVALID_OUTPUT_RETRIES",
 # Each worker process reads the enabled model nodes at most this often (a staff change to a
 # node reaches running workers within this time).
 GENERATION_NODE_CACHE_SECONDS = env.float("GENERATION_NODE_CACHE_SECONDS", default=2.0)
+# A worker that ends an item runs its tenant's next item itself, instead of queueing it, for
+# up to this many seconds per task; then it returns to the queue, where other tenants' items
+# wait their turn (0: every item goes through the queue).
+GENERATION_CONTINUE_SECONDS = env.float("GENERATION_CONTINUE_SECONDS", default=10.0)
 # Items one tenant may have in flight; 0: the primary nodes' total concurrency limit.
 GENERATION_TENANT_WINDOW = env.int("GENERATION_TENANT_WINDOW", default=0)
 # A running item whose worker is silent this long is run again (above CELERY_TASK_TIME_LIMIT);

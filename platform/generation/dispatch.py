@@ -29,8 +29,9 @@ def tenant_window() -> int:
     return settings.GENERATION_TENANT_WINDOW or nodes.total_capacity()
 
 
-def refill(tenant_id: int) -> int:
-    """Dispatch the tenant's next queued items up to its window. Returns how many.
+def refill(tenant_id: int, *, keep_first: bool = False) -> list[int]:
+    """Dispatch the tenant's next queued items up to its window; returns their ids. With
+    `keep_first` the first is not queued: the calling worker runs it itself.
 
     Every item's ending calls this, so on PostgreSQL it is one statement (`_PG_REFILL`);
     elsewhere (the SQLite demo) the same steps run one by one. Two workers refilling at once
@@ -42,12 +43,13 @@ def refill(tenant_id: int) -> int:
         item_ids = _pg_refill(tenant_id, now, lease)
     else:
         item_ids = _refill_stepwise(tenant_id, now, lease)
-    if item_ids:
+    queued = item_ids[1:] if keep_first else item_ids
+    if queued:
         from generation.tasks import run_item_task  # the task module imports this one
 
         transaction.on_commit(lambda: [run_item_task.delay(tenant_id, item_id)
-                                       for item_id in item_ids])
-    return len(item_ids)
+                                       for item_id in queued])
+    return item_ids
 
 
 _ITEMS = GenerationItem._meta.db_table

@@ -14,6 +14,7 @@ idempotent per item and generation (`GenerationItem.quota_key`), so no call is c
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,11 @@ class Ending:
 
     status: str
     error_code: str = ""
+    # Whether this call ended the item (not another worker), and every item of its job is
+    # now ended; the tenant's next item, dispatched to this worker to run (see `run_item`).
+    ended_here: bool = False
+    all_ended: bool = False
+    next_item_id: int | None = None
 
 
 # Claim -------------------------------------------------------------------------------------
@@ -104,10 +110,19 @@ def _context(item: GenerationItem) -> tuple[tuple[str, ...], str]:
 
 # Run ---------------------------------------------------------------------------------------
 
-def run_item(item_id: int) -> Ending | None:
-    """Carry one item through the pipeline. None when the item was not ours to run."""
+def run_item(item_id: int, *, then_more_for: float = 0.0) -> Ending | None:
+    """Carry one item through the pipeline. None when the item was not ours to run.
+
+    With `then_more_for` seconds (the Celery task passes GENERATION_CONTINUE_SECONDS), the
+    worker goes on with its tenant's next items itself until that time has passed: the item
+    each ending dispatches is kept for this worker instead of making a round trip through
+    the queue (see generation.dispatch)."""
+    keep_next_until = time.monotonic() + then_more_for
     with _asynchronous_commit():
-        return _run(item_id)
+        first = ending = _run(item_id, keep_next_until)
+        while ending is not None and ending.next_item_id is not None:
+            ending = _run(ending.next_item_id, keep_next_until)
+    return first
 
 
 @contextmanager
@@ -130,7 +145,7 @@ def _asynchronous_commit() -> Iterator[None]:
             cursor.execute("RESET synchronous_commit")
 
 
-def _run(item_id: int) -> Ending | None:
+def _run(item_id: int, keep_next_until: float) -> Ending | None:
     claimed = claim(item_id)
     if claimed is None:
         return None
@@ -138,16 +153,22 @@ def _run(item_id: int) -> Ending | None:
     try:
         quota.reserve_call(item.store, item.quota_key)
     except quota.QuotaError as error:
-        return _fail(item, token, error.code, error.message)
-    try:
-        content, findings, flagged, answer = _write(item)
-    except gateway.ModelCallFailed as error:
-        return _fail(item, token, error.code, error.message, attempts=error.attempts)
-    except _Rejected as rejection:
-        return _fail(item, token, "ERR_CONTENT_REJECTED", rejection.message,
-                     attempts=rejection.attempts, rejected=rejection.content,
-                     findings=rejection.findings)
-    return _succeed(item, token, content, findings, flagged, answer)
+        ending = _fail(item, token, error.code, error.message)
+    else:
+        try:
+            content, findings, flagged, answer = _write(item)
+        except gateway.ModelCallFailed as error:
+            ending = _fail(item, token, error.code, error.message, attempts=error.attempts)
+        except _Rejected as rejection:
+            ending = _fail(item, token, "ERR_CONTENT_REJECTED", rejection.message,
+                           attempts=rejection.attempts, rejected=rejection.content,
+                           findings=rejection.findings)
+        else:
+            ending = _succeed(item, token, content, findings, flagged, answer)
+    if ending.ended_here:
+        ending.next_item_id = _after(item, ending.all_ended,
+                                     keep_next=time.monotonic() < keep_next_until)
+    return ending
 
 
 class _Rejected(Exception):
@@ -226,8 +247,7 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
             quota.settle_call(item.quota_key, savepoint=False)
     except _LostClaim:
         return Ending(Status.RUNNING)
-    _after(item, all_ended)
-    return Ending(Status.READY)
+    return Ending(Status.READY, all_ended=all_ended, ended_here=True)
 
 
 def _fail(item: GenerationItem, token: str, code: str, message: str, *, attempts: int = 0,
@@ -244,18 +264,20 @@ def _fail(item: GenerationItem, token: str, code: str, message: str, *, attempts
             return Ending(Status.RUNNING)
         all_ended = count_endings(item.job_id, failed=1)  # shared rows last, as in _succeed
         quota.release_call(item.quota_key, savepoint=False)  # failed calls are never charged
-    _after(item, all_ended)
-    return Ending(Status.FAILED, code)
+    return Ending(Status.FAILED, code, all_ended=all_ended, ended_here=True)
 
 
-def _after(item: GenerationItem, all_ended: bool) -> None:
+def _after(item: GenerationItem, all_ended: bool, *, keep_next: bool) -> int | None:
+    """After the item's ending: tell the reviewers if the job has ended, and hand out the
+    tenant's next items. Returns the one kept for this worker, if `keep_next`."""
     from generation.dispatch import refill
 
     if all_ended:
         from review.services import notify_reviewers_if_job_ready
 
         notify_reviewers_if_job_ready(item.tenant_id, item.job_id)
-    refill(item.tenant_id)
+    dispatched = refill(item.tenant_id, keep_first=keep_next)
+    return dispatched[0] if dispatched and keep_next else None
 
 
 _JOBS = GenerationJob._meta.db_table

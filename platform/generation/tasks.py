@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from generation import pipeline
 from tenants.background import tenant_task
 from tenants.models import Tenant
@@ -10,5 +12,5 @@ from tenants.models import Tenant
 # Idempotent: a redelivered message finds the item claimed or ended and does nothing.
 @tenant_task()
 def run_item_task(tenant: Tenant, item_id: int) -> str | None:
-    ending = pipeline.run_item(item_id)
+    ending = pipeline.run_item(item_id, then_more_for=settings.GENERATION_CONTINUE_SECONDS)
     return ending.status if ending else None
