@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from generation.nodes import forget_enabled_nodes
+from generation.pipeline import forget_cached_jobs
 from tenants.models import Membership, Tenant, User
 from tenants.roles import StaffRole, TenantRole
 
@@ -22,7 +23,8 @@ _counter = itertools.count(1)
 def _fresh_cache():
     # The cache holds allauth's rate-limit counters; tests must not inherit them.
     cache.clear()
-    forget_enabled_nodes()  # each worker process's copy of the model nodes
+    forget_enabled_nodes()  # each worker process's copies of nodes and jobs
+    forget_cached_jobs()
     yield
 
 

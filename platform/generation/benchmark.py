@@ -37,6 +37,7 @@ from billing.models import (
 )
 from catalog.models import Product
 from generation import nodes
+from generation.dispatch import window_for
 from generation.models import GenerationItem, GenerationJob, ModelNode, ModelRequestLog
 from generation.services import Selection, start_job
 from portal.shared_redis import shared_redis
@@ -62,7 +63,7 @@ class Options:
     workers: int = 1  # worker processes
     pool: str = "threads"  # each worker's pool: threads (concurrency C / workers) or prefork
     threads_per_worker: int | None = None  # None: enough for the window
-    window: int | None = None  # GENERATION_TENANT_WINDOW for the run; None: C
+    window: int | None = None  # GENERATION_TENANT_WINDOW for the run; None: the default for C
     timeout_seconds: float = 1800.0
     worker_log: str | None = None  # the workers' output (default: discarded)
 
@@ -75,6 +76,7 @@ class Report:
     job_status: str = ""
     wall_seconds: float = 0.0  # first claim to last ending
     overheads_ms: list[float] = field(default_factory=list)
+    model_ms: list[float] = field(default_factory=list)  # per READY item, as the client timed it
     requests: int = 0
     failed_requests: int = 0
     prompt_tokens: int = 0
@@ -114,6 +116,12 @@ class Report:
     @property
     def overhead_median(self) -> float:
         return statistics.median(self.overheads_ms) if self.overheads_ms else 0.0
+
+    @property
+    def cycle_ms(self) -> float:
+        """How long each of the C slots took per item: model time, everything the platform
+        does, and any time a slot stood idle (between one item's ending and the next)."""
+        return self.options.concurrency / self.throughput * 1000 if self.throughput else 0.0
 
 
 @dataclass
@@ -322,6 +330,7 @@ def measure(report: Report, job: GenerationJob, fixture: Fixture) -> None:
             status=GenerationItem.Status.READY).values_list("id", "started_at", "finished_at"):
         elapsed = (finished - started).total_seconds() * 1000
         report.overheads_ms.append(elapsed - model_ms.get(item_id, 0))
+        report.model_ms.append(model_ms.get(item_id, 0))
     logs = ModelRequestLog.unscoped.filter(job=job).aggregate(
         requests=Count("id"), failed=Count("id", filter=~Q(error_code="")),
         prompt=Sum("prompt_tokens"), hit=Sum("cache_hit_tokens"))
@@ -363,7 +372,7 @@ def benchmark(options: Options, progress=None) -> Report:
     try:
         fixture = set_up(run, options, sandbox.base_url)
         sandbox.state.set_behaviour(fixture.node.model_name, latency_ms=options.latency_ms)
-        window = options.window or options.concurrency
+        window = options.window or window_for(options.concurrency)
         per_worker = options.threads_per_worker or max(1, -(-window // options.workers))
         env = worker_environment(queue, {
             "GENERATION_TENANT_WINDOW": str(window),

@@ -1,10 +1,12 @@
 """Handing items to the workers, fairly between tenants.
 
 A job does not put all its items on the Celery queue at once: each tenant has at most a
-window of items in flight (by default the primary nodes' total concurrency), and each item
-that ends hands the next one of its tenant to the queue. The queue therefore holds about a
-window of each busy tenant, so a 10-SKU job of one tenant waits behind at most one window of
-another tenant's 5,000-SKU job, never behind all of it.
+window of items in flight (see `tenant_window`), and each item that ends hands the next one
+of its tenant on: to the worker that ended it, which runs it itself for up to
+GENERATION_CONTINUE_SECONDS per task (no round trip through the broker per item), or else
+to the queue. The queue therefore holds about a window of each busy tenant, so a 10-SKU job
+of one tenant waits behind at most one window of another tenant's 5,000-SKU job (and a
+worker's GENERATION_CONTINUE_SECONDS), never behind all of it.
 
 Items carry a lease: a dispatched item whose message was lost, or a running item whose
 worker died, is put back in the queue by `recover_stalled_items` (a django-q2 schedule).
@@ -13,6 +15,7 @@ The claim in `generation.pipeline` makes sure that only one worker ever finishes
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,7 +29,17 @@ Status = GenerationItem.Status
 
 
 def tenant_window() -> int:
-    return settings.GENERATION_TENANT_WINDOW or nodes.total_capacity()
+    """Items one tenant may have in flight: GENERATION_TENANT_WINDOW, or by default
+    `window_for` the primary nodes' total concurrency."""
+    return settings.GENERATION_TENANT_WINDOW or window_for(nodes.total_capacity())
+
+
+def window_for(capacity: int) -> int:
+    """One item more per 16 node slots than the nodes take at once: the extra item is
+    claimed and ready when a slot frees, so a node does not wait for the platform's work
+    between two requests (one item's ending, the next one's claim and quota). More would
+    only make items queue for a slot (measured: docs/architecture.md, "Generation")."""
+    return capacity + math.ceil(capacity / 16)
 
 
 def refill(tenant_id: int, *, keep_first: bool = False) -> list[int]:

@@ -4,7 +4,7 @@ the circuit breaker that takes a failing node out of rotation.
 All of it lives in Redis, shared by every worker on every machine:
 - Slots: a node's concurrency limit is a sorted set of leases (member = lease token, score =
   expiry in ms on Redis's clock). Taking a slot is one Lua script; an expired lease (a worker
-  that died) frees itself.
+  that died) frees itself. A release wakes one waiting caller through a list (BLPOP).
 - Breaker: consecutive failures are counted; at GENERATION_BREAKER_FAILURES the node is open
   (skipped) for GENERATION_BREAKER_COOLDOWN_SECONDS. After that, one request is let through
   as a probe (half-open); its success closes the breaker, its failure opens it again.
@@ -45,6 +45,8 @@ end
 return 0
 """
 
+SLOT_RECHECK_SECONDS = 0.05
+
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 BREAKER_LABELS = {CLOSED: _("In rotation"), OPEN: _("Out of rotation"),
                   HALF_OPEN: _("Being probed")}
@@ -62,23 +64,32 @@ class NoFreeSlot(Exception):
 
 @contextmanager
 def slot(node: ModelNode, *, wait_seconds: float) -> Iterator[None]:
-    """Hold one of the node's concurrency slots for the duration of a request."""
+    """Hold one of the node's concurrency slots for the duration of a request. A caller that
+    finds the node full waits on the node's "freed" list, which every release pushes to, so
+    it takes a slot the moment one is given back (at least every SLOT_RECHECK_SECONDS it looks
+    again, because a dead worker's lease frees its slot without a push)."""
     token = uuid.uuid4().hex
     # A lease outlives the request's own deadline, so only a dead worker's lease expires.
     lease_ms = int(float(node.request_deadline_seconds) * 1000) + 30_000
-    key = _key(node.pk, "slots")
+    key, freed = _key(node.pk, "slots"), _key(node.pk, "freed")
     client = shared_redis()
     give_up_at = time.monotonic() + wait_seconds
-    pause = 0.002
     while not client.eval(_TAKE_SLOT, 1, key, node.max_concurrency, lease_ms, token):
-        if time.monotonic() >= give_up_at:
+        remaining = give_up_at - time.monotonic()
+        if remaining <= 0:
             raise NoFreeSlot(node.name)
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+        client.blpop([freed], timeout=min(remaining, SLOT_RECHECK_SECONDS))
     try:
         yield
     finally:
-        client.zrem(key, token)
+        # Give the slot back and wake one waiter; the list keeps at most one entry per slot
+        # (a push nobody waited for only makes a later waiter look once more).
+        release = client.pipeline(transaction=False)
+        release.zrem(key, token)
+        release.rpush(freed, 1)
+        release.ltrim(freed, -node.max_concurrency, -1)
+        release.pexpire(freed, lease_ms)
+        release.execute()
 
 
 def slots_in_use(node: ModelNode) -> int:
@@ -163,8 +174,7 @@ def candidates(*, vision: bool) -> list[ModelNode]:
 
 
 def total_capacity() -> int:
-    """Requests all primary text nodes may run at once: how many items one tenant may have
-    in flight (see generation.dispatch)."""
+    """Requests all primary nodes may run at once (see generation.dispatch)."""
     return max(1, sum(node.max_concurrency for node in enabled_nodes()
                       if node.role == ModelNode.Role.PRIMARY))
 

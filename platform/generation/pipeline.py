@@ -35,6 +35,7 @@ from generation.models import (
     BrandVoice,
     GenerationItem,
     GenerationJob,
+    InstructionVersion,
     ModelRequestLog,
     TenantBannedWord,
 )
@@ -75,13 +76,36 @@ def claim(item_id: int) -> tuple[GenerationItem, str] | None:
              lease_expires_at=now + timedelta(seconds=settings.GENERATION_ITEM_LEASE_SECONDS))
     if not taken:
         return None
-    item = (GenerationItem.unscoped
-            .select_related("job", "store__tenant", "product", "instruction_version")
-            .get(pk=item_id))
+    item = GenerationItem.unscoped.select_related("product").get(pk=item_id)
+    item.job = _job(item.job_id)
+    item.store = item.job.store
+    item.instruction_version = _instruction_version(item.instruction_version_id)
     return item, token
 
 
-# Banned words and brand voice (read once per job and worker, not per item) --------------
+# What every item of a job shares, read once per job (or version) and worker process ------
+
+@lru_cache(maxsize=64)
+def _job(job_id: int) -> GenerationJob:
+    """The job with its store and the store's tenant. What the pipeline reads of them (the
+    compliance mode, the store's site, the tenant's time zone) does not change while the job
+    runs; the job's status is checked by the claim itself, in SQL."""
+    return GenerationJob.unscoped.select_related("store__tenant").get(pk=job_id)
+
+
+@lru_cache(maxsize=256)
+def _instruction_version(version_id: int) -> InstructionVersion:
+    return InstructionVersion.objects.get(pk=version_id)  # versions never change once made
+
+
+def forget_cached_jobs() -> None:
+    """Drop this process's copies of jobs, versions, banned words and brand voice (tests;
+    a shell after changing a running job's store by hand)."""
+    for cached in (_job, _instruction_version, _job_context):
+        cached.cache_clear()
+
+
+# Banned words and brand voice (read once per job and worker, not per item) ---------------
 
 def banned_terms(tenant_id: int, marketplace: str, language: str) -> list[str]:
     """The ISV's list plus the tenant's own, for one marketplace and language."""

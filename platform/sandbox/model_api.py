@@ -278,12 +278,13 @@ class ModelHandler(BaseHTTPRequestHandler):
             self._error(404, f"Unknown path {path}", "invalid_request_error", "not_found")
 
     def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        received_at = time.monotonic()
         path = urlsplit(self.path).path.rstrip("/")
         body = self._read_body()
         if body is None:
             return
         if path == "/v1/chat/completions":
-            self._chat(body)
+            self._chat(body, received_at)
         elif path.startswith("/__sandbox__/"):
             self._control(path.removeprefix("/__sandbox__/"), body)
         else:
@@ -291,7 +292,7 @@ class ModelHandler(BaseHTTPRequestHandler):
 
     # -- chat completions ------------------------------------------------------------------
 
-    def _chat(self, body: bytes) -> None:
+    def _chat(self, body: bytes, received_at: float) -> None:
         request_id = secrets.token_hex(16)
         auth = self.headers.get("Authorization", "")
         key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
@@ -323,16 +324,20 @@ class ModelHandler(BaseHTTPRequestHandler):
             return
         status = int(behaviour.status) if behaviour.status is not None else 200
         self._record(request_id, model, key, messages, status)
-        if behaviour.latency_ms and self.state.stopping.wait(behaviour.latency_ms / 1000):
+        completion = (self._completion(request_id, key, request, behaviour) if status == 200
+                      else None)
+        # The latency is the time from the request to the answer: writing the answer is
+        # part of it, not added on top.
+        remaining = behaviour.latency_ms / 1000 - (time.monotonic() - received_at)
+        if behaviour.latency_ms and self.state.stopping.wait(max(remaining, 0)):
             self._hang_up()
             return
-        if status != 200:
+        if completion is None:
             message, kind, code = STATUSES[status]
             headers = {"Retry-After": str(behaviour.retry_after)} if status == 429 else {}
             self._error(status, message, kind, code, request_id=request_id, headers=headers)
             return
 
-        completion = self._completion(request_id, key, request, behaviour)
         if behaviour.hang:
             self._hang(request_id, completion, behaviour.hang_seconds)
         elif request["stream"]:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads-per-worker", type=int, default=None,
                             help="each worker's pool size (default: window / workers)")
         parser.add_argument("--window", type=int, default=None,
-                            help="items in flight per tenant (default: C)")
+                            help="items in flight per tenant (default: a quarter more than C)")
         parser.add_argument("--worker-log", default=None,
                             help="append the workers' output to this file")
 
@@ -65,6 +67,13 @@ class Command(BaseCommand):
             f"platform overhead per item (run time minus the model's time): median "
             f"{report.overhead_median:.1f} ms, p95 {report.overhead(0.95):.1f} ms "
             f"(target median < {OVERHEAD_TARGET_MS:g} ms)")
+        if report.model_ms:
+            self.stdout.write(
+                f"model time per item (as the client timed it): median "
+                f"{statistics.median(report.model_ms):.1f} ms; per slot and item "
+                f"C/throughput = {report.cycle_ms:.1f} ms, so "
+                f"{report.cycle_ms - latency_ms:.1f} ms beyond the model's {latency_ms} ms "
+                f"(the platform's time, including the ending after the item's finish time)")
         if report.items:
             self.stdout.write(f"worker CPU: {report.worker_cpu_seconds:.1f} s, "
                               f"{report.worker_cpu_seconds / report.items * 1000:.1f} ms per item")
