@@ -333,3 +333,82 @@ def test_every_ending_records_how_many_requests_the_item_took(store, owner_a, no
     assert (rejected.model_attempts, stricter.model_attempts) == (1, 2)
     for item in (failed, rejected, stricter):
         assert item.model_attempts == ModelRequestLog.unscoped.filter(item=item).count()
+
+
+def test_a_worker_runs_its_tenants_next_items_itself(settings, store, owner_a, products,
+                                                     nodes):
+    settings.GENERATION_TENANT_WINDOW = 1
+    job = start(store, owner_a, products)
+    (first,) = dispatch.refill(store.tenant_id)
+    ending = pipeline.run_item(first, then_more_for=60)
+    assert ending.status == Status.READY
+    # Each ending dispatched the next item to this worker, not to the queue.
+    assert {item.status for item in items_of(job)} == {Status.READY}
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.COMPLETED
+
+
+def test_without_time_to_go_on_the_next_item_goes_to_the_queue(settings, store, owner_a,
+                                                               products, nodes):
+    settings.GENERATION_TENANT_WINDOW = 1
+    job = start(store, owner_a, products)
+    (first,) = dispatch.refill(store.tenant_id)
+    pipeline.run_item(first)
+    assert [item.status for item in items_of(job)] == [Status.READY, Status.DISPATCHED,
+                                                       Status.QUEUED]
+
+
+def test_reviewers_hear_of_a_job_whose_last_item_failed(store, owner_a, products, nodes,
+                                                        model_sandbox, mailoutbox,
+                                                        django_capture_on_commit_callbacks):
+    job = start(store, owner_a, products[:2])
+    first, last = items_of(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.run_item(first.pk)
+    assert not mailoutbox  # an item is still to come
+    model_sandbox.state.set_behaviour(status=500)  # every node fails the last item
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pipeline.run_item(last.pk).status == Status.FAILED
+    assert len(mailoutbox) == 1
+    assert owner_a.email in mailoutbox[0].to
+    assert f"#{job.pk}" in mailoutbox[0].subject
+
+
+def test_a_caller_waiting_for_a_full_node_gets_the_slot_given_back(nodes):
+    import threading
+
+    from portal.shared_redis import shared_redis
+
+    node = nodes["primary"]
+    node.max_concurrency = 1
+    taken = threading.Event()
+    release = threading.Event()
+    waited = {}
+
+    def holder():
+        with node_module.slot(node, wait_seconds=1):
+            taken.set()
+            release.wait(10)
+
+    def waiter():
+        taken.wait(10)
+        with node_module.slot(node, wait_seconds=10):
+            waited["in_use"] = node_module.slots_in_use(node)
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    for thread in threads:
+        thread.start()
+    taken.wait(10)
+    with pytest.raises(node_module.NoFreeSlot):  # full: a short wait gives up
+        with node_module.slot(node, wait_seconds=0.1):
+            pass
+    release.set()
+    for thread in threads:
+        thread.join(15)
+    assert waited == {"in_use": 1}
+    assert node_module.slots_in_use(node) == 0
+    # Releases nobody waited for leave at most one wake-up per slot behind.
+    for _ in range(5):
+        with node_module.slot(node, wait_seconds=1):
+            pass
+    assert shared_redis().llen(node_module._key(node.pk, "freed")) <= node.max_concurrency
