@@ -524,15 +524,9 @@ def _one_statement(sql: str, params: dict, *, savepoint: bool = True) -> tuple |
     params = {**params, "async": not in_transaction and not settings.QUOTA_SYNCHRONOUS_COMMIT}
     connection.ensure_connection()
     raw = connection.connection
-    prepare = settings.QUOTA_PREPARED_STATEMENTS
-    if (prepare and raw.prepare_threshold is None
-            and not connection.settings_dict["OPTIONS"].get("server_side_binding")):
-        # Django turns psycopg's prepared statements off for the sake of poolers; its own
-        # cursors bind client-side (unless server_side_binding) and are never prepared
-        # either way, so this only lets the quota statements be. Behind PgBouncer older
-        # than 1.21 (or without max_prepared_statements) set QUOTA_PREPARED_STATEMENTS =
-        # False.
-        raw.prepare_threshold = 5
+    # Prepared from the first use, unless the connection prepares nothing
+    # (DATABASE_PREPARED_STATEMENTS off, e.g. behind PgBouncer older than 1.21).
+    prepare = raw.prepare_threshold is not None
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=prepare)
         return cursor.fetchone()

@@ -97,6 +97,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Parameters bound by the server, and a statement run five times on a connection is
+    # kept prepared (parsed and planned once): the generation pipeline and the quota run
+    # the same few statements for every item. DATABASE_PREPARED_STATEMENTS=0 behind
+    # PgBouncer older than 1.21 (or without max_prepared_statements).
     DATABASES["default"].setdefault("OPTIONS", {}).update({
         "server_side_binding": True,
         "prepare_threshold": 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
@@ -272,8 +276,6 @@ GENERATION_DISPATCH_LEASE_SECONDS = env.int("GENERATION_DISPATCH_LEASE_SECONDS",
 GENERATION_SYNCHRONOUS_COMMIT = env.bool("GENERATION_SYNCHRONOUS_COMMIT", default=False)
 # Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").
 QUOTA_SYNCHRONOUS_COMMIT = env.bool("QUOTA_SYNCHRONOUS_COMMIT", default=False)
-# Quota steps as server-side prepared statements (off behind PgBouncer older than 1.21).
-QUOTA_PREPARED_STATEMENTS = env.bool("QUOTA_PREPARED_STATEMENTS", default=True)
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
 
 # Stripe (see README "Stripe"). Without a secret key billing runs offline: everything works and

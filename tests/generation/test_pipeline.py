@@ -399,9 +399,8 @@ def test_a_caller_waiting_for_a_full_node_gets_the_slot_given_back(nodes):
     for thread in threads:
         thread.start()
     taken.wait(10)
-    with pytest.raises(node_module.NoFreeSlot):  # full: a short wait gives up
-        with node_module.slot(node, wait_seconds=0.1):
-            pass
+    with pytest.raises(node_module.NoFreeSlot), node_module.slot(node, wait_seconds=0.1):
+        pass  # full: a short wait gives up
     release.set()
     for thread in threads:
         thread.join(15)
