@@ -305,20 +305,22 @@ def _after(item: GenerationItem, all_ended: bool, *, keep_next: bool) -> int | N
 
 
 _JOBS = GenerationJob._meta.db_table
-_ENDED = "items_succeeded + %s + items_failed + %s + items_cancelled"
+_ALL_ENDED = ("items_total <= items_succeeded + %(succeeded)s + items_failed + %(failed)s"
+              " + items_cancelled")
 # The job's counters and, once every item has ended, its final status, in one statement (every
 # item's ending runs it). Each right-hand side sees the row as it was, hence the added deltas.
 _COUNT_ENDINGS = f"""
 UPDATE {_JOBS} SET
-    items_succeeded = items_succeeded + %s, items_failed = items_failed + %s,
-    items_flagged = items_flagged + %s,
-    status = CASE WHEN status IN (%s, %s) AND items_total <= {_ENDED}
-                  THEN CASE WHEN items_failed + %s = 0 THEN %s
-                            WHEN items_succeeded + %s = 0 THEN %s ELSE %s END
+    items_succeeded = items_succeeded + %(succeeded)s, items_failed = items_failed + %(failed)s,
+    items_flagged = items_flagged + %(flagged)s,
+    status = CASE WHEN status IN (%(queued)s, %(running)s) AND {_ALL_ENDED}
+                  THEN CASE WHEN items_failed + %(failed)s = 0 THEN %(completed)s
+                            WHEN items_succeeded + %(succeeded)s = 0 THEN %(job_failed)s
+                            ELSE %(with_errors)s END
                   ELSE status END,
-    finished_at = CASE WHEN status IN (%s, %s) AND items_total <= {_ENDED}
-                       THEN %s ELSE finished_at END
-WHERE id = %s
+    finished_at = CASE WHEN status IN (%(queued)s, %(running)s) AND {_ALL_ENDED}
+                       THEN %(now)s ELSE finished_at END
+WHERE id = %(job)s
 RETURNING items_total <= items_succeeded + items_failed + items_cancelled"""  # noqa: S608
 
 
@@ -326,12 +328,11 @@ def count_endings(job_id: int, *, succeeded: int = 0, failed: int = 0,
                   flagged: int = 0) -> bool:
     """Count items that ended on their job; give a running job its final status once every
     item has ended. Returns whether every item of the job has ended (a cancelled job's too)."""
-    active = [status.value for status in GenerationJob.ACTIVE_STATUSES]
-    final = [JobStatus.COMPLETED.value, JobStatus.FAILED.value,
-             JobStatus.COMPLETED_WITH_ERRORS.value]
-    params = [succeeded, failed, flagged,
-              *active, succeeded, failed, failed, final[0], succeeded, final[1], final[2],
-              *active, succeeded, failed, timezone.now(), job_id]
+    params = {"succeeded": succeeded, "failed": failed, "flagged": flagged,
+              "queued": JobStatus.QUEUED.value, "running": JobStatus.RUNNING.value,
+              "completed": JobStatus.COMPLETED.value, "job_failed": JobStatus.FAILED.value,
+              "with_errors": JobStatus.COMPLETED_WITH_ERRORS.value, "now": timezone.now(),
+              "job": job_id}
     with connection.cursor() as cursor:
         cursor.execute(_COUNT_ENDINGS, params)
         row = cursor.fetchone()
