@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing import quota
+from catalog.models import Product
 from generation import compliance, gateway, instructions
 from generation.content import VISION_KINDS
 from generation.models import (
@@ -64,19 +65,37 @@ class Ending:
 
 # Claim -------------------------------------------------------------------------------------
 
+_ITEMS = GenerationItem._meta.db_table
+_JOBS = GenerationJob._meta.db_table
+_PRODUCTS = Product._meta.db_table
+# Waiting or dispatched, or running under a lease that ran out (its worker died), and its job
+# still active. Written out because every item runs it: the ORM's query building cost more
+# than the claim itself.
+_CLAIM = f"""
+UPDATE {_ITEMS} SET status = %(running)s, claim_token = %(token)s, started_at = %(now)s,
+                    lease_expires_at = %(lease)s
+WHERE id = %(item)s
+  AND (status IN (%(queued)s, %(dispatched)s)
+       OR (status = %(running)s AND lease_expires_at < %(now)s))
+  AND EXISTS (SELECT 1 FROM {_JOBS} j
+              WHERE j.id = job_id AND j.status IN (%(job_queued)s, %(job_running)s))
+RETURNING *"""  # noqa: S608 (table names from the models)
+
+
 def claim(item_id: int) -> tuple[GenerationItem, str] | None:
     """Take the item for this worker, or None if it is not ours to run."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    taken = GenerationItem.unscoped.filter(
-        Q(pk=item_id) & (Q(status__in=(Status.QUEUED, Status.DISPATCHED))
-                         | Q(status=Status.RUNNING, lease_expires_at__lt=now)),
-        job__status__in=GenerationJob.ACTIVE_STATUSES,
-    ).update(status=Status.RUNNING, claim_token=token, started_at=now,
-             lease_expires_at=now + timedelta(seconds=settings.GENERATION_ITEM_LEASE_SECONDS))
-    if not taken:
+    claimed = GenerationItem.unscoped.raw(_CLAIM, {
+        "running": Status.RUNNING.value, "token": token, "now": now,
+        "lease": now + timedelta(seconds=settings.GENERATION_ITEM_LEASE_SECONDS),
+        "item": item_id, "queued": Status.QUEUED.value, "dispatched": Status.DISPATCHED.value,
+        "job_queued": JobStatus.QUEUED.value, "job_running": JobStatus.RUNNING.value})
+    item = next(iter(claimed), None)  # iterated once: the UPDATE runs once
+    if item is None:
         return None
-    item = GenerationItem.unscoped.select_related("product").get(pk=item_id)
+    item.product = next(iter(Product.unscoped.raw(
+        f"SELECT * FROM {_PRODUCTS} WHERE id = %s", [item.product_id])))  # noqa: S608
     item.job = _job(item.job_id)
     item.store = item.job.store
     item.instruction_version = _instruction_version(item.instruction_version_id)
@@ -304,7 +323,6 @@ def _after(item: GenerationItem, all_ended: bool, *, keep_next: bool) -> int | N
     return dispatched[0] if dispatched and keep_next else None
 
 
-_JOBS = GenerationJob._meta.db_table
 _ALL_ENDED = ("items_total <= items_succeeded + %(succeeded)s + items_failed + %(failed)s"
               " + items_cancelled")
 # The job's counters and, once every item has ended, its final status, in one statement (every
