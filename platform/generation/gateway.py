@@ -142,6 +142,15 @@ def _request(node: ModelNode, messages: list[dict], outcome: _Outcome) -> None:
     outcome.raw = completion.choices[0].message.content if completion.choices else None
 
 
+def _send(node: ModelNode, messages: list[dict], outcome: _Outcome) -> None:
+    """`_request`, with a failure classified into `outcome` (code, message, HTTP status)."""
+    try:
+        _request(node, messages, outcome)
+    except Exception as error:  # noqa: BLE001 (every failure is classified and logged)
+        outcome.error_code, outcome.error_message, status = _classify(error)
+        outcome.http_status = status or outcome.http_status
+
+
 # Errors and their codes --------------------------------------------------------------------
 
 def _classify(error: Exception) -> tuple[str, str, int | None]:
@@ -199,18 +208,16 @@ def generate(item: GenerationItem, messages: list[dict], *, vision: bool,
         while nodes.may_try(node):
             attempt += 1
             outcome = _Outcome(started_at=timezone.now())
-            began = time.monotonic()
             try:
-                with nodes.slot(node, wait_seconds=settings.GENERATION_SLOT_WAIT_SECONDS):
+                with nodes.slot(node, wait_seconds=settings.GENERATION_SLOT_WAIT_SECONDS) as held:
                     began = time.monotonic()
-                    _request(node, messages, outcome)
+                    _send(node, messages, outcome)
+                    # Answered, even unusably: the node works (its breaker is cleared).
+                    held.answered = outcome.error_code in ("", "ERR_MODEL_INVALID_OUTPUT")
             except nodes.NoFreeSlot:
                 attempt -= 1  # nothing was sent: not an attempt, not the node's fault
                 last_code, last_message = "ERR_MODEL_TIMEOUT", f"{node.name} stayed busy."
                 break
-            except Exception as error:  # noqa: BLE001 (every failure is classified and logged)
-                outcome.error_code, outcome.error_message, status = _classify(error)
-                outcome.http_status = status or outcome.http_status
             outcome.latency_ms = int((time.monotonic() - began) * 1000)
             content = None
             if not outcome.error_code:
@@ -221,12 +228,10 @@ def generate(item: GenerationItem, messages: list[dict], *, vision: bool,
                     outcome.error_message = str(error)[:1000]
             _log(item, node, attempt, purpose, outcome)
             if content is not None:
-                nodes.record_success(node)
                 return Answer(content=content, node=node, attempts=attempt)
             last_code, last_message = outcome.error_code, outcome.error_message
             if outcome.error_code == "ERR_MODEL_INVALID_OUTPUT":
                 # The node works; its answer was unusable. Ask again, then move on.
-                nodes.record_success(node)
                 invalid_answers += 1
                 if invalid_answers > settings.GENERATION_INVALID_OUTPUT_RETRIES:
                     break
@@ -272,12 +277,9 @@ def preview(node: ModelNode | None, messages: list[dict], *, kind: str | None,
     try:
         with nodes.slot(node, wait_seconds=min(5.0, settings.GENERATION_SLOT_WAIT_SECONDS)):
             began = time.monotonic()
-            _request(node, messages, outcome)
+            _send(node, messages, outcome)
     except nodes.NoFreeSlot:
         outcome.error_code, outcome.error_message = "ERR_MODEL_TIMEOUT", f"{node.name} is busy."
-    except Exception as error:  # noqa: BLE001 (shown to staff with its code)
-        outcome.error_code, outcome.error_message, status = _classify(error)
-        outcome.http_status = status or outcome.http_status
     result = Preview(node, raw=outcome.raw, latency_ms=int((time.monotonic() - began) * 1000),
                      prompt_tokens=outcome.prompt_tokens,
                      completion_tokens=outcome.completion_tokens,

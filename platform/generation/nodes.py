@@ -62,8 +62,15 @@ class NoFreeSlot(Exception):
     """Every slot of the node stayed taken for as long as the caller could wait."""
 
 
+@dataclass
+class HeldSlot:
+    # Set by the caller when the node answered (usable or not): the release then also
+    # records the success in the breaker, in the same round trip.
+    answered: bool = False
+
+
 @contextmanager
-def slot(node: ModelNode, *, wait_seconds: float) -> Iterator[None]:
+def slot(node: ModelNode, *, wait_seconds: float) -> Iterator[HeldSlot]:
     """Hold one of the node's concurrency slots for the duration of a request. A caller that
     finds the node full waits on the node's "freed" list, which every release pushes to, so
     it takes a slot the moment one is given back (at least every SLOT_RECHECK_SECONDS it looks
@@ -79,8 +86,9 @@ def slot(node: ModelNode, *, wait_seconds: float) -> Iterator[None]:
         if remaining <= 0:
             raise NoFreeSlot(node.name)
         client.blpop([freed], timeout=min(remaining, SLOT_RECHECK_SECONDS))
+    held = HeldSlot()
     try:
-        yield
+        yield held
     finally:
         # Give the slot back and wake one waiter; the list keeps at most one entry per slot
         # (a push nobody waited for only makes a later waiter look once more).
@@ -89,6 +97,8 @@ def slot(node: ModelNode, *, wait_seconds: float) -> Iterator[None]:
         release.rpush(freed, 1)
         release.ltrim(freed, -node.max_concurrency, -1)
         release.pexpire(freed, lease_ms)
+        if held.answered:
+            release.delete(*_breaker_keys(node))
         release.execute()
 
 
@@ -118,9 +128,12 @@ def may_try(node: ModelNode) -> bool:
     return bool(shared_redis().set(_key(node.pk, "probe"), "1", nx=True, ex=probe_ttl))
 
 
+def _breaker_keys(node: ModelNode) -> tuple[str, str, str]:
+    return _key(node.pk, "failures"), _key(node.pk, "open-until"), _key(node.pk, "probe")
+
+
 def record_success(node: ModelNode) -> None:
-    client = shared_redis()
-    client.delete(_key(node.pk, "failures"), _key(node.pk, "open-until"), _key(node.pk, "probe"))
+    shared_redis().delete(*_breaker_keys(node))
 
 
 def record_failure(node: ModelNode) -> None:
