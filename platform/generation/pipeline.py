@@ -283,7 +283,8 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
                 raise _LostClaim
             for name, value in ending.items():  # what the UPDATE wrote: no re-read needed
                 setattr(item, name, value)
-            enter_review(item)
+            # A first generation's ending is its only one (the claim token says so).
+            enter_review(item, first_entry=item.generation == 1)
             # The job's row and the store's quota row are shared by every item: they are
             # written last, so their locks are held only until the commit right after.
             all_ended = count_endings(item.job_id, succeeded=1, flagged=int(flagged))

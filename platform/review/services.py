@@ -265,17 +265,21 @@ def _decide(review: Review, decision: str, *, by: User, note: str, action: str,
 
 # Entering review ---------------------------------------------------------------------------
 
-def enter_review(item: GenerationItem) -> Review:
+def enter_review(item: GenerationItem, *, first_entry: bool = False) -> Review:
     """Put a READY item in the review queue. Idempotent: calling it again for the same
     generation returns the same review; a new generation (after regeneration) resets the
     review to pending with the new text. Runs the near-duplicate check. (The pipeline tells
     the reviewers once the job's last item has ended: `notify_reviewers_if_job_ready`.)
 
+    `first_entry`: the caller knows the item has never been in review, which saves looking
+    its review up (the pipeline, for an item's first generation: that ending is its only one).
+
     Runs in the generation pipeline's per-item transaction, so it keeps to a few queries:
     the review row (locked), its save, the near-duplicate candidates and bands, the audit
     event; no savepoint of its own (an error rolls the caller's transaction back anyway)."""
     with transaction.atomic(savepoint=False):
-        review = (Review.unscoped.select_for_update().filter(item=item).first())
+        review = (None if first_entry
+                  else Review.unscoped.select_for_update().filter(item=item).first())
         if review is not None and review.generation == item.generation:
             return review
         created = review is None
