@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads-per-worker", type=int, default=None,
                             help="each worker's pool size (default: window / workers)")
         parser.add_argument("--window", type=int, default=None,
-                            help="items in flight per tenant (default: a quarter more than C)")
+                            help="items in flight per tenant (default: C plus one per 16 slots)")
         parser.add_argument("--worker-log", default=None,
                             help="append the workers' output to this file")
 
