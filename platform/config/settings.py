@@ -266,7 +266,8 @@ GENERATION_NODE_CACHE_SECONDS = env.float("GENERATION_NODE_CACHE_SECONDS", defau
 # up to this many seconds per task; then it returns to the queue, where other tenants' items
 # wait their turn (0: every item goes through the queue).
 GENERATION_CONTINUE_SECONDS = env.float("GENERATION_CONTINUE_SECONDS", default=10.0)
-# Items one tenant may have in flight; 0: the primary nodes' total concurrency limit.
+# Items one tenant may have in flight; 0: the primary nodes' total concurrency limit plus one
+# per 16 slots (generation.dispatch.window_for).
 GENERATION_TENANT_WINDOW = env.int("GENERATION_TENANT_WINDOW", default=0)
 # A running item whose worker is silent this long is run again (above CELERY_TASK_TIME_LIMIT);
 # a dispatched item nobody picked up within GENERATION_DISPATCH_LEASE_SECONDS is re-sent.

@@ -16,7 +16,7 @@ The claim in `generation.pipeline` makes sure that only one worker ever finishes
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -89,7 +89,7 @@ WITH picked AS (
 SELECT id FROM dispatched ORDER BY id"""  # noqa: S608 (table names from the models)
 
 
-def _pg_refill(tenant_id: int, now, lease) -> list[int]:
+def _pg_refill(tenant_id: int, now: datetime, lease: datetime) -> list[int]:
     params = {"tenant": tenant_id, "queued": Status.QUEUED.value,
               "active": [status.value for status in GenerationJob.ACTIVE_STATUSES],
               "window": tenant_window(), "in_flight": [s.value for s in GenerationItem.IN_FLIGHT],
@@ -101,7 +101,7 @@ def _pg_refill(tenant_id: int, now, lease) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _refill_stepwise(tenant_id: int, now, lease) -> list[int]:
+def _refill_stepwise(tenant_id: int, now: datetime, lease: datetime) -> list[int]:
     with transaction.atomic():
         in_flight = GenerationItem.unscoped.filter(tenant_id=tenant_id,
                                                    status__in=GenerationItem.IN_FLIGHT).count()
