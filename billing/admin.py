@@ -25,7 +25,12 @@ from billing.models import (
     UsageEvent,
     marketplace_choices,
 )
-from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin, can_change_in_admin
+from portal.admin_site import (
+    ReadOnlyMixin,
+    StaffModelAdmin,
+    TenantOwnedAdmin,
+    can_change_in_admin,
+)
 from stores.models import Store
 
 TERMS = ["licence_price_per_year", "included_calls_per_day", "overage_price_per_call",
@@ -214,27 +219,6 @@ class StoreSubscriptionAdmin(TenantOwnedAdmin):
                 done += 1
         if done:
             messages.success(request, done_message % {"count": done})
-
-
-class ReadOnlyMixin:
-    """Written only by the quota service or by Stripe's webhooks: staff look, nobody edits.
-    Every field is shown read-only, so the page builds no form (whose choices of stores or
-    subscriptions would need a tenant in scope)."""
-
-    def get_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if not f.primary_key]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, TenantOwnedAdmin):

@@ -693,11 +693,16 @@ class MonthUsage:
         return sum(s.included_calls + s.overage_calls for s in self.stores)
 
 
+def month_bounds(period: date) -> tuple[date, date]:
+    """The first and last day of the month `period` falls in."""
+    first = period.replace(day=1)
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
 def usage_for_month(tenant: Tenant, year: int, month: int) -> MonthUsage:
     """Settled calls per store per local day of one month, from the ledger (the truth for
     billing). Every store of the tenant is listed, with or without usage."""
-    first = date(year, month, 1)
-    last = date(year, month, calendar.monthrange(year, month)[1])
+    first, last = month_bounds(date(year, month, 1))
     overage = Q(kind=UsageEvent.Kind.OVERAGE)
     rows = (UsageEvent.unscoped.filter(tenant=tenant, day__range=(first, last))
             .values("store_id", "day")

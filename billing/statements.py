@@ -10,7 +10,6 @@ Rules (see README, "Finance"):
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from billing.models import (
     UsageEvent,
     UsageStatement,
 )
-from billing.quota import local_day
+from billing.quota import local_day, month_bounds
 from stores.models import Store
 from tenants.models import Tenant, User
 from tenants.roles import StaffPermission, staff_role_allows
@@ -54,11 +53,6 @@ Status = UsageStatement.Status
 
 class StatementError(Exception):
     """A change the statement's status does not allow; the message says why."""
-
-
-def month_bounds(period: date) -> tuple[date, date]:
-    first = period.replace(day=1)
-    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
 def previous_month(day: date) -> date:
@@ -157,19 +151,17 @@ def _tenants_with_stores():
 
 
 def draw_up_month(period: date, *, by: User | None = None) -> int:
-    """Drafts for every tenant with stores, for one month. Returns how many statements."""
-    tenants = list(_tenants_with_stores())
-    for tenant in tenants:
-        draw_up(tenant, period, by=by)
-    return len(tenants)
+    """Drafts for every tenant with stores, for one month. Returns how many drafts were drawn
+    up or redrawn; statements past draft are left as they are and not counted."""
+    return sum(draw_up(tenant, period, by=by).status == Status.DRAFT
+               for tenant in _tenants_with_stores())
 
 
 def draw_up_last_month() -> int:
-    """The django-q2 schedule (monthly): drafts for each tenant's previous local month."""
-    tenants = list(_tenants_with_stores())
-    for tenant in tenants:
-        draw_up(tenant, previous_month(local_day(tenant)))
-    return len(tenants)
+    """The django-q2 schedule (monthly): drafts for each tenant's previous local month.
+    Returns how many drafts were drawn up or redrawn."""
+    return sum(draw_up(tenant, previous_month(local_day(tenant))).status == Status.DRAFT
+               for tenant in _tenants_with_stores())
 
 
 # Workflow ----------------------------------------------------------------------------------
@@ -246,18 +238,6 @@ def add_comment(statement: UsageStatement, comment: str, *, by: User) -> Stateme
 
 
 # Drill-down --------------------------------------------------------------------------------
-
-def days_of(statement: UsageStatement) -> list[dict]:
-    """Per store and local day: included and overage calls and amount, from the ledger."""
-    first, last = month_bounds(statement.period)
-    return list(UsageEvent.unscoped.filter(tenant_id=statement.tenant_id,
-                                           day__range=(first, last))
-                .values("store_id", "store__display_name", "day")
-                .annotate(included=Count("id", filter=_kind(UsageEvent.Kind.INCLUDED)),
-                          overage=Count("id", filter=_kind(UsageEvent.Kind.OVERAGE)),
-                          amount=Sum("unit_price", filter=_kind(UsageEvent.Kind.OVERAGE)))
-                .order_by("store__display_name", "store_id", "day"))
-
 
 def jobs_of(statement: UsageStatement) -> list[dict]:
     """Per generation job: included and overage calls and amount, summed in the database.

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from billing import quota, services, stripe_sync
@@ -89,7 +90,7 @@ def overage_cap(request: HttpRequest) -> HttpResponse:
 
 # Statements: sellers ----------------------------------------------------------------------
 
-def _seller_statement(request: HttpRequest, pk: int) -> UsageStatement:
+def _seller_statement(pk: int) -> UsageStatement:
     """The tenant's own statement, and only once finance has issued it (else 404)."""
     return get_object_or_404(UsageStatement.objects.filter(
         status__in=UsageStatement.VISIBLE_TO_SELLERS), pk=pk)
@@ -106,16 +107,24 @@ def statements(request: HttpRequest) -> HttpResponse:
 
 @member_required()
 def statement(request: HttpRequest, pk: int) -> HttpResponse:
-    found = _seller_statement(request, pk)
+    found = _seller_statement(pk)
     return render(request, "billing/statement.html", {
         "statement": found, "lines": found.lines.select_related("store"),
-        "days": statements_service.days_of(found), "console": False,
+        "days": _days_of(found), "console": False,
     })
+
+
+def _days_of(found: UsageStatement) -> list[quota.StoreMonthUsage]:
+    """The statement's month from the ledger, per store (by name) and local day; stores
+    without usage are left out."""
+    month = quota.usage_for_month(found.tenant, found.period.year, found.period.month)
+    return sorted((store for store in month.stores if store.days),
+                  key=lambda store: (store.store.display_name, store.store.pk))
 
 
 @member_required()
 def statement_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
-    return _export(_seller_statement(request, pk), fmt)
+    return _export(_seller_statement(pk), fmt)
 
 
 def _export(found: UsageStatement, fmt: str) -> HttpResponse:
@@ -158,9 +167,11 @@ def finance_usage(request: HttpRequest) -> HttpResponse:
 def finance_draw_up(request: HttpRequest) -> HttpResponse:
     month = _posted_month(request)
     count = statements_service.draw_up_month(month, by=request.user)
-    messages.success(request, _("%(count)s draft statements drawn up for %(month)s; statements "
-                                "past draft were left as they are.")
-                     % {"count": count, "month": f"{month:%Y-%m}"})
+    messages.success(request, ngettext(
+        "%(count)s draft statement drawn up for %(month)s; statements past draft were left "
+        "as they are.",
+        "%(count)s draft statements drawn up for %(month)s; statements past draft were left "
+        "as they are.", count) % {"count": count, "month": f"{month:%Y-%m}"})
     return redirect(f"{reverse('finance_usage')}?month={month:%Y-%m}")
 
 
@@ -176,10 +187,9 @@ def finance_statement(request: HttpRequest, pk: int) -> HttpResponse:
     found = get_object_or_404(UsageStatement.unscoped.select_related("tenant"), pk=pk)
     return render(request, "billing/statement.html", {
         "statement": found, "lines": found.lines.select_related("store"),
-        "days": statements_service.days_of(found), "jobs": statements_service.jobs_of(found),
+        "days": _days_of(found), "jobs": statements_service.jobs_of(found),
         "events": found.events.select_related("actor"), "console": True,
         "transitions": statements_service.allowed_transitions(found, request.user),
-        "can_comment": True,
     })
 
 
@@ -233,7 +243,7 @@ def finance_reconciliation(request: HttpRequest) -> HttpResponse:
     context = {"tenants": tenants, "tenant": tenant, "month": month,
                "previous_month": _shift_month(month, -1), "next_month": _shift_month(month, 1)}
     if tenant is not None:
-        first, last = statements_service.month_bounds(month)
+        first, last = quota.month_bounds(month)
         invoices = statements_service.stripe_invoices_of(tenant, month)
         found = UsageStatement.unscoped.filter(tenant=tenant, period=month).first()
         invoiced = sum((i.total for i in invoices), Decimal("0.00"))

@@ -19,26 +19,12 @@ from generation.models import (
     ModelRequestLog,
     TenantBannedWord,
 )
-from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin, can_change_in_admin
-
-
-class ReadOnlyFields:
-    """Every field shown read-only (no form, so no tenant-scoped choices); nobody edits."""
-
-    def get_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if not f.primary_key]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from portal.admin_site import (
+    ReadOnlyMixin,
+    StaffModelAdmin,
+    TenantOwnedAdmin,
+    can_change_in_admin,
+)
 
 
 @admin.register(ModelNode)
@@ -109,19 +95,19 @@ class BannedWordAdmin(StaffModelAdmin):
 
 
 @admin.register(TenantBannedWord)
-class TenantBannedWordAdmin(ReadOnlyFields, TenantOwnedAdmin):
+class TenantBannedWordAdmin(ReadOnlyMixin, TenantOwnedAdmin):
     list_display = ["term", "tenant", "marketplace", "language"]
     list_filter = ["marketplace", "language"]
     search_fields = ["term", "tenant__name"]
 
 
 @admin.register(BrandVoice)
-class BrandVoiceAdmin(ReadOnlyFields, TenantOwnedAdmin):
+class BrandVoiceAdmin(ReadOnlyMixin, TenantOwnedAdmin):
     list_display = ["tenant", "updated_at"]
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(ReadOnlyFields, TenantOwnedAdmin):
+class GenerationJobAdmin(ReadOnlyMixin, TenantOwnedAdmin):
     list_display = ["id", "tenant", "store", "status", "items_total", "items_succeeded",
                     "items_failed", "created_at"]
     list_filter = ["status"]
@@ -130,7 +116,7 @@ class GenerationJobAdmin(ReadOnlyFields, TenantOwnedAdmin):
 
 
 @admin.register(GenerationItem)
-class GenerationItemAdmin(ReadOnlyFields, TenantOwnedAdmin):
+class GenerationItemAdmin(ReadOnlyMixin, TenantOwnedAdmin):
     list_display = ["id", "job", "tenant", "kind", "language", "status", "error_code"]
     list_filter = ["status", "kind", "language"]
     search_fields = ["error_code", "tenant__name"]
@@ -139,7 +125,7 @@ class GenerationItemAdmin(ReadOnlyFields, TenantOwnedAdmin):
 
 
 @admin.register(ModelRequestLog)
-class ModelRequestLogAdmin(ReadOnlyFields, TenantOwnedAdmin):
+class ModelRequestLogAdmin(ReadOnlyMixin, TenantOwnedAdmin):
     list_display = ["started_at", "tenant", "node_name", "attempt", "latency_ms", "cost",
                     "error_code", "provider_request_id"]
     list_filter = ["error_code", "purpose"]

@@ -340,8 +340,7 @@ def measure(report: Report, job: GenerationJob, fixture: Fixture) -> None:
     report.cache_hit_tokens = logs["hit"] or 0
     tenant_id = fixture.tenant.pk
     report.usage_events = UsageEvent.unscoped.filter(tenant_id=tenant_id).count()
-    keys = {f"gen:{pk}:{generation}" for pk, generation in
-            items.values_list("id", "generation")}
+    keys = {item.quota_key for item in items.only("id", "generation").iterator(2000)}
     report.double_charges = (UsageEvent.unscoped.filter(tenant_id=tenant_id)
                              .values("item_key").annotate(n=Count("id")).filter(n__gt=1).count())
     report.open_reservations = Reservation.unscoped.filter(

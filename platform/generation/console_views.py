@@ -27,7 +27,14 @@ from generation.console_forms import (
     PeriodForm,
     SampleTestForm,
 )
-from generation.content import LANGUAGE_CHOICES, VISION_KINDS, ContentKind
+from generation.content import (
+    KIND_HEADER,
+    LANGUAGE_CHOICES,
+    LANGUAGE_HEADER,
+    PRODUCT_DATA_HEADER,
+    VISION_KINDS,
+    ContentKind,
+)
 from generation.models import (
     BannedWord,
     GenerationJob,
@@ -50,8 +57,9 @@ PAGE_SIZE = 50
 NODE_TEST_MESSAGES = [
     {"role": "system", "content": "You are a health check. Answer with one JSON object: "
                                   "{\"ok\": true}."},
-    {"role": "user", "content": "Content kind: title\nOutput language: en (English)\n\n"
-                                "Product data:\n{\"title\":\"Health check\"}"},
+    # Shaped like a real request (generation.instructions.build_messages), from its headers.
+    {"role": "user", "content": f"{KIND_HEADER} title\n{LANGUAGE_HEADER} en (English)\n\n"
+                                f"{PRODUCT_DATA_HEADER}\n{{\"title\":\"Health check\"}}"},
 ]
 
 

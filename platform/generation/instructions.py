@@ -15,7 +15,7 @@ and the provider's prompt cache hits:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -213,15 +213,6 @@ def _shape_block(kind: str) -> str:
             + json.dumps(EXAMPLES[kind], ensure_ascii=False, sort_keys=True))
 
 
-def _finding_term(finding: Any) -> str:
-    if isinstance(finding, Mapping):
-        for key in ("term", "match", "matched", "word", "text"):
-            if finding.get(key):
-                return str(finding[key])
-        return _dumps(dict(finding))
-    return str(finding)
-
-
 def product_data(product: Product) -> dict[str, Any]:
     """The product facts sent to the model (keys sorted when dumped)."""
     description = (product.description or "").strip()
@@ -243,7 +234,7 @@ def product_data(product: Product) -> dict[str, Any]:
 
 def build_messages(version: InstructionVersion, *, kind: str, language: str, marketplace: str,
                    product: Product, brand_voice: str = "", banned_terms: Iterable[str] = (),
-                   stricter: bool = False, findings: Iterable[Any] = (), note: str = "",
+                   stricter: bool = False, findings: Iterable[str] = (), note: str = "",
                    image_url: str | None = None) -> list[dict[str, Any]]:
     """The OpenAI chat messages for one item, stable instructions first, the product last."""
     system = "\n\n".join(part for part in (
@@ -262,7 +253,7 @@ def build_messages(version: InstructionVersion, *, kind: str, language: str, mar
     parts = [f"{KIND_HEADER} {kind}\n{LANGUAGE_HEADER} {language} ({endonym})"]
     if stricter:
         parts.append((version.strict_text or "").strip() or default_strict_text())
-        terms = _stable_terms(_finding_term(finding) for finding in findings)
+        terms = _stable_terms(findings)
         if terms:
             parts.append("Findings last time (do not use these or any variant of them):\n"
                          + "\n".join(f"- {term}" for term in terms))

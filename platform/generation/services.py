@@ -110,6 +110,17 @@ def _validate(store: Store, kinds: list[str], languages: list[str]) -> None:
             field="languages")
 
 
+def _size_problem(skus: int, kinds: list[str], languages: list[str]) -> str:
+    """Why a job of these SKUs, kinds and languages is too big to start ("" if it is not):
+    counted before any item is built, so the estimate and the start refuse alike."""
+    count = skus * len(kinds) * len(languages)
+    if count <= MAX_ITEMS_PER_JOB:
+        return ""
+    return (_("A job may have at most %(max)s items; this one would have %(count)s. Choose "
+              "fewer SKUs, kinds or languages.")
+            % {"max": f"{MAX_ITEMS_PER_JOB:,}", "count": f"{count:,}"})
+
+
 def estimate_job(store: Store, selection: Selection, kinds: list[str],
                  languages: list[str]) -> Estimate:
     """How many AI calls the job will use and what they cost against today's quota."""
@@ -136,7 +147,7 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
         overage_price=(subscription.pack_version.overage_price_per_call if subscription
                        else Decimal("0")),
         calls_over_cap=calls - within, resets_at=usage.resets_at,
-        unusable_reason=usage.unusable_reason)
+        unusable_reason=usage.unusable_reason or _size_problem(skus, kinds, languages))
 
 
 # Start, cancel, re-run ---------------------------------------------------------------------
@@ -151,6 +162,12 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
         raise JobError(usage.unusable_reason, code="ERR_NO_SUBSCRIPTION")
     instructions.ensure_default_library()
     kinds = [kind for kind in ContentKind.values if kind in kinds]  # stable order
+    skus = selection.products(store).count()
+    if not skus:
+        raise JobError(_("No SKUs match the selection."), field="selection")
+    too_big = _size_problem(skus, kinds, languages)
+    if too_big:
+        raise JobError(too_big, field="selection")
     versions: dict[tuple[str, str], object] = {}
     marketplace = store.site.marketplace
     with transaction.atomic():
@@ -172,13 +189,8 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
                         kind=kind, language=language, instruction_version=versions[key],
                         status=ItemStatus.FAILED if problem else ItemStatus.QUEUED,
                         error_code=problem, finished_at=now if problem else None))
-        if not items:
+        if not items:  # the SKUs were deleted meanwhile
             raise JobError(_("No SKUs match the selection."), field="selection")
-        if len(items) > MAX_ITEMS_PER_JOB:
-            raise JobError(_("A job may have at most %(max)s items; this one would have "
-                             "%(count)s. Choose fewer SKUs, kinds or languages.")
-                           % {"max": f"{MAX_ITEMS_PER_JOB:,}", "count": f"{len(items):,}"},
-                           field="selection")
         missing = sorted({kind for (kind, _c), version in versions.items() if version is None})
         if missing:
             raise JobError(_("No published instructions for: %(kinds)s. Ask ISV staff to "
@@ -238,6 +250,8 @@ def request_regeneration(item: GenerationItem, *, note: str, by: User) -> Genera
             claim_token="", lease_expires_at=None, started_at=None, finished_at=None)
         counters = ({"items_succeeded": F("items_succeeded") - 1} if was_ready
                     else {"items_failed": F("items_failed") - 1})
+        if was_ready and locked.needs_human_check:  # counted as flagged when it succeeded
+            counters["items_flagged"] = F("items_flagged") - 1
         GenerationJob.objects.filter(pk=locked.job_id).update(
             status=GenerationJob.Status.RUNNING, finished_at=None, **counters)
         record(AuditEvent.Action.ITEM_REGENERATED, tenant=locked.tenant, actor=by,

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import quota
@@ -23,7 +24,7 @@ from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.forms import BannedWordForm, BrandVoiceForm, JobForm
 from generation.models import BrandVoice, GenerationItem, GenerationJob, TenantBannedWord
 from portal.error_codes import describe
-from portal.paging import query_without_page
+from portal.paging import int_param, query_without_page
 from stores.models import Store
 from tenants.access import member_can, member_required
 from tenants.roles import TenantPermission
@@ -32,17 +33,12 @@ JOBS_PER_PAGE = 25
 ITEMS_PER_PAGE = 50
 
 
-def _int_param(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
-
-
 # Job list ----------------------------------------------------------------------------------
 
 @member_required()
 def job_list(request: HttpRequest) -> HttpResponse:
     jobs = GenerationJob.objects.select_related("store", "created_by")
-    store_id = _int_param(request.GET.get("store"))
+    store_id = int_param(request.GET.get("store"))
     status = request.GET.get("status", "")
     if store_id:
         jobs = jobs.filter(store_id=store_id)
@@ -126,11 +122,11 @@ def _add_job_error(form: JobForm, error: services.JobError) -> None:
 def _job_form(request: HttpRequest, options: list[StoreOption]) -> JobForm:
     stores = [option.store for option in options]
     if request.method == "POST" and request.POST.get("step") != "choose":
-        store = _chosen_store(options, _int_param(request.POST.get("store")))
+        store = _chosen_store(options, int_param(request.POST.get("store")))
         return JobForm(request.POST, stores=stores, store=store)
     params = request.POST if request.method == "POST" else request.GET
     ids = [int(v) for v in params.getlist("product_ids") if v.isdigit()]
-    wanted = _int_param(params.get("store"))
+    wanted = int_param(params.get("store"))
     if wanted is None and ids:  # from the catalog: the store of the first SKU ticked
         wanted = Product.objects.filter(pk=ids[0]).values_list("store_id", flat=True).first()
     store = _chosen_store(options, wanted)
@@ -272,8 +268,10 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except services.JobError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("Job #%(id)s cancelled: %(count)s items will not run.")
-                         % {"id": job.pk, "count": cancelled})
+        messages.success(request, ngettext(
+            "Job #%(id)s cancelled: %(count)s item will not run.",
+            "Job #%(id)s cancelled: %(count)s items will not run.", cancelled)
+            % {"id": job.pk, "count": cancelled})
     return redirect("job_detail", pk=job.pk)
 
 
@@ -286,8 +284,10 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     except services.JobError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("%(count)s failed items are being generated again.")
-                         % {"count": retried})
+        messages.success(request, ngettext(
+            "%(count)s failed item is being generated again.",
+            "%(count)s failed items are being generated again.", retried)
+            % {"count": retried})
     return redirect("job_detail", pk=job.pk)
 
 

@@ -64,3 +64,25 @@ class TenantOwnedAdmin(StaffModelAdmin):
 
     def get_queryset(self, request):
         return self.model.unscoped.all()
+
+
+class ReadOnlyMixin:
+    """For records written only by services (the quota ledger, Stripe's webhooks, generation):
+    staff look, nobody edits. Every field is shown read-only, so the page builds no form
+    (whose choices of stores or subscriptions would need a tenant in scope). Put it before
+    StaffModelAdmin or TenantOwnedAdmin in the bases."""
+
+    def get_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if not f.primary_key]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

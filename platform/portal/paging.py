@@ -10,3 +10,12 @@ def query_without_page(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
+
+
+def int_param(value: str | None, default: int | None = None) -> int | None:
+    """A query or form parameter as a whole number: its digits (surrounding spaces allowed)
+    as an int, else `default` (missing, blank, negative, decimal or not a number)."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return int(value)
+    return default

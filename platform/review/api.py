@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from generation.content import LANGUAGE_CHOICES, ContentKind
 from portal.error_codes import as_json
+from portal.paging import int_param
 from review import publishing, selectors, services
 from review.models import Review
 from review.services import ReviewError
@@ -178,10 +179,6 @@ QUEUE_PARAMETERS = [
 ]
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """The review queue: AI-generated items a person checks before they are published."""
 
@@ -204,8 +201,8 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         params = self.request.query_params
         wanted = params.get("status") or Review.Status.PENDING
         return selectors.review_queue(
-            status=None if wanted == "all" else wanted, store_id=_int(params.get("store")),
-            job_id=_int(params.get("job")), kind=params.get("kind") or None,
+            status=None if wanted == "all" else wanted, store_id=int_param(params.get("store")),
+            job_id=int_param(params.get("job")), kind=params.get("kind") or None,
             language=params.get("language") or None, flag=params.get("flag") or None)
 
     @extend_schema(parameters=QUEUE_PARAMETERS)
@@ -302,8 +299,8 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         """Items on their way to the marketplace: queued, published or failed (with the code,
         meaning and remedy)."""
         params = request.query_params
-        reviews = selectors.publish_status(store_id=_int(params.get("store")),
-                                           job_id=_int(params.get("job")))
+        reviews = selectors.publish_status(store_id=int_param(params.get("store")),
+                                           job_id=int_param(params.get("job")))
         page = self.paginate_queryset(reviews)
         return self.get_paginated_response(ReviewSerializer(page, many=True).data)
 
@@ -313,8 +310,8 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     def counts(self, request: Request, *args, **kwargs) -> Response:
         """How many items wait, are flagged, approved, publishing, published or failed."""
         params = request.query_params
-        return Response(selectors.queue_counts(store_id=_int(params.get("store")),
-                                               job_id=_int(params.get("job"))))
+        return Response(selectors.queue_counts(store_id=int_param(params.get("store")),
+                                               job_id=int_param(params.get("job"))))
 
 
 class ReviewSettingsSerializer(serializers.Serializer):

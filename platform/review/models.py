@@ -66,8 +66,6 @@ class Review(TenantOwnedModel):
     ai_content = models.JSONField(_("AI output"), default=dict,
                                   help_text=_("The content as the model wrote it."))
     edited_content = models.JSONField(_("edited content"), null=True, blank=True)
-    text_fingerprint = models.CharField(max_length=40, blank=True, db_index=True,
-                                        help_text=_("Hash of the normalised text."))
 
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="+",

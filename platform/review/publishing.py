@@ -176,7 +176,7 @@ def queue_publication(reviews: Iterable[Review], *, by: User,
     with transaction.atomic():
         for review in reviews:
             locked = (Review.unscoped.select_for_update(of=("self",))
-                      .select_related("item", "store").get(pk=review.pk))
+                      .select_related("item", "store", "tenant").get(pk=review.pk))
             code = _queue_refusal(locked)
             if code is not None:
                 result.skipped[locked.pk] = {"code": code, "message": _skip_message(code, locked)}
@@ -267,9 +267,9 @@ def publish_batch(store: Store, review_ids: list[int]) -> list[Outcome]:
                 store_services.apply_marketplace_error(store, error)
                 if error.code in STORE_ERRORS:
                     refused, refused_message = error.code, explain(error.code)
-            except Exception as error:  # a bug must not leave the item queued for ever
+            except Exception:  # a bug must not leave the item queued for ever
                 logger.exception("Publishing review %s failed unexpectedly", review.pk)
-                _failed(review, UNEXPECTED, str(error)[:500] or explain(UNEXPECTED))
+                _failed(review, UNEXPECTED, explain(UNEXPECTED))
             else:
                 _published(review, content, request_id)
             outcomes.append(Outcome(review.pk, review.status, review.publish_error_code))

@@ -128,40 +128,46 @@ def waiting_for_review_count() -> int:
     return Review.objects.filter(status=Status.PENDING).count()
 
 
+# The queue's status tabs: key -> which reviews the tab lists. The tab's badge counts the
+# same reviews (queue_counts), so the two cannot drift apart. An item being published keeps
+# its status and is listed (and counted) under it, marked as publishing.
+TABS: dict[str, Q] = {
+    "pending": Q(status=Status.PENDING),
+    "approved": Q(status__in=Review.APPROVED_STATUSES),
+    "rejected": Q(status=Status.REJECTED),
+    "regeneration_requested": Q(status=Status.REGENERATION_REQUESTED),
+    "published": Q(status=Status.PUBLISHED),
+    "publish_failed": Q(status=Status.PUBLISH_FAILED),
+}
+
+
 def queue_counts(*, store_id: int | None = None, job_id: int | None = None) -> dict[str, int]:
+    """Per tab of TABS the number of reviews it lists, plus the pending ones that are
+    compliance-flagged or near-duplicates and those being published."""
     reviews = Review.objects.all()
     if store_id:
         reviews = reviews.filter(store_id=store_id)
     if job_id:
         reviews = reviews.filter(job_id=job_id)
-    pending = Q(status=Status.PENDING)
+    pending = TABS["pending"]
     return reviews.aggregate(
-        pending=Count("id", filter=pending),
+        **{key: Count("id", filter=where) for key, where in TABS.items()},
         compliance_flagged=Count("id", filter=pending & Q(item__needs_human_check=True)),
         near_duplicates=Count("id", filter=pending & Q(near_duplicate_of__isnull=False)),
-        approved=Count("id", filter=Q(status__in=Review.APPROVED_STATUSES,
-                                      publish_pending=False)),
         publishing=Count("id", filter=Q(publish_pending=True)),
-        published=Count("id", filter=Q(status=Status.PUBLISHED)),
-        publish_failed=Count("id", filter=Q(status=Status.PUBLISH_FAILED,
-                                            publish_pending=False)),
-        rejected=Count("id", filter=Q(status=Status.REJECTED)),
-        regeneration_requested=Count("id", filter=Q(status=Status.REGENERATION_REQUESTED)),
     )
 
 
-def publish_status(*, store_id: int | None = None, job_id: int | None = None,
-                   review_ids: list[int] | None = None) -> QuerySet[Review]:
+def publish_status(*, store_id: int | None = None,
+                   job_id: int | None = None) -> QuerySet[Review]:
     """Listing items on their way to the marketplace (queued, published or failed)."""
-    reviews = Review.objects.select_related("item", "store").filter(
+    reviews = Review.objects.select_related("item", "item__product", "store", "reviewer").filter(
         destination=Review.Destination.LISTING).filter(
         Q(publish_pending=True) | Q(status__in=(Status.PUBLISHED, Status.PUBLISH_FAILED)))
     if store_id:
         reviews = reviews.filter(store_id=store_id)
     if job_id:
         reviews = reviews.filter(job_id=job_id)
-    if review_ids is not None:
-        reviews = reviews.filter(pk__in=review_ids)
     return reviews.order_by("-publish_queued_at", "-id")
 
 

@@ -134,10 +134,6 @@ def normalised_text(kind: str, content: dict[str, Any] | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def fingerprint(kind: str, content: dict[str, Any] | None) -> str:
-    return hashlib.blake2b(normalised_text(kind, content).encode(), digest_size=20).hexdigest()
-
-
 def shingles(text: str, size: int = SHINGLE_SIZE) -> set[str]:
     if len(text) <= size:
         return {text} if text else set()
@@ -300,7 +296,6 @@ def enter_review(item: GenerationItem, *, first_entry: bool = False) -> Review:
         review.publish_pending = False
         review.publish_error_code = review.publish_error_message = ""
         review.published_content, review.ai_share = None, None
-        review.text_fingerprint = fingerprint(item.kind, review.ai_content)
         bands = _flag_near_duplicates(review)
         review.save()
         _save_bands(review, bands, replace=not created)
@@ -466,7 +461,6 @@ def edit_and_approve(review: Review, *, content: dict[str, Any], by: User,
         review.edited_content = None if unchanged else cleaned
         review.status = Status.APPROVED if unchanged else Status.EDITED_APPROVED
         review.publish_error_code = review.publish_error_message = ""
-        review.text_fingerprint = fingerprint(review.item.kind, review.current_content)
         _save_bands(review, _flag_near_duplicates(review))
         _decide(review, ReviewDecision.Decision.APPROVED if unchanged
                 else ReviewDecision.Decision.EDITED_APPROVED, by=by, note="",

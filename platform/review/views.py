@@ -30,6 +30,7 @@ from django.views.decorators.http import require_POST
 from generation.content import LANGUAGE_CHOICES, ContentKind, as_plain_text, text_fields
 from generation.models import GenerationJob
 from portal.error_codes import describe
+from portal.paging import int_param
 from review import publishing, selectors, services
 from review.models import Review
 from stores.models import Store
@@ -39,16 +40,15 @@ from tenants.roles import TenantPermission
 Status = Review.Status
 PER_PAGE = 25
 
-# The queue's status tabs: key -> (label, statuses, count key of selectors.queue_counts).
-TABS: dict[str, tuple[Any, tuple[str, ...], str]] = {
-    "pending": (gettext_lazy("Waiting for review"), (Status.PENDING,), "pending"),
-    "approved": (gettext_lazy("Approved"), Review.APPROVED_STATUSES, "approved"),
-    "rejected": (gettext_lazy("Rejected"), (Status.REJECTED,), "rejected"),
-    "regeneration_requested": (gettext_lazy("Sent back"), (Status.REGENERATION_REQUESTED,),
-                               "regeneration_requested"),
-    "published": (gettext_lazy("Published"), (Status.PUBLISHED,), "published"),
-    "publish_failed": (gettext_lazy("Publishing failed"), (Status.PUBLISH_FAILED,),
-                       "publish_failed"),
+# The queue's status tabs: key -> label. What a tab lists, and so its badge count, is
+# selectors.TABS[key].
+TABS: dict[str, Any] = {
+    "pending": gettext_lazy("Waiting for review"),
+    "approved": gettext_lazy("Approved"),
+    "rejected": gettext_lazy("Rejected"),
+    "regeneration_requested": gettext_lazy("Sent back"),
+    "published": gettext_lazy("Published"),
+    "publish_failed": gettext_lazy("Publishing failed"),
 }
 
 FLAG_CHOICES = [
@@ -87,13 +87,6 @@ STORE_CODES = frozenset(publishing.STORE_ERRORS)
 
 # Helpers -----------------------------------------------------------------------------------
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
 def _filters(params) -> dict[str, Any]:
     status = params.get("status") or "pending"
     if status not in TABS:
@@ -103,8 +96,8 @@ def _filters(params) -> dict[str, Any]:
     language = params.get("language") or ""
     return {
         "status": status,
-        "store": _int(params.get("store")),
-        "job": _int(params.get("job")),
+        "store": int_param(params.get("store")),
+        "job": int_param(params.get("job")),
         "kind": kind if kind in ContentKind.values else "",
         "language": language if language in dict(LANGUAGE_CHOICES) else "",
         "flag": flag if flag in selectors.FLAGS else "",
@@ -117,13 +110,12 @@ def _query(filters: dict[str, Any], **override: Any) -> str:
                       if value not in (None, "") and not (key == "status" and value == "pending")})
 
 
-def _queue(filters: dict[str, Any], status: str | None = None):
-    statuses = TABS[status or filters["status"]][1]
+def _queue(filters: dict[str, Any]):
     reviews = selectors.review_queue(status=None, store_id=filters["store"],
                                      job_id=filters["job"], kind=filters["kind"] or None,
                                      language=filters["language"] or None,
                                      flag=filters["flag"] or None)
-    return reviews.filter(status__in=statuses)
+    return reviews.filter(selectors.TABS[filters["status"]])
 
 
 def _get_review(review_id: int) -> Review:
@@ -227,9 +219,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     filters = _filters(request.GET)
     page = Paginator(_queue(filters), PER_PAGE).get_page(request.GET.get("page"))
     counts = selectors.queue_counts(store_id=filters["store"], job_id=filters["job"])
-    tabs = [{"key": key, "label": label, "count": counts.get(count_key, 0),
+    tabs = [{"key": key, "label": label, "count": counts.get(key, 0),
              "active": key == filters["status"], "query": _query(filters, status=key)}
-            for key, (label, _statuses, count_key) in TABS.items()]
+            for key, label in TABS.items()]
     bulk = request.session.pop("review_bulk_result", None)
     return render(request, "review/review_queue.html", {
         "filters": filters,
@@ -276,7 +268,7 @@ def _bulk_rows(reviews: dict[int, Review], skipped: dict[int, dict[str, str]]) -
 def review_bulk(request: HttpRequest) -> HttpResponse:
     filters = _filters(request.POST)
     back = reverse("review") + (f"?{_query(filters)}" if _query(filters) else "")
-    ids = [value for value in (_int(v) for v in request.POST.getlist("ids")) if value]
+    ids = [value for value in (int_param(v) for v in request.POST.getlist("ids")) if value]
     action = request.POST.get("action")
     if not ids:
         messages.warning(request, _("Select at least one item first."))
@@ -350,16 +342,10 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "item": item,
         "product": item.product,
         "filters": filters,
-        "query": query,
-        "suffix": suffix,
-        "original_text": original,
-        "ai_text": ai_text,
         "original_diff": diff_html(original, as_plain_text(item.kind, review.current_content))
         if original else None,
         "edit_diff": (diff_html(ai_text, as_plain_text(item.kind, review.edited_content))
                       if review.edited_content is not None else None),
-        "ai_fields": [(field_label(path), value)
-                      for path, value in text_fields(item.kind, review.ai_content)],
         "current_fields": [(field_label(path), value)
                            for path, value in text_fields(item.kind, review.current_content)],
         "findings": findings,

@@ -349,11 +349,12 @@ class ModelHandler(BaseHTTPRequestHandler):
                     behaviour: Behaviour) -> dict[str, Any]:
         model, messages = request["model"], request["messages"]
         seed = model_content.seed_for(messages, model)
+        prompt = _prompt_text(messages)
         if behaviour.blank:
             content = ""
         else:
-            content = model_content.write(messages, model)
-            strict = STRICT_MARKER in _prompt_text(messages).lower()
+            content = model_content.write(messages, seed)
+            strict = STRICT_MARKER in prompt.lower()
             if behaviour.banned_words_always or (behaviour.banned_words and not strict):
                 content = model_content.with_banned_words(content, seed)
             if behaviour.invalid_json:
@@ -362,7 +363,6 @@ class ModelHandler(BaseHTTPRequestHandler):
         max_tokens = request["max_tokens"]
         if max_tokens is not None and estimate_tokens(content) > max_tokens:
             content, finish_reason = content[: max_tokens * 4], "length"
-        prompt = _prompt_text(messages)
         prompt_tokens = estimate_tokens(prompt)
         hit = min(self.state.cache_lookup(key, prompt), prompt_tokens)
         completion_tokens = estimate_tokens(content)

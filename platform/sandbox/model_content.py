@@ -18,7 +18,6 @@ from generation.content import KIND_HEADER, LANGUAGE_HEADER, PRODUCT_DATA_HEADER
 
 # Superlatives the marketplaces ban: scrubbed from the product's own text in normal answers,
 # and put in on purpose by the `banned_words` behaviour.
-BANNED_WORDS = ("best", "#1", "No. 1", "top", "cheapest", "guaranteed", "perfect")
 _BANNED = re.compile(r"(?<![\w#])(?:#1|no\.\s?1|best|top|cheapest|guaranteed|perfect)(?!\w)",
                      re.IGNORECASE)
 BANNED_INSERTS = ("Best", "#1 Best Seller", "Top Quality", "Perfect Gift", "Guaranteed")
@@ -27,12 +26,14 @@ BANNED_INSERTS = ("Best", "#1 Best Seller", "Top Quality", "Perfect Gift", "Guar
 # except for titles; AliExpress titles are shorter still, so titles stay under 128.
 TITLE_MAX = 128
 
+# The video shots' on-screen captions: the same placeholders in every language.
+CAPTIONS = ("{noun}", "{quality}", "{color}")
+
 # Short phrase tables, enough that each language reads as itself.
 PHRASES: dict[str, dict[str, Any]] = {
     "en": {
         "qualities": ("durable and practical", "lightweight and easy to carry",
                       "easy to clean", "comfortable to use", "made for daily use"),
-        "for": "for", "with": "with", "in": "in",
         "title_tail": ("for Everyday Use", "for Home and Travel", "Gift Idea"),
         "bullet": "{key}: {value}, {quality}.",
         "bullet_intro": "{title}: {quality}.",
@@ -44,7 +45,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} on a light background",
         "image": "The main image shows the {title} from the front, {quality}, in {color}.",
         "shots": ("Close-up of the {noun}", "The {noun} in use", "The {noun} with its details"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Meet the {noun}: {quality}.",
         "opening": "Hello everyone and welcome! Today we look at the {title}.",
         "topics": ("What it is", "Materials and details", "Specifications", "Everyday use"),
@@ -54,7 +54,6 @@ PHRASES: dict[str, dict[str, Any]] = {
     "fr": {
         "qualities": ("résistant et pratique", "léger et facile à emporter",
                       "facile à nettoyer", "agréable à utiliser", "conçu pour tous les jours"),
-        "for": "pour", "with": "avec", "in": "en",
         "title_tail": ("pour un usage quotidien", "pour la maison et le voyage", "idée cadeau"),
         "bullet": "{key} : {value}, {quality}.",
         "bullet_intro": "{title} : {quality}.",
@@ -66,7 +65,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} sur fond clair",
         "image": "L'image principale montre {title} de face, {quality}, coloris {color}.",
         "shots": ("Gros plan sur {noun}", "{noun} en situation", "Les détails de {noun}"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Découvrez {noun} : {quality}.",
         "opening": "Bonjour à tous et bienvenue ! Aujourd'hui, nous présentons {title}.",
         "topics": ("De quoi s'agit-il", "Matières et détails", "Caractéristiques",
@@ -77,7 +75,6 @@ PHRASES: dict[str, dict[str, Any]] = {
     "de": {
         "qualities": ("robust und praktisch", "leicht und einfach mitzunehmen",
                       "leicht zu reinigen", "angenehm in der Anwendung", "für jeden Tag gemacht"),
-        "for": "für", "with": "mit", "in": "in",
         "title_tail": ("für den täglichen Gebrauch", "für Zuhause und unterwegs", "Geschenkidee"),
         "bullet": "{key}: {value}, {quality}.",
         "bullet_intro": "{title}: {quality}.",
@@ -89,7 +86,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} vor hellem Hintergrund",
         "image": "Das Hauptbild zeigt {title} von vorne, {quality}, in der Farbe {color}.",
         "shots": ("Nahaufnahme: {noun}", "{noun} im Einsatz", "Details von {noun}"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Das ist {noun}: {quality}.",
         "opening": "Hallo zusammen und herzlich willkommen! Heute zeigen wir {title}.",
         "topics": ("Was es ist", "Material und Details", "Technische Daten", "Im Alltag"),
@@ -99,7 +95,6 @@ PHRASES: dict[str, dict[str, Any]] = {
     "es": {
         "qualities": ("resistente y práctico", "ligero y fácil de llevar", "fácil de limpiar",
                       "cómodo de usar", "pensado para el día a día"),
-        "for": "para", "with": "con", "in": "en",
         "title_tail": ("para uso diario", "para casa y viajes", "idea de regalo"),
         "bullet": "{key}: {value}, {quality}.",
         "bullet_intro": "{title}: {quality}.",
@@ -111,7 +106,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} sobre fondo claro",
         "image": "La imagen principal muestra {title} de frente, {quality}, en color {color}.",
         "shots": ("Primer plano de {noun}", "{noun} en uso", "Los detalles de {noun}"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Descubre {noun}: {quality}.",
         "opening": "¡Hola a todos y bienvenidos! Hoy os presentamos {title}.",
         "topics": ("Qué es", "Materiales y detalles", "Especificaciones", "En el día a día"),
@@ -121,7 +115,6 @@ PHRASES: dict[str, dict[str, Any]] = {
     "it": {
         "qualities": ("resistente e pratico", "leggero e facile da portare", "facile da pulire",
                       "comodo da usare", "pensato per ogni giorno"),
-        "for": "per", "with": "con", "in": "in",
         "title_tail": ("per uso quotidiano", "per casa e viaggio", "idea regalo"),
         "bullet": "{key}: {value}, {quality}.",
         "bullet_intro": "{title}: {quality}.",
@@ -133,7 +126,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} su sfondo chiaro",
         "image": "L'immagine principale mostra {title} di fronte, {quality}, nel colore {color}.",
         "shots": ("Primo piano di {noun}", "{noun} in uso", "I dettagli di {noun}"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Ecco {noun}: {quality}.",
         "opening": "Ciao a tutti e benvenuti! Oggi vi presentiamo {title}.",
         "topics": ("Che cos'è", "Materiali e dettagli", "Specifiche",
@@ -144,7 +136,6 @@ PHRASES: dict[str, dict[str, Any]] = {
     "ru": {
         "qualities": ("прочный и практичный", "лёгкий и удобный в дороге", "легко чистится",
                       "удобен в использовании", "создан для каждого дня"),
-        "for": "для", "with": "с", "in": "в",
         "title_tail": ("для повседневного использования", "для дома и путешествий",
                        "идея для подарка"),
         "bullet": "{key}: {value}, {quality}.",
@@ -157,7 +148,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} на светлом фоне",
         "image": "На главном фото {title} спереди, {quality}, цвет {color}.",
         "shots": ("Крупный план: {noun}", "{noun} в использовании", "Детали: {noun}"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Знакомьтесь: {noun}, {quality}.",
         "opening": "Всем привет и добро пожаловать! Сегодня мы показываем {title}.",
         "topics": ("Что это", "Материалы и детали", "Характеристики", "В повседневной жизни"),
@@ -167,7 +157,6 @@ PHRASES: dict[str, dict[str, Any]] = {
     "pt": {
         "qualities": ("resistente e prático", "leve e fácil de levar", "fácil de limpar",
                       "confortável de usar", "feito para o dia a dia"),
-        "for": "para", "with": "com", "in": "em",
         "title_tail": ("para uso diário", "para casa e viagem", "ideia de presente"),
         "bullet": "{key}: {value}, {quality}.",
         "bullet_intro": "{title}: {quality}.",
@@ -179,7 +168,6 @@ PHRASES: dict[str, dict[str, Any]] = {
         "alt": "{title} em fundo claro",
         "image": "A imagem principal mostra {title} de frente, {quality}, na cor {color}.",
         "shots": ("Close de {noun}", "{noun} em uso", "Os detalhes de {noun}"),
-        "captions": ("{noun}", "{quality}", "{color}"),
         "voiceover": "Conheça {noun}: {quality}.",
         "opening": "Olá a todos e bem-vindos! Hoje apresentamos {title}.",
         "topics": ("O que é", "Materiais e detalhes", "Especificações", "No dia a dia"),
@@ -317,7 +305,7 @@ class _Writer:
         seconds = (1.5, 1.5, 1.0)
         shots = [{"seconds": length,
                   "visual": cut(self.p["shots"][index].format(noun=self.noun), 200),
-                  "caption": cut(self.p["captions"][index].format(
+                  "caption": cut(CAPTIONS[index].format(
                       noun=self.noun, quality=self.quality(), color=self.color), 60)}
                  for index, length in enumerate(seconds)]
         return {"duration_seconds": sum(seconds), "shots": shots,
@@ -350,10 +338,11 @@ def seed_for(messages: list[dict[str, Any]], model: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write(messages: list[dict[str, Any]], model: str = "") -> str:
-    """The answer's content: JSON in the shape of the asked kind, or {"text": ...}."""
+def write(messages: list[dict[str, Any]], seed: str) -> str:
+    """The answer's content: JSON in the shape of the asked kind, or {"text": ...}.
+    `seed` (see seed_for) makes the same request get the same answer."""
     kind, language, product = read_request(messages)
-    writer = _Writer(language, product, seed_for(messages, model))
+    writer = _Writer(language, product, seed)
     if kind is None:
         subject = writer.title if product else "your request"
         answer: dict[str, Any] = {"text": PHRASES[language]["generic"].format(subject=subject)}

@@ -115,7 +115,7 @@ def test_drawing_up_is_idempotent_and_freezes_after_draft(tenant_a, march, clock
     st.change_status(redrawn, "submit", by=finance)
     spend(clock, march["one"], datetime(2026, 3, 31, 13, tzinfo=SHANGHAI), 1, "later")
     assert st.draw_up(tenant_a, MARCH).total == Decimal("5886.15")
-    assert st.draw_up_month(MARCH) == 1
+    assert st.draw_up_month(MARCH) == 0  # the only statement is under review: no draft redrawn
 
 
 def test_the_monthly_schedule_draws_up_last_month(tenant_a, march, clock):
@@ -323,10 +323,13 @@ def test_finance_usage_lists_and_draws_up(tenant_a, march, finance):
     statement = UsageStatement.unscoped.get(tenant=tenant_a, period=MARCH)
     page = client.get(reverse("finance_usage"), {"month": "2026-03"}).content.decode()
     assert tenant_a.name in page and "5884.90" in page and "Draft" in page
+    assert "1 draft statement drawn up for 2026-03;" in page  # drafts, not tenants; singular
     support = create_staff(StaffRole.SUPPORT)
     assert client_for(support).get(reverse("finance_usage")).status_code == 403
     assert client_for(support).post(reverse("finance_draw_up"),
                                     {"month": "2026-03"}).status_code == 403
+    assert UsageStatement.unscoped.filter(tenant=tenant_a, period=MARCH).count() == 1
+    statement.refresh_from_db()
     assert statement.status == Status.DRAFT
 
 

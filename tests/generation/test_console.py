@@ -404,12 +404,12 @@ def test_cost_figures_are_exact(support_client, store, owner_a, tenant_b, owner_
 
 def test_preview_uses_the_first_enabled_node_and_validates_the_kind(nodes, model_sandbox):
     from generation import gateway
-    from generation.content import EXAMPLES
+    from generation.content import EXAMPLES, KIND_HEADER, LANGUAGE_HEADER, PRODUCT_DATA_HEADER
 
     messages = [{"role": "system", "content": "Answer in this shape: "
                  + str(EXAMPLES["title"])},
-                {"role": "user", "content": "Content kind: title\nOutput language: en (English)"
-                 "\n\nProduct data:\n{\"title\":\"Mug\"}"}]
+                {"role": "user", "content": f"{KIND_HEADER} title\n{LANGUAGE_HEADER} en (English)"
+                 f"\n\n{PRODUCT_DATA_HEADER}\n{{\"title\":\"Mug\"}}"}]
     result = gateway.preview(None, messages, kind="title")
     assert result.node == nodes["primary"] and result.error_code == ""
     assert result.content["title"] and result.prompt_tokens > 0 and result.cost > 0

@@ -298,7 +298,7 @@ def test_strict_text_and_findings_only_when_stricter(version):
                            product=product, findings=["best"])
     strict = build_messages(version, kind="title", language="en", marketplace="temu",
                             product=product, stricter=True,
-                            findings=["best", {"term": "No. 1", "path": "title"}, "best"])
+                            findings=["best", "No. 1", "best"])
 
     assert "STRICT COMPLIANCE" not in user_text(plain)
     text = user_text(strict)

@@ -15,7 +15,7 @@ from billing import quota
 from billing import services as billing
 from billing.models import Reservation, UsageEvent
 from catalog.models import QualityFlag
-from generation import dispatch, pipeline
+from generation import dispatch, pipeline, services
 from generation import nodes as node_module
 from generation.content import ContentKind, parse_content
 from generation.models import GenerationItem, GenerationJob, ModelRequestLog
@@ -191,6 +191,32 @@ def test_compliance_mode_regenerates_once_and_flags_for_a_person(store, owner_a,
     assert UsageEvent.unscoped.filter(store=store).count() == 1  # one item, one call
 
 
+def test_regenerating_a_flagged_item_keeps_the_flagged_count(store, owner_a, products, nodes,
+                                                             model_sandbox):
+    model_sandbox.state.set_behaviour("*", banned_words=True)
+    job = run_job(start(store, owner_a, products[:1], compliance=True))
+    item = items_of(job)[0]
+    assert item.needs_human_check and job.items_flagged == 1
+
+    with tenant_scope(store.tenant):  # sent back; the new answer is flagged again
+        services.request_regeneration(item, note="Again", by=owner_a)
+    job.refresh_from_db()
+    assert (job.items_succeeded, job.items_flagged) == (0, 0)
+    job = run_job(job)
+    item = items_of(job)[0]
+    assert item.status == Status.READY and item.needs_human_check
+    assert (job.items_succeeded, job.items_flagged) == (1, 1)
+
+    model_sandbox.state.clear_behaviour()
+    with tenant_scope(store.tenant):  # sent back; the new answer is clean
+        services.request_regeneration(item, note="Once more", by=owner_a)
+    job = run_job(job)
+    item = items_of(job)[0]
+    assert item.status == Status.READY and not item.needs_human_check
+    assert (job.items_succeeded, job.items_flagged) == (1, 0)
+    assert job.status == GenerationJob.Status.COMPLETED
+
+
 def test_compliance_mode_rejects_when_the_stricter_pass_still_fails(store, owner_a, products,
                                                                      nodes, model_sandbox):
     model_sandbox.state.set_behaviour("*", banned_words_always=True)
@@ -316,6 +342,25 @@ def test_estimate_counts_calls_problems_and_overage(store, owner_a, nodes):
     assert estimate.input_problems == {"ERR_VS_402": 2}
     assert estimate.included_left == 500 and estimate.overage_calls == 0
     assert estimate.can_start
+
+
+def test_a_job_over_the_item_cap_is_refused_by_the_estimate_and_the_start(
+        monkeypatch, store, owner_a, products, nodes):
+    monkeypatch.setattr(services, "MAX_ITEMS_PER_JOB", 3)
+    selection = Selection(product_ids=tuple(p.pk for p in products[:2]))
+    with tenant_scope(store.tenant), translation.override("en"):
+        estimate = estimate_job(store, selection, [ContentKind.TITLE], ["en", "fr"])
+        assert estimate.items == 4 and not estimate.can_start
+        assert "at most 3 items" in estimate.unusable_reason
+        with pytest.raises(JobError) as error:
+            start(store, owner_a, products[:2], languages=("en", "fr"))
+    assert error.value.message == estimate.unusable_reason
+    assert error.value.field == "selection"
+    assert not GenerationJob.unscoped.filter(store=store).exists()
+    assert not GenerationItem.unscoped.filter(store=store).exists()
+    # At the cap is fine.
+    with tenant_scope(store.tenant):
+        assert estimate_job(store, selection, [ContentKind.TITLE], ["en"]).can_start
 
 
 def test_every_ending_records_how_many_requests_the_item_took(store, owner_a, nodes,

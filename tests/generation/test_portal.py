@@ -17,13 +17,8 @@ from generation import pipeline
 from generation.models import BrandVoice, GenerationItem, GenerationJob, TenantBannedWord
 from tenants.roles import TenantRole
 from tests.conftest import add_member, client_for
+from tests.conftest import english_client as _client
 from tests.generation.conftest import make_product, make_store, run_job
-
-
-def _client(user, tenant) -> Client:
-    client = client_for(user, tenant)
-    client.cookies["django_language"] = "en"
-    return client
 
 
 @pytest.fixture
@@ -130,7 +125,7 @@ def test_failed_item_shows_code_meaning_and_remedy_and_retry(owner_client, store
     assert "fix the inputs first" in nothing.content.decode()
     Product.unscoped.filter(pk=product.pk).update(quality_flags=[])
     retried = owner_client.post(reverse("job_retry", args=[job.pk]), follow=True)
-    assert "1 failed items are being generated again." in retried.content.decode()
+    assert "1 failed item is being generated again." in retried.content.decode()
     job = run_job(job)
     assert job.status == GenerationJob.Status.COMPLETED and job.items_succeeded == 1
 
