@@ -7,6 +7,7 @@ import itertools
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
@@ -54,6 +55,15 @@ def create_staff(role: str = StaffRole.PLATFORM_ADMIN, *, with_totp: bool = True
     return user
 
 
+@pytest.fixture
+def eager_celery(monkeypatch):
+    """Run Celery tasks in-process when they are enqueued (after commit), errors raised."""
+    from config.celery import app as celery_app
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
+
+
 def client_for(user: User, tenant: Tenant | None = None) -> Client:
     client = Client()
     client.force_login(user)
@@ -61,6 +71,13 @@ def client_for(user: User, tenant: Tenant | None = None) -> Client:
         session = client.session
         session["tenant_id"] = tenant.pk
         session.save()
+    return client
+
+
+def english_client(user: User, tenant: Tenant | None = None) -> Client:
+    """Signed in, with English pages (the default language is Simplified Chinese)."""
+    client = client_for(user, tenant)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     return client
 
 

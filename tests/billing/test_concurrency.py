@@ -192,12 +192,13 @@ def test_single_statement_steps_are_prepared_and_commit_asynchronously(small_pac
     settings.QUOTA_SYNCHRONOUS_COMMIT = True
     quota.reserve_call(store, "synchronous")
     assert quota.settle_call("synchronous").kind == "included"
+    original_threshold = connection.connection.prepare_threshold
     connection.connection.prepare_threshold = None  # DATABASE_PREPARED_STATEMENTS off
     try:
         quota.reserve_call(store, "unprepared")
         assert quota.settle_call("unprepared").kind == "included"
     finally:
-        connection.connection.prepare_threshold = 5
+        connection.connection.prepare_threshold = original_threshold
 
 
 def test_retries_after_a_release_raced_by_every_worker_count_once(small_pack_store):

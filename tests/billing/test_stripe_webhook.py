@@ -258,7 +258,7 @@ def test_scheduled_end_counts_only_once_reached(linked):
             created=event_created)
 
     # Scheduled for the end of the period: nothing ends yet.
-    post(update(now + 86400, now))
+    assert post(update(now + 86400, now)).status_code == 200
     linked.refresh_from_db()
     assert linked.status == Status.ACTIVE
     assert audit_trail(linked.tenant_id, AuditEvent.Action.SUBSCRIPTION_CANCELLED) == []
@@ -303,8 +303,9 @@ def test_usage_subscription_ended_by_an_update_is_forgotten(with_usage, linked, 
 
 
 def test_usage_subscription_update_that_does_not_end_it_changes_nothing(with_usage, linked):
-    post(event("customer.subscription.updated", {"id": with_usage, "object": "subscription",
-                                                 "status": "past_due"}))
+    response = post(event("customer.subscription.updated",
+                          {"id": with_usage, "object": "subscription", "status": "past_due"}))
+    assert response.status_code == 200
     assert usage_of(linked.tenant_id).usage_subscription_id == with_usage
 
 

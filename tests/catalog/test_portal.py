@@ -18,7 +18,7 @@ from tenants.models import Tenant
 from tenants.roles import TenantRole
 from tenants.scope import tenant_scope
 from tests.catalog.conftest import sync
-from tests.conftest import add_member, client_for
+from tests.conftest import add_member, client_for, english_client
 
 SHOP_300 = shops.SHOPS[shops.TEMU_SHOP_300]
 ROW = re.compile(r'<tr>\s*<td>([A-Z0-9]+-\d+-\d+)<br>')
@@ -26,9 +26,7 @@ ROW = re.compile(r'<tr>\s*<td>([A-Z0-9]+-\d+-\d+)<br>')
 
 @pytest.fixture
 def owner_client(tenant_a, owner_a) -> Client:
-    client = client_for(owner_a, tenant_a)
-    client.cookies["django_language"] = "en"
-    return client
+    return english_client(owner_a, tenant_a)
 
 
 def skus_on(response) -> list[str]:

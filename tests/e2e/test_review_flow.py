@@ -16,23 +16,18 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from config.celery import app as celery_app
 from sandbox import pool, shops
 from tenants.roles import TenantRole
 from tests.catalog.conftest import connect_store
 from tests.conftest import add_member
 from tests.review.conftest import TITLES, Desk, make_job, make_product
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("eager_celery")]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOT = Path("/tmp/review_item.png")
-
-
-@pytest.fixture(autouse=True)
-def eager_celery(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from config.celery import app as celery_app
 from review.models import Review
 from tenants import api_keys
 from tenants.roles import TenantRole
@@ -133,8 +132,7 @@ def test_regenerate_through_the_api(desk, as_reviewer):
 
 
 def test_publish_and_its_status_through_the_api(
-        sandbox_desk, sandbox, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+        sandbox_desk, sandbox, eager_celery, django_capture_on_commit_callbacks):
     client = client_for(sandbox_desk.reviewer, sandbox_desk.tenant)
     review = sandbox_desk.review()
     script = sandbox_desk.review(1, kind="livestream_script")

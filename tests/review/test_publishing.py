@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config.celery import app as celery_app
 from marketplaces.connectors import transport
 from portal.error_codes import explain
 from review import publishing, services
@@ -19,14 +18,9 @@ from stores import services as store_services
 from stores.models import Store
 from tenants.scope import tenant_scope
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 Status = Review.Status
-
-
-@pytest.fixture(autouse=True)
-def eager_celery(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 @pytest.fixture

@@ -350,7 +350,7 @@ def test_reviewers_are_emailed_once_when_a_jobs_items_are_ready(
     assert sorted(message.to) == sorted([desk.owner.email, desk.reviewer.email])
     assert desk.operator.email not in message.to
     assert f"#{desk.job.pk}" in message.subject
-    assert "2" in message.body
+    assert f"2 AI-generated items of job #{desk.job.pk} for" in message.body  # the English part
     assert ReviewNotice.unscoped.filter(job=desk.job).count() == 1
     with django_capture_on_commit_callbacks(execute=True), tenant_scope(desk.tenant):
         services.notify_reviewers(desk.job)

@@ -14,7 +14,7 @@ from sandbox.shops import ALIEXPRESS_SHOP_300, SHOPS, TEMU_SHOP_300, TEMU_SHOP_C
 from stores import services
 from stores.models import Store, StoreStatusChange
 from tenants.scope import tenant_scope
-from tests.conftest import client_for
+from tests.conftest import english_client as english
 from tests.stores.conftest import reload
 
 Status = Store.Status
@@ -132,12 +132,6 @@ def test_the_token_works_with_the_connector(sandbox, tenant_a, owner_a):
 
 
 # Through the pages ---------------------------------------------------------------------------
-
-def english(user, tenant):
-    client = client_for(user, tenant)
-    client.cookies["django_language"] = "en"
-    return client
-
 
 def test_add_a_store_through_the_page(sandbox, tenant_a, operator_a):
     client = english(operator_a, tenant_a)

@@ -16,15 +16,10 @@ from stores.models import Store
 from tenants.models import Tenant
 from tenants.scope import tenant_scope
 from tests.conftest import client_for
+from tests.conftest import english_client as english
 from tests.stores.conftest import TOKEN, make_store, reload
 
 Status = Store.Status
-
-
-def english(user, tenant):
-    client = client_for(user, tenant)
-    client.cookies["django_language"] = "en"
-    return client
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from django_q.tasks import result as q_result
 
 from audit.models import AuditEvent
 from audit.services import record
-from config.celery import app as celery_app
 from tenants import services
 from tenants.models import Invitation, Membership, Tenant
 from tenants.roles import StaffRole, TenantRole
@@ -36,13 +35,6 @@ def _events(tenant: Tenant) -> list[AuditEvent]:
 def pending_tenant(db) -> Tenant:
     return create_tenant("Pending Trading", status=Tenant.Status.PENDING,
                          licence_number="91330000PEND", legal_representative="Zhao")
-
-
-@pytest.fixture
-def eager_celery(monkeypatch):
-    """Run Celery tasks in-process when they are enqueued (after commit), errors raised."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 @pytest.fixture(autouse=True)
