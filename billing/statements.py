@@ -43,6 +43,7 @@ from billing.models import (
     UsageStatement,
 )
 from billing.quota import local_day, month_bounds
+from kernel.money import format_cny
 from stores.models import Store
 from tenants.models import Tenant, User
 from tenants.roles import StaffPermission, staff_role_allows
@@ -282,7 +283,8 @@ def _header() -> list[str]:
 def export_rows(statement: UsageStatement) -> list[list]:
     rows = []
     for line in statement.lines.select_related("store"):
-        prices = " + ".join(f"{d['calls']} × {d['unit_price']}" for d in line.overage_detail)
+        prices = " + ".join(f"{d['calls']} × {format_cny(d['unit_price'])}"
+                            for d in line.overage_detail)
         rows.append([line.store.display_name, line.store.site.label, line.licence_amount,
                      line.included_calls, line.overage_calls, prices, line.overage_amount,
                      line.total])
@@ -301,7 +303,8 @@ def export_csv(statement: UsageStatement) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in [*_title_rows(statement), _header(), *export_rows(statement)]:
-        writer.writerow([str(v) for v in row])
+        writer.writerow([format_cny(v, grouping=False) if isinstance(v, Decimal) else str(v)
+                         for v in row])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8
 
 
@@ -322,7 +325,7 @@ def export_xlsx(statement: UsageStatement) -> bytes:
         sheet.append(row)  # Decimals stay exact numbers
     for row in sheet.iter_rows(min_row=header_row + 1):
         for index in (2, 6, 7):
-            row[index].number_format = "0.00"
+            row[index].number_format = "#,##0.00"
     sheet[f"A{sheet.max_row}"].font = Font(bold=True)
     for column, width in zip("ABCDEFGH", (28, 22, 14, 18, 14, 26, 14, 14), strict=True):
         sheet.column_dimensions[column].width = width

@@ -260,6 +260,11 @@ class Preview:
     cache_hit_tokens: int = 0
     cost: Decimal = Decimal("0")
 
+    @property
+    def cost_per_thousand(self) -> Decimal:
+        """A single request costs fractions of a fen: shown for 1,000 of them."""
+        return self.cost * 1000
+
 
 def preview(node: ModelNode | None, messages: list[dict], *, kind: str | None,
             vision: bool = False) -> Preview:

@@ -368,3 +368,8 @@ class ModelRequestLog(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.node_name} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def cost_per_thousand(self) -> Decimal:
+        """A single request costs fractions of a fen: shown for 1,000 of them."""
+        return self.cost * 1000

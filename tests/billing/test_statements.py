@@ -207,15 +207,15 @@ def test_sellers_see_only_their_own_issued_statements(tenant_a, owner_a, tenant_
     assert seller.get(detail).status_code == 404
     st.change_status(statement, "issue", by=finance)
     listing = seller.get(reverse("statements")).content.decode()
-    assert "2026-03" in listing and "5884.90" in listing
+    assert "2026-03" in listing and "5,884.90" in listing
     page = seller.get(detail).content.decode()
-    assert "Alpha One" in page and "3 × 0.80 + 2 × 1.25" in page and "5884.90" in page
+    assert "Alpha One" in page and "3 × 0.80 + 2 × 1.25" in page and "5,884.90" in page
     assert "Check" not in page and "History" not in page  # no internal review notes
     assert seller.get(reverse("statement_export", args=[statement.pk, "csv"])).status_code == 200
     other = client_for(owner_b, tenant_b)
     assert other.get(detail).status_code == 404
     assert other.get(reverse("statement_export", args=[statement.pk, "xlsx"])).status_code == 404
-    assert "5884.90" not in other.get(reverse("statements")).content.decode()
+    assert "5,884.90" not in other.get(reverse("statements")).content.decode()
     assert owner_a.is_isv_staff is False
     assert seller.get(reverse("finance_statement", args=[statement.pk])).status_code == 403
 
@@ -225,7 +225,7 @@ def test_sellers_see_their_stripe_invoices(tenant_a, owner_a, tenant_b, owner_b)
                                   status=StripeInvoice.Status.PAID, total=Decimal("2880.00"))
     StripeInvoice.unscoped.create(tenant=tenant_b, stripe_invoice_id="in_beta_1")
     page = client_for(owner_a, tenant_a).get(reverse("statements")).content.decode()
-    assert "in_alpha_1" in page and "2880.00" in page and "in_beta_1" not in page
+    assert "in_alpha_1" in page and "2,880.00" in page and "in_beta_1" not in page
 
 
 # Exports -----------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_xlsx_export(tenant_a, march, finance):
     assert Decimal(str(one[2])) == Decimal("5880.00") and one[3] == 4 and one[4] == 5
     assert Decimal(str(one[6])) == Decimal("4.90") and Decimal(str(one[7])) == Decimal("5884.90")
     assert rows[-1][0] == "Total" and Decimal(str(rows[-1][7])) == Decimal("5884.90")
-    assert sheet.cell(row=header + 2, column=8).number_format == "0.00"
+    assert sheet.cell(row=header + 2, column=8).number_format == "#,##0.00"
 
 
 def test_statement_page_has_a_print_stylesheet_and_day_drill_down(tenant_a, march, finance):
@@ -322,7 +322,7 @@ def test_finance_usage_lists_and_draws_up(tenant_a, march, finance):
     assert response.status_code == 302
     statement = UsageStatement.unscoped.get(tenant=tenant_a, period=MARCH)
     page = client.get(reverse("finance_usage"), {"month": "2026-03"}).content.decode()
-    assert tenant_a.name in page and "5884.90" in page and "Draft" in page
+    assert tenant_a.name in page and "5,884.90" in page and "Draft" in page
     assert "1 draft statement drawn up for 2026-03;" in page  # drafts, not tenants; singular
     support = create_staff(StaffRole.SUPPORT)
     assert client_for(support).get(reverse("finance_usage")).status_code == 403

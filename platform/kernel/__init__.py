@@ -1,0 +1,1 @@
+"""The shared kernel: small building blocks every app may use; it imports nothing of ours."""
