@@ -7,7 +7,7 @@ How it stays exact (see docs/architecture.md, "Quota"): the only shared state is
 row lock and re-checks the condition on the newest row version, so concurrent workers queue
 on the row and none can overshoot. Settling moves the call from `reserved` to included
 (while included calls are left) or overage, and appends the ledger row in the same
-transaction. On PostgreSQL each step (reserve, settle, release) is a single statement: one
+transaction. Each step (reserve, settle, release) is a single statement: one
 round trip and one transaction, so the counter's row lock is held only for that statement and
 an asynchronous commit. The ledger (`UsageEvent`, unique per item key) and the reservation
 (unique per item key) make every step idempotent.
@@ -46,6 +46,7 @@ from billing.models import (
     StoreSubscription,
     UsageEvent,
 )
+from kernel.money import to_cny
 from portal.error_codes import describe
 from stores.models import Store
 from tenants.models import Tenant
@@ -162,15 +163,6 @@ class _Terms:
         return None if self.cap is None else self.included + self.cap
 
 
-def _money(value) -> Decimal:
-    # SQLite (the demo) hands decimals back as floats; PostgreSQL as Decimal.
-    return Decimal(str(value)).quantize(Decimal("0.01"))
-
-
-def _day(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def _usable_terms(store: Store, day: date) -> _Terms:
     """The terms of the trial or active subscription covering `day`; raises
     NoActiveSubscription with the reason. One query: this runs before every AI call."""
@@ -184,7 +176,7 @@ def _usable_terms(store: Store, day: date) -> _Terms:
         row = cursor.fetchone()
     if row is None:
         raise NoActiveSubscription(why_not_usable(store, day))
-    return _Terms(row[0], row[1], _money(row[2]), row[3])
+    return _Terms(row[0], row[1], to_cny(row[2]), row[3])
 
 
 def _exceeded(store: Store, terms: _Terms, day: date) -> QuotaExceeded:
@@ -207,8 +199,8 @@ def _exceeded(store: Store, terms: _Terms, day: date) -> QuotaExceeded:
 # Reserve, settle, release ------------------------------------------------------------------
 #
 # The hot paths are plain SQL through Django's connection: the ORM's per-query Python cost
-# was most of the CPU time of a quota step. On PostgreSQL each step is one statement (the
-# `PG_*` statements below); the stepwise versions serve SQLite (the demo) and the rare cases.
+# was most of the CPU time of a quota step. Each step is one statement (the `PG_*`
+# statements below); `_reserve_stepwise` serves the rare cases that statement hands over.
 
 RESERVATIONS = Reservation._meta.db_table
 COUNTERS = DailyUsage._meta.db_table
@@ -228,8 +220,7 @@ def quota_transaction() -> Iterator[None]:
     outer transaction nothing is changed: that transaction decides."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if (outermost and connection.vendor == "postgresql"
-                and not settings.QUOTA_SYNCHRONOUS_COMMIT):
+        if outermost and not settings.QUOTA_SYNCHRONOUS_COMMIT:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield
@@ -242,14 +233,12 @@ def reserve_call(store: Store, item_key: str) -> Reservation:
     settled) returns it without counting again; a retry after a release reserves afresh.
     Raises NoActiveSubscription or QuotaExceeded (with `resets_at`).
     """
-    if connection.vendor == "postgresql":
-        return _pg_reserve(store, item_key)
-    return _reserve_stepwise(store, item_key)
+    return _pg_reserve(store, item_key)
 
 
 def _reserve_stepwise(store: Store, item_key: str) -> Reservation:
-    """Reserve in several statements: SQLite, and PostgreSQL's rare cases (first call of
-    the day, a retried key) that the single statement hands over."""
+    """Reserve in several statements: the rare cases (first call of the day, a retried key)
+    that the single statement hands over."""
     now = timezone.now()
     day = local_day(store.tenant, now)
     terms = _usable_terms(store, day)
@@ -336,46 +325,7 @@ def settle_call(item_key: str, *, savepoint: bool = True) -> UsageEvent:
     """The call's content reached review: charge it, included calls first, then overage.
     Idempotent: settling again returns the same ledger row and charges nothing more.
     `savepoint=False`: inside a transaction that fails as a whole if this does."""
-    if connection.vendor == "postgresql":
-        return _pg_settle(item_key, savepoint=savepoint)
-    return _settle_stepwise(item_key)
-
-
-def _settle_stepwise(item_key: str) -> UsageEvent:
-    now = timezone.now()
-    with quota_transaction(), connection.cursor() as cursor:
-        # Locks the reservation: a concurrent settle of the same key waits, then finds it
-        # settled and goes the idempotent way below.
-        cursor.execute(
-            f"UPDATE {RESERVATIONS} SET state = %s, finished_at = %s "  # noqa: S608
-            f"WHERE item_key = %s AND state = %s RETURNING tenant_id, store_id, "
-            f"subscription_id, day, included_calls_per_day, overage_price_per_call",
-            [SETTLED, now, item_key, RESERVED])
-        row = cursor.fetchone()
-        if row is None:
-            return _settled_already(item_key)
-        tenant_id, store_id, subscription_id, day, included_calls, overage_price = row
-        cursor.execute(
-            f"UPDATE {COUNTERS} SET included_used = included_used + 1, "  # noqa: S608
-            f"reserved = reserved - 1 WHERE store_id = %s AND day = %s "
-            f"AND included_used < %s", [store_id, day, included_calls])
-        included = cursor.rowcount == 1
-        if not included:
-            cursor.execute(
-                f"UPDATE {COUNTERS} SET overage_used = overage_used + 1, "  # noqa: S608
-                f"reserved = reserved - 1 WHERE store_id = %s AND day = %s", [store_id, day])
-        kind = UsageEvent.Kind.INCLUDED if included else UsageEvent.Kind.OVERAGE
-        unit_price = ZERO if included else _money(overage_price)
-        cursor.execute(
-            f"INSERT INTO {EVENTS} (tenant_id, store_id, subscription_id, item_key, day, "  # noqa: S608
-            f"kind, unit_price, created_at, reported_to_stripe_at, stripe_meter_event_id) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, '') RETURNING id",
-            [tenant_id, store_id, subscription_id, item_key, day, kind.value, unit_price, now])
-        event = UsageEvent(pk=cursor.fetchone()[0], tenant_id=tenant_id, store_id=store_id,
-                           subscription_id=subscription_id, item_key=item_key, day=_day(day),
-                           kind=kind.value, unit_price=unit_price, created_at=now,
-                           reported_to_stripe_at=None, stripe_meter_event_id="")
-    return _loaded(event)
+    return _pg_settle(item_key, savepoint=savepoint)
 
 
 def _settled_already(item_key: str) -> UsageEvent:
@@ -393,26 +343,10 @@ def release_call(item_key: str, *, savepoint: bool = True) -> bool:
     """The call failed: give the quota back, charge nothing. Idempotent; releasing a settled
     or unknown call does nothing. Returns whether this call released the reservation.
     `savepoint=False`: inside a transaction that fails as a whole if this does."""
-    if connection.vendor == "postgresql":
-        return _pg_release(item_key, savepoint=savepoint)
-    return _release_stepwise(item_key)
+    return _pg_release(item_key, savepoint=savepoint)
 
 
-def _release_stepwise(item_key: str) -> bool:
-    with quota_transaction(), connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {RESERVATIONS} SET state = %s, finished_at = %s "  # noqa: S608
-            f"WHERE item_key = %s AND state = %s RETURNING store_id, day",
-            [RELEASED, timezone.now(), item_key, RESERVED])
-        row = cursor.fetchone()
-        if row is None:
-            return False
-        cursor.execute(f"UPDATE {COUNTERS} SET reserved = reserved - 1 "  # noqa: S608
-                       f"WHERE store_id = %s AND day = %s", list(row))
-        return True
-
-
-# PostgreSQL: each step is one statement -------------------------------------------------
+# Each step is one statement -------------------------------------------------------------
 #
 # Data-modifying CTEs do a whole step (counter, reservation, ledger) in one statement, sent
 # in autocommit as a prepared statement that also sets its own asynchronous commit:
@@ -547,7 +481,7 @@ def _pg_reserve(store: Store, item_key: str) -> Reservation:
     if row is None:
         raise NoActiveSubscription(why_not_usable(store, day))
     subscription_id, included, price, cap, pk, key_used, counter_exists = row
-    terms = _Terms(subscription_id, included, _money(price), cap)
+    terms = _Terms(subscription_id, included, to_cny(price), cap)
     if pk is None:
         # A retried key, or the day's first call (no counter row yet, or one another worker
         # has not committed): the stepwise path handles both. Otherwise the UPDATE saw the
@@ -571,7 +505,7 @@ def _pg_settle(item_key: str, *, savepoint: bool) -> UsageEvent:
     pk, tenant_id, store_id, subscription_id, day, kind, unit_price = row
     return _loaded(UsageEvent(pk=pk, tenant_id=tenant_id, store_id=store_id,
                               subscription_id=subscription_id, item_key=item_key, day=day,
-                              kind=kind, unit_price=_money(unit_price), created_at=now,
+                              kind=kind, unit_price=to_cny(unit_price), created_at=now,
                               reported_to_stripe_at=None, stripe_meter_event_id=""))
 
 

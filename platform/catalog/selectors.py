@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 
 from catalog.models import Product, QualityFlag, SyncRun
 from stores.models import Store
@@ -55,11 +54,7 @@ def products(filters: ProductFilters | None = None) -> QuerySet[Product]:
 
 
 def _has_flag(flag: str) -> Q:
-    if connection.features.supports_json_field_contains:  # PostgreSQL: jsonb @> (indexable)
-        return Q(quality_flags__contains=[flag])
-    # SQLite (the zero-setup demo): the flags are fixed identifiers, so the quoted value
-    # can only match a whole list element.
-    return Q(quality_flags__icontains=f'"{flag}"')
+    return Q(quality_flags__contains=[flag])  # jsonb @> (indexable)
 
 
 def categories(store_id: int | None = None) -> list[str]:
@@ -86,9 +81,5 @@ def latest_run(store: Store) -> SyncRun | None:
 
 def latest_runs_by_store() -> dict[int, SyncRun]:
     """The most recent run of every store of the tenant (one query)."""
-    if connection.vendor == "postgresql":
-        runs = SyncRun.objects.order_by("store_id", "-started_at", "-id").distinct("store_id")
-        return {run.store_id: run for run in runs}
-    newest = (SyncRun.objects.filter(store=OuterRef("store")).order_by("-started_at", "-id")
-              .values("pk")[:1])
-    return {run.store_id: run for run in SyncRun.objects.filter(pk=Subquery(newest))}
+    runs = SyncRun.objects.order_by("store_id", "-started_at", "-id").distinct("store_id")
+    return {run.store_id: run for run in runs}

@@ -46,16 +46,12 @@ def refill(tenant_id: int, *, keep_first: bool = False) -> list[int]:
     """Dispatch the tenant's next queued items up to its window; returns their ids. With
     `keep_first` the first is not queued: the calling worker runs it itself.
 
-    Every item's ending calls this, so on PostgreSQL it is one statement (`_PG_REFILL`);
-    elsewhere (the SQLite demo) the same steps run one by one. Two workers refilling at once
-    take different items (SKIP LOCKED); they may together overshoot the window by an item or
-    two, which the node's own concurrency limit absorbs."""
+    Every item's ending calls this, so it is one statement (`_REFILL`). Two workers refilling
+    at once take different items (SKIP LOCKED); they may together overshoot the window by an
+    item or two, which the node's own concurrency limit absorbs."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_DISPATCH_LEASE_SECONDS)
-    if connection.vendor == "postgresql":
-        item_ids = _pg_refill(tenant_id, now, lease)
-    else:
-        item_ids = _refill_stepwise(tenant_id, now, lease)
+    item_ids = _dispatch_next(tenant_id, now, lease)
     queued = item_ids[1:] if keep_first else item_ids
     if queued:
         from generation.tasks import run_item_task  # the task module imports this one
@@ -69,7 +65,7 @@ _ITEMS = GenerationItem._meta.db_table
 _JOBS = GenerationJob._meta.db_table
 # Count the tenant's items in flight, lock up to the free part of its window among its
 # queued items (oldest job first), mark them dispatched, and start their jobs if queued.
-_PG_REFILL = f"""
+_REFILL = f"""
 WITH picked AS (
     SELECT i.id FROM {_ITEMS} i JOIN {_JOBS} j ON j.id = i.job_id
     WHERE i.tenant_id = %(tenant)s AND i.status = %(queued)s AND j.status = ANY(%(active)s)
@@ -89,7 +85,7 @@ WITH picked AS (
 SELECT id FROM dispatched ORDER BY id"""  # noqa: S608 (table names from the models)
 
 
-def _pg_refill(tenant_id: int, now: datetime, lease: datetime) -> list[int]:
+def _dispatch_next(tenant_id: int, now: datetime, lease: datetime) -> list[int]:
     params = {"tenant": tenant_id, "queued": Status.QUEUED.value,
               "active": [status.value for status in GenerationJob.ACTIVE_STATUSES],
               "window": tenant_window(), "in_flight": [s.value for s in GenerationItem.IN_FLIGHT],
@@ -97,30 +93,8 @@ def _pg_refill(tenant_id: int, now: datetime, lease: datetime) -> list[int]:
               "running": GenerationJob.Status.RUNNING.value, "now": now,
               "queued_job": GenerationJob.Status.QUEUED.value}
     with connection.cursor() as cursor:
-        cursor.execute(_PG_REFILL, params)
+        cursor.execute(_REFILL, params)
         return [row[0] for row in cursor.fetchall()]
-
-
-def _refill_stepwise(tenant_id: int, now: datetime, lease: datetime) -> list[int]:
-    with transaction.atomic():
-        in_flight = GenerationItem.unscoped.filter(tenant_id=tenant_id,
-                                                   status__in=GenerationItem.IN_FLIGHT).count()
-        free = tenant_window() - in_flight
-        if free <= 0:
-            return []
-        picked = list(GenerationItem.unscoped.select_for_update(skip_locked=True, of=("self",))
-                      .filter(tenant_id=tenant_id, status=Status.QUEUED,
-                              job__status__in=GenerationJob.ACTIVE_STATUSES)
-                      .order_by("job_id", "id").values_list("id", "job_id")[:free])
-        if not picked:
-            return []
-        item_ids = [item_id for item_id, _job_id in picked]
-        GenerationItem.unscoped.filter(pk__in=item_ids).update(status=Status.DISPATCHED,
-                                                               lease_expires_at=lease)
-        GenerationJob.unscoped.filter(pk__in={job_id for _item_id, job_id in picked},
-                                      status=GenerationJob.Status.QUEUED).update(
-            status=GenerationJob.Status.RUNNING, started_at=now)
-    return item_ids
 
 
 def recover_stalled_items(now=None) -> int:

@@ -176,7 +176,7 @@ def _asynchronous_commit() -> Iterator[None]:
     queued or running, and it is run again under its lease with the same quota key, so it
     still ends once and is charged once; a lost log row is a missing line in the log. See
     docs/architecture.md, "Generation"."""
-    if settings.GENERATION_SYNCHRONOUS_COMMIT or connection.vendor != "postgresql":
+    if settings.GENERATION_SYNCHRONOUS_COMMIT:
         yield
         return
     with connection.cursor() as cursor:

@@ -38,3 +38,13 @@ def encryption_keys(app_configs, **kwargs) -> list[Error]:
                                 hint="A Fernet key is 32 url-safe base64-encoded bytes.",
                                 id="portal.E002"))
     return errors
+
+
+@register(deploy=True)
+def database_url(app_configs, **kwargs) -> list[Error]:
+    if settings.DATABASE_URL:
+        return []
+    return [Error("DATABASE_URL is not set: only the local demo may use the embedded PostgreSQL.",
+                  hint="Set DATABASE_URL to the production database, "
+                       "postgres://user:password@host:5432/name.",
+                  id="portal.E004")]

@@ -46,7 +46,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from pydantic import ValidationError
@@ -347,19 +347,8 @@ def _closest_texts(review: Review, keys: list[int]) -> list[tuple]:
     of thousands of near-identical variants would otherwise make every new text count
     thousands of rows (the cost grew with the square of the store's size)."""
     item = review.item
-    if connection.vendor != "postgresql":  # the SQLite demo: small stores
-        closest = (NearDuplicateBand.unscoped
-                   .filter(store_id=review.store_id, band__in=keys,
-                           review__status__in=LIVE_STATUSES, review__item__kind=item.kind,
-                           review__item__language=item.language)
-                   .exclude(review__item__product_id=item.product_id)
-                   .values("review_id").annotate(shared=Count("id"))
-                   .order_by("-shared", "-review_id")
-                   .values("review_id")[:NEAR_DUPLICATE_CANDIDATES])
-        return list(Review.unscoped.filter(pk__in=closest).values_list(
-            "id", "item_id", "ai_content", "edited_content", "near_duplicate_of_id", "status"))
     with connection.cursor() as cursor:
-        cursor.execute(_PG_CLOSEST_TEXTS, {
+        cursor.execute(_CLOSEST_TEXTS, {
             "keys": keys, "store": review.store_id, "per_band": NEWEST_PER_BAND,
             "live": [status.value for status in LIVE_STATUSES], "kind": item.kind,
             "language": item.language, "product": item.product_id,
@@ -371,7 +360,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-_PG_CLOSEST_TEXTS = f"""
+_CLOSEST_TEXTS = f"""
 SELECT r.id, r.item_id, r.ai_content, r.edited_content, r.near_duplicate_of_id, r.status
 FROM (SELECT newest.review_id, count(*) AS shared
       FROM unnest(%(keys)s::bigint[]) AS k(band)

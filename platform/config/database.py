@@ -1,0 +1,50 @@
+"""The one database: PostgreSQL, named by DATABASE_URL or, for the local demo, the embedded
+server that `make run` starts in var/postgres (see docs/architecture.md, "One database").
+
+Nothing here starts a server: this module only tells where the database is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+POSTGRESQL_ENGINE = "django.db.backends.postgresql"
+EMBEDDED_DATABASE_NAME = "listing_ai"
+
+
+def embedded_socket_dir(pgdata: Path) -> Path:
+    """Where the embedded server listens: it serves a Unix socket only (no TCP port to
+    collide with), in the directory PostgreSQL records on line 5 of postmaster.pid; the data
+    directory itself until the server has run."""
+    try:
+        recorded = (pgdata / "postmaster.pid").read_text().splitlines()[4].strip()
+    except (OSError, IndexError):
+        return pgdata
+    return Path(recorded) if recorded else pgdata
+
+
+def embedded_database_url(pgdata: Path, name: str = EMBEDDED_DATABASE_NAME) -> str:
+    return f"postgres://postgres@/{name}?host={quote(str(embedded_socket_dir(pgdata)))}"
+
+
+def database_settings(url: str) -> dict:
+    """Django's DATABASES entry for `url`; anything but PostgreSQL is refused."""
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as error:  # django-environ raises several kinds for a malformed URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL ({error}).") \
+            from error
+    if config.get("ENGINE") != POSTGRESQL_ENGINE:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must name a PostgreSQL database (postgres://user@host:port/name); "
+            f"got {url.split(':', 1)[0]}://. Listing AI runs on PostgreSQL only, the demo "
+            f"included: unset DATABASE_URL and `make run` starts an embedded PostgreSQL.")
+    options = config.setdefault("OPTIONS", {})
+    # libpq's form for a Unix socket: postgres://user@/name?host=/socket/directory
+    if not config.get("HOST") and "host" in options:
+        config["HOST"] = options.pop("host")
+    return config
