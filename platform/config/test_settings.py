@@ -1,4 +1,5 @@
-"""Settings for the test suite: real PostgreSQL and Redis on 127.0.0.1."""
+"""Settings for the test suite: real PostgreSQL and Redis (`make test` chooses them: see
+portal/management/commands/with_services.py; without it, the servers on 127.0.0.1)."""
 
 import os
 

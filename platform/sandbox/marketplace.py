@@ -23,6 +23,7 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -298,9 +299,13 @@ class RunningSandbox:
         self.thread.join(timeout=5)
 
 
-def start_sandbox(host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
-    """Serve on a background thread; port 0 picks a free one (see `.url`)."""
+def start_sandbox(host: str = "127.0.0.1", port: int = 0,
+                  state_file: Path | None = None) -> RunningSandbox:
+    """Serve on a background thread; port 0 picks a free one (see `.url`). With `state_file`
+    tokens and applied content survive a restart (the demo)."""
     state = st.SandboxState()
+    if state_file is not None:
+        state.load(state_file)
     server = SandboxServer((host, port), state)
     thread = threading.Thread(target=server.serve_forever, name="marketplace-sandbox",
                               daemon=True)

@@ -6,12 +6,14 @@ Tests drive it directly (`sandbox.state.fail_next("html")`); the demo through /_
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sandbox.shops import SHOPS, Shop
@@ -86,6 +88,42 @@ class SandboxState:
     _calls: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The demo keeps what a real marketplace would keep across its restarts (tokens, applied
+    # content, received updates) in this file; tests keep everything in memory.
+    state_file: Path | None = None
+
+    # -- persistence (the demo) ----------------------------------------------------------
+
+    def load(self, path: Path) -> None:
+        """Read `path` if it exists, and save every later change there."""
+        self.state_file = path
+        if not path.exists():
+            return
+        saved = json.loads(path.read_text())
+        with self._lock:
+            self.tokens = {entry["token"]: Token(
+                entry["token"], entry["shop_id"], datetime.fromisoformat(entry["expires_at"]),
+                tuple(entry["scopes"])) for entry in saved.get("tokens", [])}
+            self.content = {(entry["shop_id"], entry["goods_id"], entry["language"]):
+                            entry["fields"] for entry in saved.get("content", [])}
+            self.updates = saved.get("updates", [])
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        with self._lock:
+            saved = {
+                "tokens": [{"token": t.token, "shop_id": t.shop_id, "scopes": list(t.scopes),
+                            "expires_at": t.expires_at.isoformat()}
+                           for t in self.tokens.values()],
+                "content": [{"shop_id": shop, "goods_id": goods, "language": language,
+                             "fields": fields}
+                            for (shop, goods, language), fields in self.content.items()],
+                "updates": self.updates,
+            }
+            partial = self.state_file.with_suffix(".tmp")
+            partial.write_text(json.dumps(saved, ensure_ascii=False, default=str))
+            partial.replace(self.state_file)
 
     # -- control -------------------------------------------------------------------------
 
@@ -121,6 +159,7 @@ class SandboxState:
                       else self.scopes.get(shop_id, shop.default_scopes))
         with self._lock:
             self.tokens[token.token] = token
+            self._save()
         return token
 
     def expire_tokens(self, shop_id: str | None = None, token: str | None = None) -> int:
@@ -130,6 +169,7 @@ class SandboxState:
                         and (token is None or item.token == token)]
             for item in matching:
                 item.expires_at = now() - timedelta(seconds=1)
+            self._save()
         return len(matching)
 
     def set_scopes(self, shop_id: str, scopes: list[str] | tuple[str, ...]) -> None:
@@ -202,3 +242,4 @@ class SandboxState:
             applied.update({name: value for name, value in update.items()
                             if name in ("title", "bullet_points", "description", "search_terms")
                             and value is not None})
+            self._save()

