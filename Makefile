@@ -12,7 +12,7 @@ run: install
 # PostgreSQL and Redis: DATABASE_URL / REDIS_URL when set, else the servers on 127.0.0.1's
 # standard ports when they answer, else embedded ones started for the run (with_services).
 test: install browser
-	$(TEST_ENV) $(BIN)/python manage.py with_services -- $(MAKE) --no-print-directory test-steps
+	DEBUG=1 $(BIN)/python manage.py with_services -- $(MAKE) --no-print-directory test-steps
 
 test-steps:
 	$(BIN)/python manage.py compile_translations --settings=config.test_settings

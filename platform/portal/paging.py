@@ -12,10 +12,14 @@ def query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def int_param(value: str | None, default: int | None = None) -> int | None:
     """A query or form parameter as a whole number: its digits (surrounding spaces allowed)
-    as an int, else `default` (missing, blank, negative, decimal or not a number)."""
+    as an int, else `default` (missing, blank, negative, decimal, not a number, or beyond
+    PostgreSQL's bigint: no id or count is that large)."""
     value = (value or "").strip()
-    if value.isascii() and value.isdigit():
+    if value.isascii() and value.isdigit() and int(value) <= BIGINT_MAX:
         return int(value)
     return default

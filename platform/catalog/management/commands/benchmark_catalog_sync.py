@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args, shop: str, **options) -> None:
         if shop not in shops.SHOPS:
             raise CommandError(f"Unknown sandbox shop {shop}; one of {sorted(shops.SHOPS)}.")
-        self.stdout.write(f"Database: {connection.vendor} {settings.DATABASES['default']['NAME']}")
+        self.stdout.write(f"Database: PostgreSQL {settings.DATABASES['default']['NAME']}")
         running = start_sandbox()
         try:
             with override_settings(

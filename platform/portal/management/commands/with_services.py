@@ -16,8 +16,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal import embedded_services
 
-LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/listing_ai"
-LOCAL_REDIS = "redis://127.0.0.1:6379"
 # Separate Redis databases: the cache is flushed between tests, the Celery broker is not.
 BROKER_DB, CACHE_DB = 14, 15
 
@@ -31,14 +29,19 @@ class Command(BaseCommand):
                             help="Data directory of the embedded PostgreSQL, if one is needed.")
         parser.add_argument("--redis-port", type=int, default=6398,
                             help="Port of the embedded Redis, if one is needed.")
+        parser.add_argument("--local-postgres", default="127.0.0.1:5432",
+                            help="The local PostgreSQL to use when it answers (host:port).")
+        parser.add_argument("--local-redis", default="redis://127.0.0.1:6379",
+                            help="The local Redis to use when it answers.")
         parser.add_argument("command", nargs="+", help="The command to run.")
 
-    def handle(self, *args, pgdata: str, redis_port: int, command: list[str], **options):
+    def handle(self, *args, pgdata: str, redis_port: int, local_postgres: str,
+               local_redis: str, command: list[str], **options):
         env = dict(os.environ)
         started = []
         try:
-            env["DATABASE_URL"], database = self._database(pgdata, started)
-            env.update(self._redis(redis_port, started))
+            env["DATABASE_URL"], database = self._database(pgdata, local_postgres, started)
+            env.update(self._redis(redis_port, local_redis, started))
             self.stdout.write(f"Database: {database} · Redis: {env['REDIS_URL']}")
             self.stdout.flush()
             result = subprocess.run(command, env=env, check=False)  # noqa: S603
@@ -49,20 +52,21 @@ class Command(BaseCommand):
             raise CommandError(f"{' '.join(command)} failed (exit status {result.returncode}).",
                                returncode=result.returncode)
 
-    def _database(self, pgdata: str, started: list) -> tuple[str, str]:
+    def _database(self, pgdata: str, local: str, started: list) -> tuple[str, str]:
         if os.environ.get("DATABASE_URL"):
             return os.environ["DATABASE_URL"], "PostgreSQL from DATABASE_URL"
-        if embedded_services.postgres_answers("127.0.0.1", 5432):
-            return LOCAL_DATABASE_URL, "PostgreSQL on 127.0.0.1:5432"
+        host, port = local.rsplit(":", 1)
+        if embedded_services.postgres_answers(host, int(port)):
+            return f"postgres://postgres@{local}/listing_ai", f"PostgreSQL on {local}"
         server = embedded_services.start_postgres(Path(pgdata), "listing_ai")
         started.append(server)
         return server.url, f"embedded PostgreSQL {server.version} ({pgdata})"
 
-    def _redis(self, port: int, started: list) -> dict[str, str]:
+    def _redis(self, port: int, local: str, started: list) -> dict[str, str]:
         if os.environ.get("REDIS_URL"):
             return {}
-        base = LOCAL_REDIS
-        if not embedded_services.redis_answers(LOCAL_REDIS):
+        base = local.rstrip("/")
+        if not embedded_services.redis_answers(base):
             if embedded_services.port_in_use(port):
                 raise CommandError(f"Port {port} (embedded Redis) is in use; choose another "
                                    f"with --redis-port.")
