@@ -13,7 +13,7 @@ from catalog import selectors, services
 from catalog.models import Product, QualityFlag, SyncRun
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission
+from tenants.roles import KeyScope, TenantPermission
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -93,6 +93,7 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
     model = SyncRun
     serializer_class = SyncRunSerializer
+    key_scopes = {"create": KeyScope.JOBS}
 
     def get_permissions(self):
         if self.action == "create":

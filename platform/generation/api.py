@@ -25,9 +25,10 @@ from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
 from portal.api import Pagination, error_body
 from portal.error_codes import as_json
+from portal.schema import ErrorBodySerializer
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission
+from tenants.roles import KeyScope, TenantPermission
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -120,12 +121,6 @@ class EstimateSerializer(serializers.Serializer):
     unusable_reason = serializers.CharField(allow_blank=True)
 
 
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField()
-
-
 class NoSuchStore(exceptions.NotFound):
     default_code = "store_not_found"
     default_detail = _("No such store: give the ID of one of your stores.")
@@ -196,6 +191,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
 
     model = GenerationJob
     serializer_class = JobSerializer
+    key_scopes = {"create": KeyScope.JOBS, "cancel": KeyScope.JOBS,
+                  "retry_failed": KeyScope.JOBS, "estimate": None}
 
     def get_permissions(self):
         if self.action in ("create", "cancel", "retry_failed"):

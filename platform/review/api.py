@@ -22,7 +22,7 @@ from review.models import Review
 from review.services import ReviewError
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission, tenant_role_allows
+from tenants.roles import KeyScope, TenantPermission, tenant_role_allows
 
 
 class OriginalListingSerializer(serializers.Serializer):
@@ -185,6 +185,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     model = Review
     serializer_class = ReviewSerializer
     decision_actions = {"approve", "edit", "reject", "regenerate", "bulk_approve"}
+    key_scopes = {**dict.fromkeys(decision_actions, KeyScope.REVIEW), "publish": KeyScope.PUBLISH}
 
     def get_permissions(self):
         if self.action in self.decision_actions:
