@@ -15,6 +15,9 @@ class ErrorBodySerializer(serializers.Serializer):
     details = serializers.DictField(help_text="What to fix, field by field; may be empty.")
 
 
+# Where a state answers 409 (the review decisions, a sync already running), the view
+# declares it: `extend_schema(responses={..., 409: ErrorBodySerializer})`.
+
 # Every API operation: bad input anywhere (even a NUL in the query string), no or a wrong
 # credential, a role or key scope that does not allow it, and the rate limits.
 COMMON_ERRORS = (400, 401, 403, 429)
@@ -26,8 +29,8 @@ class AutoSchema(openapi.AutoSchema):
         if direction != "response":
             return responses
         codes = list(COMMON_ERRORS)
-        if "{" in self.path:
-            codes.append(404)  # not one of the tenant's objects
+        if "{" in self.path or (self._is_list_view() and self._get_paginator()):
+            codes.append(404)  # not one of the tenant's objects; a page past the last
         if self.method in ("POST", "PUT", "PATCH"):
             codes += [413, 415]  # a body over the upload limit, or not JSON or a form
         for code in codes:

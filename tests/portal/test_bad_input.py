@@ -143,3 +143,49 @@ def test_a_portal_form_over_the_upload_limit_answers_a_page(desk, review, settin
 def test_unknown_api_routes_answer_json(api):
     _error(api.get("/api/v1/no-such-thing/"), 404, "not_found")
     _error(api.post("/api/v1/members/", {}), 405, "method_not_allowed")
+
+
+# Bounds on numbers and lists -----------------------------------------------------------------
+
+def test_more_product_ids_than_any_store_has_answer_400(api, desk):
+    response = api.post("/api/v1/jobs/estimate/", json.dumps({
+        "store": desk.store.pk, "kinds": ["title"], "languages": ["en"],
+        "product_ids": list(range(1, 70_001))}), content_type="application/json")
+    body = _error(response, 400, "invalid")
+    assert "product_ids" in body["details"]
+
+
+@pytest.mark.parametrize("value", [2**63, 2**31 * 10**12, -1, 0])
+def test_ids_beyond_bigint_or_below_one_answer_400(api, desk, value):
+    response = api.post("/api/v1/sync-runs/", {"store": value},
+                        content_type="application/json")
+    assert _error(response, 400, "invalid")["details"].keys() == {"store"}
+    response = api.post("/api/v1/reviews/bulk-approve/", {"ids": [value]},
+                        content_type="application/json")
+    assert _error(response, 400, "invalid")["details"].keys() == {"ids"}
+
+
+def test_a_huge_id_in_a_filter_finds_nothing(api):
+    response = api.get("/api/v1/reviews/", {"store": str(2**80), "status": "all"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("cap", [str(2**31), "1000001", "-1"])
+def test_the_overage_cap_has_bounds(desk, cap):
+    from billing.models import StoreSubscription
+
+    client = english_client(desk.owner, desk.tenant)
+    response = client.post(reverse("usage_overage_cap"), {"store": desk.store.pk,
+                                                    "daily_overage_cap": cap}, follow=True)
+    assert response.status_code == 200
+    assert "The overage cap was not changed" in response.content.decode()
+    assert not StoreSubscription.unscoped.filter(daily_overage_cap__gt=10**6).exists()
+
+
+def test_the_portal_job_form_refuses_too_many_skus_with_a_clear_page(desk):
+    client = english_client(desk.owner, desk.tenant)
+    response = client.post(reverse("job_new"), {
+        "store": desk.store.pk, "kinds": ["title"], "languages": ["en"],
+        "product_ids": [str(n) for n in range(1, 6002)], "step": "preview"})
+    assert response.status_code == 400
+    assert "too many fields" in response.content.decode()
