@@ -21,12 +21,12 @@ MISSING = 987_654_321_012  # an id no table reaches
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _schema() -> dict:
+def api_schema() -> dict:
     return json.loads(Client().get("/api/v1/schema/", {"format": "json"}).content)
 
 
 def operations() -> list[tuple[str, str, dict]]:
-    schema = _schema()
+    schema = api_schema()
     return [(path, method, spec) for path, item in schema["paths"].items()
             for method, spec in item.items() if method in METHODS]
 
