@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+import filetype
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -69,7 +70,9 @@ class CompanyForm(forms.ModelForm):
 
 class DocumentForm(forms.ModelForm):
     MAX_BYTES = 10 * 1024 * 1024
-    ALLOWED_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png")
+    # The file name's ending, and what the content's first bytes (magic numbers) must be.
+    CONTENT_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                     ".png": "image/png"}
 
     class Meta:
         model = VerificationDocument
@@ -77,10 +80,18 @@ class DocumentForm(forms.ModelForm):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if not upload.name.lower().endswith(self.ALLOWED_SUFFIXES):
+        suffix = "." + upload.name.lower().rpartition(".")[2]
+        if suffix not in self.CONTENT_TYPES:
             raise forms.ValidationError(_("Upload a PDF, JPG or PNG file."))
         if upload.size > self.MAX_BYTES:
             raise forms.ValidationError(_("The file is larger than 10 MB; upload a smaller scan."))
+        upload.seek(0)
+        found = filetype.guess(upload.read(512))
+        upload.seek(0)
+        if found is None or found.mime != self.CONTENT_TYPES[suffix]:
+            raise forms.ValidationError(
+                _("The file's content is not the %(kind)s its name says: upload the scan itself "
+                  "as a PDF, JPG or PNG.") % {"kind": suffix.lstrip(".").upper()})
         return upload
 
 
