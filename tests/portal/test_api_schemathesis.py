@@ -18,9 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.wsgi import application
-from tenants import api_keys
-from tenants.roles import TenantRole
-from tenants.scope import tenant_scope
+from tests.conftest import owner_key
 from tests.portal.api_objects import object_ids
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -41,10 +39,8 @@ def api_schema(world_a, settings):
 
 
 @pytest.fixture
-def owner_key(world_a) -> str:
-    with tenant_scope(world_a.tenant):
-        return api_keys.create_api_key(created_by=world_a.owner, name="schemathesis",
-                                       role=TenantRole.OWNER).raw_key
+def key_a(world_a) -> str:
+    return owner_key(world_a.tenant, world_a.owner, "schemathesis")
 
 
 def run_operation(operation, headers: dict, real_ids: dict[str, int]) -> None:
@@ -62,8 +58,8 @@ def run_operation(operation, headers: dict, real_ids: dict[str, int]) -> None:
     check()
 
 
-def test_the_api_does_what_its_schema_says(api_schema, world_a, owner_key):
-    headers = {"Authorization": f"Api-Key {owner_key}"}
+def test_the_api_does_what_its_schema_says(api_schema, world_a, key_a):
+    headers = {"Authorization": f"Api-Key {key_a}"}
     real_ids = object_ids(world_a)
     failures, operations = [], 0
     for result in api_schema.get_all_operations():

@@ -13,7 +13,7 @@ import json
 import pytest
 from django.test import Client
 
-from tests.conftest import client_for
+from tests.conftest import client_for, owner_key
 from tests.portal.api_objects import object_ids
 from tests.portal.test_url_walk import _generation_job, _leaks, _snapshot
 
@@ -75,14 +75,7 @@ def world(world_a, settings):
 
 @pytest.fixture
 def key_b(tenant_b, owner_b) -> dict:
-    from tenants import api_keys
-    from tenants.roles import TenantRole
-    from tenants.scope import tenant_scope
-
-    with tenant_scope(tenant_b):
-        raw = api_keys.create_api_key(created_by=owner_b, name="Beta ERP",
-                                      role=TenantRole.OWNER).raw_key
-    return {"HTTP_AUTHORIZATION": f"Api-Key {raw}"}
+    return {"HTTP_AUTHORIZATION": f"Api-Key {owner_key(tenant_b, owner_b)}"}
 
 
 def _ids_of(world, path: str) -> dict:

@@ -10,10 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from review.models import Review
-from tenants import api_keys
-from tenants.roles import TenantRole
-from tenants.scope import tenant_scope
-from tests.conftest import english_client
+from tests.conftest import english_client, owner_key
 from tests.review.conftest import review_of
 
 ERROR_KEYS = {"code", "message", "details"}
@@ -27,9 +24,7 @@ def review(desk) -> Review:
 
 @pytest.fixture
 def api(desk) -> Client:
-    with tenant_scope(desk.tenant):
-        raw = api_keys.create_api_key(created_by=desk.owner, name="bad input",
-                                      role=TenantRole.OWNER).raw_key
+    raw = owner_key(desk.tenant, desk.owner)
     return Client(HTTP_AUTHORIZATION=f"Api-Key {raw}", HTTP_ACCEPT_LANGUAGE="en")
 
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tenants import api_keys
-from tenants.roles import TenantRole
-from tenants.scope import tenant_scope
-from tests.conftest import client_for
+from tests.conftest import client_for, owner_key
 
 
 def _key(tenant, user, name="ERP") -> Client:
-    with tenant_scope(tenant):
-        raw = api_keys.create_api_key(created_by=user, name=name, role=TenantRole.OWNER).raw_key
+    raw = owner_key(tenant, user, name)
     return Client(HTTP_AUTHORIZATION=f"Api-Key {raw}", HTTP_ACCEPT_LANGUAGE="en")
 
 
