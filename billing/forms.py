@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from billing.services import MAX_DAILY_OVERAGE_CAP
 from stores.models import Store
 
 
@@ -11,7 +12,8 @@ class OverageCapForm(forms.Form):
 
     store = forms.ModelChoiceField(label=_("Store"), queryset=Store.unscoped.none())
     daily_overage_cap = forms.IntegerField(
-        label=_("Daily overage cap (calls)"), min_value=0, required=False,
+        label=_("Daily overage cap (calls)"), min_value=0, max_value=MAX_DAILY_OVERAGE_CAP,
+        required=False,
         help_text=_("Empty: no cap. 0: stop at the included calls."))
 
     def __init__(self, *args, **kwargs):

@@ -149,12 +149,18 @@ def cancel_subscription(subscription: StoreSubscription, *, by: User | None) -> 
         stripe_sync.cancel_usage_after_commit(subscription.tenant_id)
 
 
+# A store's overage calls a day cannot usefully exceed this (5,000 SKUs x every kind and
+# language is about 300,000); it also keeps the cap within its column.
+MAX_DAILY_OVERAGE_CAP = 1_000_000
+
+
 def set_daily_overage_cap(store: Store, cap: int | None, *, by: User | None) -> int:
     """The tenant's cap on overage calls per day for one store (None: no cap, 0: stop at
     the included calls). Applies to the current and any renewed period; returns how many
     subscriptions changed."""
-    if cap is not None and cap < 0:
-        raise BillingError(_("The overage cap cannot be negative."))
+    if cap is not None and not 0 <= cap <= MAX_DAILY_OVERAGE_CAP:
+        raise BillingError(_("The overage cap must be between 0 and %(max)s calls a day.")
+                           % {"max": MAX_DAILY_OVERAGE_CAP})
     with transaction.atomic():
         _lock_store(store)
         today = local_day(store.tenant)

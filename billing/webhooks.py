@@ -9,10 +9,10 @@ and a failure rolls both back so that Stripe's redelivery retries it.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import stripe
 from django.conf import settings
@@ -22,11 +22,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from rest_framework import serializers
 
 from audit.models import AuditEvent
 from audit.services import record
 from billing import stripe_sync
 from billing.models import StoreSubscription, StripeCustomer, StripeEvent, StripeInvoice
+from portal import json_input
 from portal.api import json_error
 
 logger = logging.getLogger(__name__)
@@ -52,18 +54,22 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     if not secret:
         return json_error(request, 400, "webhook_not_configured",
                           _("Stripe webhooks are not configured on this platform."))
+    if request.content_type != "application/json":
+        return json_error(request, 400, "invalid_payload", _("The payload is not valid JSON."))
     payload = request.body.decode("utf-8", errors="replace")
     try:
-        stripe.Webhook.construct_event(payload, request.headers.get("Stripe-Signature", ""),
-                                       secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS)
-        event = json.loads(payload)
+        stripe.WebhookSignature.verify_header(
+            payload, request.headers.get("Stripe-Signature", ""), secret,
+            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         return json_error(request, 400, "invalid_signature",
                           _("The Stripe signature is missing, invalid or too old."))
-    except ValueError:
-        return json_error(request, 400, "invalid_payload", _("The payload is not valid JSON."))
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
-        return json_error(request, 400, "invalid_payload", _("The payload is not a Stripe event."))
+    try:
+        event = parse_event(payload)
+    except InvalidEvent as error:
+        # Signed but malformed: 400, not 500 (which Stripe would retry for days).
+        return json_error(request, 400, "invalid_payload",
+                          _("The payload is not a Stripe event we can read."), error.details)
 
     created = _moment(event.get("created"))
     with transaction.atomic():
@@ -73,8 +79,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
                                                        created=created)
         except IntegrityError:
             return JsonResponse({"received": True, "duplicate": True})
-        obj = (event.get("data") or {}).get("object") or {}
-        handler = HANDLERS.get(event["type"])
+        obj = event["data"]["object"]
+        handler = HANDLERS.get(event["type"], (None, None))[1]
         tenant_id = handler(obj, event["type"], created, event["id"]) if handler else None
         if tenant_id is not None:
             StripeEvent.objects.filter(pk=processed.pk).update(tenant_id=tenant_id)
@@ -108,7 +114,8 @@ def _handle_invoice(invoice: dict, event_type: str, created: datetime | None,
                 setattr(row, name, from_minor_units(invoice[name]))
         row.period_start = _moment(invoice.get("period_start")) or row.period_start
         row.period_end = _moment(invoice.get("period_end")) or row.period_end
-        row.hosted_invoice_url = invoice.get("hosted_invoice_url") or row.hosted_invoice_url
+        row.hosted_invoice_url = (stripe_page_url(invoice.get("hosted_invoice_url"))
+                                  or row.hosted_invoice_url)
         row.stripe_updated_at = created or row.stripe_updated_at
     if event_type == "invoice.payment_failed":
         row.payment_failed = True
@@ -140,14 +147,9 @@ INVOICE_ACTIONS = {
 
 
 def _invoice_subscription(invoice: dict) -> str:
-    """Older API versions put the subscription on the invoice, newer ones under `parent`."""
-    subscription = invoice.get("subscription")
-    if isinstance(subscription, dict):
-        subscription = subscription.get("id")
-    if not subscription:
-        details = (invoice.get("parent") or {}).get("subscription_details") or {}
-        subscription = details.get("subscription")
-    return subscription or ""
+    """Older API versions put the subscription on the invoice, newer ones under `parent`
+    (both validated by InvoiceSerializer)."""
+    return invoice.get("subscription") or invoice.get("parent_subscription") or ""
 
 
 # Subscriptions -----------------------------------------------------------------------------
@@ -219,13 +221,129 @@ def _period_end(data: dict):
     return max(ends) if ends else None
 
 
+# The shape of a signed event: what the handlers read, with types and bounds (ids fit our
+# columns, amounts our Decimal(12, 2) in CNY, timestamps 1970-2100). Unknown keys are ignored.
+
+ID_LENGTH = 100
+MAX_MINOR_UNITS = 10**12 - 1
+MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01
+
+
+def _id(**kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=ID_LENGTH, allow_blank=True, allow_null=True,
+                                 required=False, **kwargs)
+
+
+def _timestamp() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=0, max_value=MAX_TIMESTAMP, allow_null=True,
+                                    required=False)
+
+
+def _amount() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=-MAX_MINOR_UNITS, max_value=MAX_MINOR_UNITS,
+                                    allow_null=True, required=False)
+
+
+class ReferenceField(serializers.Field):
+    """An id, or an expanded object with an id."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = data.get("id")
+        return _id().run_validation(data) or ""
+
+
+class InvoiceSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=ID_LENGTH)
+    customer = ReferenceField(required=False, allow_null=True)
+    status = _id()
+    subscription = ReferenceField(required=False, allow_null=True)
+    parent = serializers.DictField(required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3, allow_null=True, required=False)
+    total, amount_due, amount_paid = _amount(), _amount(), _amount()
+    period_start, period_end = _timestamp(), _timestamp()
+    hosted_invoice_url = serializers.CharField(max_length=500, allow_blank=True,
+                                               allow_null=True, required=False)
+
+    def validate(self, data):
+        details = ((data.get("parent") or {}).get("subscription_details") or {})
+        if not isinstance(details, dict):
+            raise serializers.ValidationError({"parent": "subscription_details is no object"})
+        data["parent_subscription"] = ReferenceField(allow_null=True).run_validation(
+            details.get("subscription"))
+        return data
+
+
+class SubscriptionItemSerializer(serializers.Serializer):
+    current_period_end = _timestamp()
+
+
+class SubscriptionItemsSerializer(serializers.Serializer):
+    data = SubscriptionItemSerializer(many=True, required=False)
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=ID_LENGTH)
+    status = _id()
+    ended_at, cancel_at, current_period_end = _timestamp(), _timestamp(), _timestamp()
+    cancel_at_period_end = serializers.BooleanField(required=False, allow_null=True)
+    items = SubscriptionItemsSerializer(required=False, allow_null=True)
+
+
+class EventDataSerializer(serializers.Serializer):
+    object = serializers.DictField()
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=ID_LENGTH)
+    type = serializers.CharField(max_length=ID_LENGTH)
+    created = _timestamp()
+    data = EventDataSerializer()
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, details: dict) -> None:
+        super().__init__("invalid Stripe event")
+        self.details = details
+
+
+def parse_event(payload: str) -> dict:
+    """The signed payload as a validated event; its data.object validated by the event
+    type's serializer (HANDLERS) when we handle that type."""
+    try:
+        raw = json_input.loads(payload)
+    except json_input.InvalidJson as error:
+        raise InvalidEvent({"payload": [str(error)]}) from None
+    envelope = EventSerializer(data=raw)
+    if not envelope.is_valid():
+        raise InvalidEvent(envelope.errors)
+    event = envelope.validated_data
+    shape = HANDLERS.get(event["type"], (None, None))[0]
+    if shape is not None:
+        obj = shape(data=event["data"]["object"])
+        if not obj.is_valid():
+            raise InvalidEvent({"data": {"object": obj.errors}})
+        event["data"]["object"] = obj.validated_data
+    return event
+
+
+def stripe_page_url(url: str | None) -> str:
+    """`url` if it is an https address on Stripe's hosts (a hosted invoice page), else "":
+    a signed event's URL is still shown as a link to sellers and finance."""
+    parts = urlsplit(url or "")
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and (host == "stripe.com" or host.endswith(".stripe.com")):
+        return url
+    return ""
+
+
 HANDLERS = {
-    "invoice.created": _handle_invoice,
-    "invoice.finalized": _handle_invoice,
-    "invoice.paid": _handle_invoice,
-    "invoice.payment_failed": _handle_invoice,
-    "customer.subscription.updated": _handle_subscription,
-    "customer.subscription.deleted": _handle_subscription,
+    "invoice.created": (InvoiceSerializer, _handle_invoice),
+    "invoice.finalized": (InvoiceSerializer, _handle_invoice),
+    "invoice.paid": (InvoiceSerializer, _handle_invoice),
+    "invoice.payment_failed": (InvoiceSerializer, _handle_invoice),
+    "customer.subscription.updated": (SubscriptionSerializer, _handle_subscription),
+    "customer.subscription.deleted": (SubscriptionSerializer, _handle_subscription),
 }
 
 

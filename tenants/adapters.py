@@ -1,10 +1,14 @@
-"""django-allauth hooks: sign-up is by invitation only."""
+"""django-allauth hooks: sign-up is by invitation only; the client address behind our proxy;
+MFA secrets encrypted at rest."""
 
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from django.http import HttpRequest
 
+from portal import encryption
+from portal.client_ip import client_ip
 from tenants.services import find_invitation
 
 INVITATION_SESSION_KEY = "invitation_token"
@@ -29,3 +33,19 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         # Someone who just signed up from an invitation goes back to it, to join.
         return self.get_login_redirect_url(request)
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """The address the sign-in rate limits count per (TRUSTED_PROXY_COUNT)."""
+        return client_ip(request)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """TOTP secrets and recovery-code seeds are stored encrypted with FIELD_ENCRYPTION_KEYS
+    (allauth stores them in clear text unless told otherwise); rotate_encryption_keys
+    re-encrypts them."""
+
+    def encrypt(self, text: str) -> str:
+        return encryption.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return encryption.decrypt(encrypted_text)

@@ -1,9 +1,10 @@
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin
+from portal.admin_site import StaffModelAdmin, TenantOwnedAdmin, in_tenant_scope
 from tenants.models import ApiKey, Invitation, Membership, Tenant, User, VerificationDocument
 
 
@@ -23,6 +24,15 @@ class TenantAdmin(StaffModelAdmin):
     search_fields = ["name", "slug", "licence_number", "legal_representative"]
     readonly_fields = ["verified_by", "verified_at", "created_at"]
     inlines = [MembershipInline]
+
+    def get_inlines(self, request, obj):
+        # Members are added once the tenant exists: their rows belong to its scope.
+        return self.inlines if obj is not None else []
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        tenant = self.get_object(request, unquote(object_id)) if object_id else None
+        return in_tenant_scope(tenant, lambda: super(TenantAdmin, self).changeform_view(
+            request, object_id, form_url, extra_context))
 
 
 class UserCreationForm(AdminUserCreationForm):

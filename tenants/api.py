@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tenants.models import Membership
-from tenants.roles import TenantPermission, tenant_role_allows
+from tenants.roles import KeyScope, TenantPermission, TenantRole, tenant_role_allows
 from tenants.scope import TenantOwnedModel
 
 
@@ -44,6 +44,15 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         return super().get_queryset().select_related("user")
 
 
+class KeyInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    role = serializers.ChoiceField(TenantRole.choices, help_text="The key's own role; `role` "
+                                   "above is what it acts with (at most its creator's).")
+    scopes = serializers.ListField(child=serializers.ChoiceField(KeyScope.choices),
+                                   help_text="Empty: everything the role allows.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
 class MeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     tenant = serializers.CharField()
@@ -51,6 +60,8 @@ class MeSerializer(serializers.Serializer):
     tenant_status = serializers.CharField()
     role = serializers.CharField()
     permissions = serializers.ListField(child=serializers.CharField())
+    api_key = KeyInfoSerializer(allow_null=True, help_text="The key calling; null for a "
+                                "signed-in member.")
 
 
 @extend_schema(responses=MeSerializer)
@@ -61,5 +72,6 @@ def me(request: Request) -> Response:
     role = request._request.tenant_role
     allowed = [p.value for p in TenantPermission if tenant_role_allows(role, tenant.is_active, p)]
     data = {"email": request.user.email, "tenant": tenant.name, "tenant_slug": tenant.slug,
-            "tenant_status": tenant.status, "role": role, "permissions": allowed}
+            "tenant_status": tenant.status, "role": role, "permissions": allowed,
+            "api_key": request._request.api_key}
     return Response(MeSerializer(data).data)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
+import filetype
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Tenant, VerificationDocument
-from tenants.roles import TenantRole
+from tenants.roles import KeyScope, TenantRole
 
 
 class InvitationForm(forms.Form):
@@ -18,10 +22,44 @@ class RoleForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
+    MAX_VALID_DAYS = 730
+
     name = forms.CharField(label=_("Name"), max_length=100,
                            help_text=_("Where the key is used, e.g. “ERP production”."))
     role = forms.ChoiceField(label=_("Role"), choices=TenantRole.choices,
-                             initial=TenantRole.OPERATOR)
+                             initial=TenantRole.OPERATOR,
+                             help_text=_("The key never does more than your own role allows."))
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"), choices=KeyScope.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: everything the role allows. Every key may read."))
+    expires_on = forms.DateField(
+        label=_("Valid until"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: until revoked. The key stops working after this day."))
+
+    def clean_scopes(self) -> list[str]:
+        scopes = self.cleaned_data["scopes"]
+        if KeyScope.READ_ONLY in scopes and len(scopes) > 1:
+            raise forms.ValidationError(_("“Read only” cannot be combined with other scopes."))
+        return scopes
+
+    def clean_expires_on(self) -> date | None:
+        day = self.cleaned_data["expires_on"]
+        today = timezone.localdate()
+        if day is not None and not today <= day <= today + timedelta(days=self.MAX_VALID_DAYS):
+            raise forms.ValidationError(
+                _("Choose a day from today to %(last)s.")
+                % {"last": (today + timedelta(days=self.MAX_VALID_DAYS)).isoformat()})
+        return day
+
+    def key_fields(self) -> dict:
+        """The cleaned form as create_api_key's arguments (the day ends at local midnight)."""
+        data = self.cleaned_data
+        day = data["expires_on"]
+        expires_at = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min)
+                                         ) if day else None
+        return {"name": data["name"], "role": data["role"], "scopes": data["scopes"],
+                "expires_at": expires_at}
 
 
 class CompanyForm(forms.ModelForm):
@@ -32,7 +70,9 @@ class CompanyForm(forms.ModelForm):
 
 class DocumentForm(forms.ModelForm):
     MAX_BYTES = 10 * 1024 * 1024
-    ALLOWED_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png")
+    # The file name's ending, and what the content's first bytes (magic numbers) must be.
+    CONTENT_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                     ".png": "image/png"}
 
     class Meta:
         model = VerificationDocument
@@ -40,10 +80,18 @@ class DocumentForm(forms.ModelForm):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if not upload.name.lower().endswith(self.ALLOWED_SUFFIXES):
+        suffix = "." + upload.name.lower().rpartition(".")[2]
+        if suffix not in self.CONTENT_TYPES:
             raise forms.ValidationError(_("Upload a PDF, JPG or PNG file."))
         if upload.size > self.MAX_BYTES:
             raise forms.ValidationError(_("The file is larger than 10 MB; upload a smaller scan."))
+        upload.seek(0)
+        found = filetype.guess(upload.read(512))
+        upload.seek(0)
+        if found is None or found.mime != self.CONTENT_TYPES[suffix]:
+            raise forms.ValidationError(
+                _("The file's content is not the %(kind)s its name says: upload the scan itself "
+                  "as a PDF, JPG or PNG.") % {"kind": suffix.lstrip(".").upper()})
         return upload
 
 

@@ -32,10 +32,11 @@ class TenantMiddleware:
         # A key is for programs calling the API; it never opens portal pages, even next to
         # a signed-in member's session (which would otherwise see the key's tenant).
         is_api = request.path_info.startswith("/api/")
-        request.api_key = api_keys.key_from_request(request) if is_api else None
-        if request.api_key is not None:
-            request.tenant = request.api_key.tenant
-            request.tenant_role = request.api_key.role
+        active_key = api_keys.key_from_request(request) if is_api else None
+        request.api_key = active_key.api_key if active_key else None
+        if active_key is not None:
+            request.tenant = active_key.api_key.tenant
+            request.tenant_role = active_key.role
         elif request.user.is_authenticated and not request.user.is_isv_staff:
             request.memberships = list(memberships_of(request.user))
             membership = active_membership(request.memberships, request.session.get("tenant_id"))

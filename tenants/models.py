@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from tenants.roles import StaffRole, TenantRole
+from tenants.roles import KeyScope, StaffRole, TenantRole
 from tenants.scope import TenantOwnedModel
 
 
@@ -202,6 +202,9 @@ class ApiKey(TenantOwnedModel):
     key_hash = models.CharField(max_length=64)
     role = models.CharField(_("role"), max_length=20, choices=TenantRole.choices,
                             default=TenantRole.OPERATOR)
+    # Empty: everything the role allows; else only reading and what the scopes name.
+    scopes = models.JSONField(_("scopes"), default=list, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                    related_name="+")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -218,4 +221,11 @@ class ApiKey(TenantOwnedModel):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def get_scopes_display(self) -> list[str]:
+        return [str(KeyScope(scope).label) for scope in self.scopes if scope in KeyScope.values]

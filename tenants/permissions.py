@@ -9,17 +9,43 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
 from rest_framework.request import Request
 
-from tenants.roles import TenantPermission, tenant_role_allows
+from tenants.roles import KeyScope, TenantPermission, tenant_role_allows
 
 
 class IsTenantMember(permissions.BasePermission):
-    """The default for every API view: a tenant must be in scope (member session or key)."""
+    """The default for every API view: a tenant must be in scope (member session or key),
+    and a key with scopes must have the one the action needs (see `scope_needed`)."""
 
     message = _("Sign in as a member of a seller company, or use one of its API keys.")
 
     def has_permission(self, request: Request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated
-                    and getattr(request._request, "tenant", None) is not None)
+        if not (request.user and request.user.is_authenticated
+                and getattr(request._request, "tenant", None) is not None):
+            return False
+        api_key = getattr(request._request, "api_key", None)
+        if api_key is None or not api_key.scopes:
+            return True
+        needed = scope_needed(request, view)
+        if needed is None or needed in api_key.scopes:
+            return True
+        self.code = "api_key_scope"
+        self.message = (
+            _("This API key may not do this: it needs the scope “%(scope)s”. Create a key "
+              "with that scope in the portal.") % {"scope": KeyScope(needed).label}
+            if needed else
+            _("This API key has scopes, and this action needs a key without scopes (all "
+              "that its role allows). Create such a key in the portal."))
+        return False
+
+
+def scope_needed(request: Request, view) -> str | None:
+    """The key scope a request needs: None for reading (every key may read), else the
+    view's `key_scopes[action]` ("" when no scope covers the action: keys without scopes
+    only). A POST that only reads (an estimate) is declared with None."""
+    if request.method in permissions.SAFE_METHODS:
+        return None
+    declared = getattr(view, "key_scopes", {})
+    return declared.get(getattr(view, "action", None) or request.method.lower(), "")
 
 
 def requires(permission: TenantPermission) -> type[permissions.BasePermission]:

@@ -58,6 +58,27 @@ STAFF_ROLE_PERMISSIONS: dict[str, frozenset[StaffPermission]] = {
 }
 
 
+def narrower_role(first: str, second: str) -> str:
+    """The role with only the permissions both roles have. An API key acts with at most its
+    creator's current role: an owner's operator key demoted to reviewer acts as a viewer."""
+    both = (TENANT_ROLE_PERMISSIONS.get(first, frozenset())
+            & TENANT_ROLE_PERMISSIONS.get(second, frozenset()))
+    for role, permissions in TENANT_ROLE_PERMISSIONS.items():
+        if permissions == both:
+            return role
+    return TenantRole.VIEWER
+
+
+class KeyScope(models.TextChoices):
+    """What an API key may change (besides reading, which every key may). A key without
+    scopes may do everything its role allows; a key with scopes only what they name."""
+
+    READ_ONLY = "read_only", _("Read only")
+    JOBS = "jobs", _("Catalog syncs and generation jobs")
+    REVIEW = "review", _("Review decisions")
+    PUBLISH = "publish", _("Publishing")
+
+
 def tenant_role_allows(role: str, tenant_is_active: bool, permission: TenantPermission) -> bool:
     if permission in WORK_PERMISSIONS and not tenant_is_active:
         return False

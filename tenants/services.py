@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from audit.services import record
+from tenants import api_keys
 from tenants.models import Invitation, Membership, Tenant, User
 from tenants.roles import TenantRole
 from tenants.scope import tenant_scope
@@ -95,16 +96,20 @@ def _ensure_an_owner_remains(membership: Membership, new_role: str | None) -> No
 
 
 def change_role(membership: Membership, *, role: str, by: User) -> None:
+    """The member's API keys act with at most the new role from the next request on."""
     _ensure_an_owner_remains(membership, role)
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
     record(AuditEvent.Action.MEMBER_ROLE_CHANGED, tenant=membership.tenant, actor=by,
            target=membership.user.email, details={"from": old, "to": role})
+    api_keys.record_keys_after_role_change(membership, old, by=by)
 
 
 def remove_member(membership: Membership, *, by: User) -> None:
+    """The member's API keys of this company are revoked with them."""
     _ensure_an_owner_remains(membership, None)
+    api_keys.revoke_keys_of_leaving_member(membership, by=by)
     membership.delete()
     record(AuditEvent.Action.MEMBER_REMOVED, tenant=membership.tenant, actor=by,
            target=membership.user.email)

@@ -15,7 +15,7 @@ from tenants.access import member_can, member_required
 from tenants.adapters import INVITATION_SESSION_KEY
 from tenants.forms import ApiKeyForm, CompanyForm, DocumentForm, InvitationForm, RoleForm
 from tenants.models import ApiKey, Invitation, Membership, VerificationDocument
-from tenants.roles import TenantPermission
+from tenants.roles import TenantPermission, TenantRole
 from tenants.selectors import memberships_of
 
 MANAGE_MEMBERS = TenantPermission.MANAGE_MEMBERS
@@ -124,10 +124,14 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        new_key = api_keys.create_api_key(created_by=request.user, **form.cleaned_data)
+        new_key = api_keys.create_api_key(created_by=request.user, **form.key_fields())
         form = ApiKeyForm()
+    keys = list(ApiKey.objects.select_related("created_by"))
+    acting = api_keys.acting_roles(keys)
     return render(request, "tenants/api_keys.html", {
-        "keys": ApiKey.objects.select_related("created_by"), "form": form, "new_key": new_key,
+        "keys": [(key, acting[key.pk], TenantRole(acting[key.pk]).label if acting[key.pk] else "")
+                 for key in keys],
+        "form": form, "new_key": new_key,
     })
 
 

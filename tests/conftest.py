@@ -64,6 +64,15 @@ def eager_celery(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
+def owner_key(tenant: Tenant, user: User, name: str = "ERP") -> str:
+    """A new owner-role API key of `user` in `tenant`, as a program presents it."""
+    from tenants.api_keys import create_api_key
+    from tenants.scope import tenant_scope
+
+    with tenant_scope(tenant):
+        return create_api_key(created_by=user, name=name, role=TenantRole.OWNER).raw_key
+
+
 def client_for(user: User, tenant: Tenant | None = None) -> Client:
     client = Client()
     client.force_login(user)

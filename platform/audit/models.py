@@ -29,6 +29,8 @@ class AuditEvent(TenantOwnedModel):
         INVITATION_REVOKED = "invitation.revoked", _("Invitation revoked")
         API_KEY_CREATED = "api_key.created", _("API key created")
         API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
+        API_KEY_ACCESS_CHANGED = "api_key.access_changed", _(
+            "API key's role changed with its creator's")
         COMPANY_UPDATED = "company.updated", _("Company details updated")
         STORE_AUTHORIZED = "store.authorized", _("Store authorized")
         STORE_REAUTHORIZED = "store.reauthorized", _("Store re-authorized")

@@ -11,9 +11,11 @@ from rest_framework.response import Response
 
 from catalog import selectors, services
 from catalog.models import Product, QualityFlag, SyncRun
+from portal.limits import MAX_ID
+from portal.schema import ErrorBodySerializer
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission
+from tenants.roles import KeyScope, TenantPermission
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -44,7 +46,8 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
 
 class SyncRequestSerializer(serializers.Serializer):
-    store = serializers.IntegerField(help_text=_("ID of the store to sync."))
+    store = serializers.IntegerField(min_value=1, max_value=MAX_ID,
+                                     help_text=_("ID of the store to sync."))
 
 
 class SyncNotPossibleError(exceptions.APIException):
@@ -82,7 +85,7 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     list=extend_schema(parameters=[OpenApiParameter("store", OpenApiTypes.INT)]),
     create=extend_schema(
         request=SyncRequestSerializer,
-        responses={202: SyncRunSerializer, 200: SyncRunSerializer},
+        responses={202: SyncRunSerializer, 200: SyncRunSerializer, 409: ErrorBodySerializer},
         description="Request a sync of a store's products. 202 with the new queued run, or "
                     "200 with the run already queued or running for that store.",
     ),
@@ -93,6 +96,7 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
     model = SyncRun
     serializer_class = SyncRunSerializer
+    key_scopes = {"create": KeyScope.JOBS}
 
     def get_permissions(self):
         if self.action == "create":

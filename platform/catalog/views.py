@@ -89,7 +89,8 @@ def sync_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
 
 def _next_url(request: HttpRequest) -> str:
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    # A path of this site only (redirect() would take anything else for a URL name).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return reverse("catalog")

@@ -8,6 +8,7 @@ e-mail to the console.
 from pathlib import Path
 
 import environ
+from csp import constants as csp_constants
 from django.utils.translation import gettext_lazy as _
 
 from config.database import database_settings, embedded_database_url
@@ -341,3 +342,59 @@ MARKETPLACE_APP_SLOT_WAIT_SECONDS = env.float("MARKETPLACE_APP_SLOT_WAIT_SECONDS
 # A gateway "rate limited" answer is retried this many times, waiting backoff * 2**attempt.
 MARKETPLACE_RATE_LIMIT_RETRIES = env.int("MARKETPLACE_RATE_LIMIT_RETRIES", default=3)
 MARKETPLACE_RETRY_BACKOFF_SECONDS = env.float("MARKETPLACE_RETRY_BACKOFF_SECONDS", default=0.5)
+
+# Security hardening (README "Security") ----------------------------------------------------
+# How many proxies of ours (e.g. the HTTPS load balancer) stand in front of the app. Behind
+# them every request comes from a proxy's address, so the sign-in rate limits would count
+# every user together; with N > 0 they count per address the N-th proxy from us saw
+# (portal/client_ip.py). Leave 0 when clients reach the app directly: the header is theirs.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# TOTP secrets and recovery-code seeds encrypted with FIELD_ENCRYPTION_KEYS.
+MFA_ADAPTER = "tenants.adapters.MFAAdapter"
+# JSON bodies nested deeper than this are refused (400 parse_error), as is NUL anywhere.
+INPUT_JSON_MAX_DEPTH = 32
+REST_FRAMEWORK.update({
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "portal.schema.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tenants.throttling.ApiKeyRateThrottle",
+        "tenants.throttling.TenantRateThrottle",
+    ],
+})
+# API requests per API key, and per tenant (its keys and members' sessions together), in the
+# Redis cache; over it: 429 with Retry-After. "<n>/<second|minute|hour|day>".
+API_RATE_PER_KEY = env("API_RATE_PER_KEY", default="600/minute")
+API_RATE_PER_TENANT = env("API_RATE_PER_TENANT", default="1200/minute")
+# Headers: Content-Security-Policy (our own scripts and styles only: files of this origin,
+# or an inline script carrying the request's nonce) and Permissions-Policy (no browser
+# feature the platform does not use).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("csp.middleware.CSPMiddleware") + 1,
+                  "django_permissions_policy.PermissionsPolicyMiddleware")
+# NUL characters in any request input answer 400 before a view reads them (PostgreSQL text
+# cannot hold them); last, so that the error page knows the user and the tenant.
+MIDDLEWARE.append("portal.input_guard.InputGuardMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", csp_constants.NONCE],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+PERMISSIONS_POLICY = {feature: [] for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen",
+    "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment",
+    "picture-in-picture", "publickey-credentials-get", "screen-wake-lock", "usb",
+    "xr-spatial-tracking")}

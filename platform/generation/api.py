@@ -25,9 +25,11 @@ from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
 from portal.api import Pagination, error_body
 from portal.error_codes import as_json
+from portal.limits import MAX_ID, MAX_IDS
+from portal.schema import ErrorBodySerializer
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission
+from tenants.roles import KeyScope, TenantPermission
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -61,7 +63,7 @@ class ItemSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     node = serializers.CharField(source="node.name", read_only=True, allow_null=True,
                                  default=None)
-    instruction_version = serializers.PrimaryKeyRelatedField(read_only=True)
+    instruction_version = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     plain_text = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
 
@@ -85,19 +87,22 @@ class JobRequestSerializer(serializers.Serializer):
     """What a job is made of: a store, SKUs (product_ids, or a catalog filter q / category /
     flag; nothing: every SKU of the store), kinds, languages, compliance mode."""
 
-    store = serializers.IntegerField(help_text=_("ID of the store."))
-    product_ids = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                        default=list,
-                                        help_text=_("Explicit SKUs (product IDs); overrides "
-                                                    "the filter."))
+    store = serializers.IntegerField(min_value=1, max_value=MAX_ID,
+                                     help_text=_("ID of the store."))
+    product_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+        default=list, max_length=MAX_IDS,
+        help_text=_("Explicit SKUs (product IDs); overrides the filter."))
     q = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     category = serializers.CharField(required=False, allow_blank=True, default="",
                                      max_length=200)
     flag = serializers.ChoiceField(choices=QualityFlag.choices, required=False,
                                    allow_blank=True, default="")
-    kinds = serializers.ListField(child=serializers.ChoiceField(ContentKind.choices))
+    kinds = serializers.ListField(child=serializers.ChoiceField(ContentKind.choices),
+                                  max_length=len(ContentKind))
     languages = serializers.ListField(
-        child=serializers.ChoiceField(list(LANGUAGE_NAMES.items())))
+        child=serializers.ChoiceField(list(LANGUAGE_NAMES.items())),
+        max_length=len(LANGUAGE_NAMES))
     compliance_mode = serializers.BooleanField(required=False, default=True)
 
 
@@ -118,12 +123,6 @@ class EstimateSerializer(serializers.Serializer):
     resets_at = serializers.DateTimeField()
     can_start = serializers.BooleanField()
     unusable_reason = serializers.CharField(allow_blank=True)
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField()
 
 
 class NoSuchStore(exceptions.NotFound):
@@ -196,6 +195,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
 
     model = GenerationJob
     serializer_class = JobSerializer
+    key_scopes = {"create": KeyScope.JOBS, "cancel": KeyScope.JOBS,
+                  "retry_failed": KeyScope.JOBS, "estimate": None}
 
     def get_permissions(self):
         if self.action in ("create", "cancel", "retry_failed"):

@@ -11,6 +11,7 @@ from generation.content import LANGUAGE_NAMES, ContentKind
 from generation.models import BrandVoice, TenantBannedWord
 from generation.services import Selection
 from marketplaces.sites import MARKETPLACE_CHOICES, MARKETPLACE_LANGUAGES
+from portal.paging import int_param
 from stores.models import Store
 
 
@@ -60,7 +61,7 @@ class JobForm(forms.Form):
             return [str(value) for value in self.initial.get("product_ids", [])]
         getter = getattr(self.data, "getlist", None)
         values = getter("product_ids") if getter else self.data.get("product_ids", [])
-        return [str(v) for v in values if str(v).isdigit()]
+        return [str(v) for v in values if int_param(str(v)) is not None]
 
     def selection(self) -> Selection:
         data = self.cleaned_data

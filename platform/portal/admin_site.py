@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from tenants.roles import StaffRole
+from tenants.scope import tenant_scope
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 ADMIN_ROLES = {StaffRole.PLATFORM_ADMIN, StaffRole.SUPPORT}
 
@@ -59,11 +67,28 @@ class StaffModelAdmin(admin.ModelAdmin):
         return can_change_in_admin(request)
 
 
+def in_tenant_scope(tenant: Tenant | None, view: Callable[[], HttpResponse]) -> HttpResponse:
+    """Run an admin view, and render its page, with `tenant` in scope: Django's forms and
+    formsets ask a model's default manager (unique checks, an inline row's hidden id),
+    which for a tenant-owned model needs the tenant in scope."""
+    with tenant_scope(tenant):
+        response = view()
+        if isinstance(response, TemplateResponse):
+            response.render()
+    return response
+
+
 class TenantOwnedAdmin(StaffModelAdmin):
-    """Staff see every tenant's rows here, on purpose."""
+    """Staff see every tenant's rows here, on purpose. A row's page is built in its tenant's
+    scope."""
 
     def get_queryset(self, request):
         return self.model.unscoped.all()
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        row = self.get_object(request, unquote(object_id)) if object_id else None
+        return in_tenant_scope(row.tenant if row else None, lambda: super(
+            TenantOwnedAdmin, self).changeform_view(request, object_id, form_url, extra_context))
 
 
 class ReadOnlyMixin:

@@ -51,7 +51,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.APIException):
-        code = getattr(exc, "error_code", None) or exc.default_code
+        detail_code = exc.detail.code if isinstance(exc.detail, exceptions.ErrorDetail) else None
+        code = getattr(exc, "error_code", None) or detail_code or exc.default_code
         message, details = _message_and_details(exc)
     else:  # Http404 / PermissionDenied turned into responses by DRF
         code = "not_found" if response.status_code == 404 else "permission_denied"
@@ -61,5 +62,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def json_error(request: HttpRequest, status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status)
+def json_error(request: HttpRequest, status: int, code: str, message: str,
+               details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)

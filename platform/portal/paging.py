@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from portal.limits import MAX_ID
+
 
 def query_without_page(request: HttpRequest) -> str:
     """The page's query string without `page`: the filters the page links keep."""
@@ -12,14 +14,11 @@ def query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
-BIGINT_MAX = 2**63 - 1
-
-
 def int_param(value: str | None, default: int | None = None) -> int | None:
     """A query or form parameter as a whole number: its digits (surrounding spaces allowed)
     as an int, else `default` (missing, blank, negative, decimal, not a number, or beyond
-    PostgreSQL's bigint: no id or count is that large)."""
+    any id)."""
     value = (value or "").strip()
-    if value.isascii() and value.isdigit() and int(value) <= BIGINT_MAX:
+    if value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= MAX_ID:
         return int(value)
     return default

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from portal.api import json_error
+from portal.parsers import too_large_message
 from review.views import dashboard_measures as review_dashboard_measures
 from tenants.access import member_required
 from tenants.models import Membership
@@ -37,6 +39,22 @@ def console_home(request: HttpRequest) -> HttpResponse:
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's answer to a request it refuses before any view (a body over the upload limit,
+    too many fields, ...): JSON under /api/, a page elsewhere."""
+    if isinstance(exception, RequestDataTooBig):
+        status, code, message = 413, "request_too_large", too_large_message()
+    elif isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        status, code = 400, "too_many_fields"
+        message = _("The request has too many fields or files: send less at once.")
+    else:
+        status, code = 400, "bad_request"
+        message = _("The request could not be understood; check it and send it again.")
+    if request.path.startswith("/api/"):
+        return json_error(request, status, code, message)
+    return render(request, "400.html", {"message": message}, status=status)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -16,13 +16,15 @@ from rest_framework.response import Response
 
 from generation.content import LANGUAGE_CHOICES, ContentKind
 from portal.error_codes import as_json
+from portal.limits import MAX_ID
 from portal.paging import int_param
+from portal.schema import ErrorBodySerializer
 from review import publishing, selectors, services
 from review.models import Review
 from review.services import ReviewError
 from tenants.api import TenantScopedViewSet
 from tenants.permissions import IsTenantMember, requires
-from tenants.roles import TenantPermission, tenant_role_allows
+from tenants.roles import KeyScope, TenantPermission, tenant_role_allows
 
 
 class OriginalListingSerializer(serializers.Serializer):
@@ -51,9 +53,10 @@ class ReviewSerializer(serializers.ModelSerializer):
                                                  read_only=True)
     compliance_hits = serializers.JSONField(source="item.compliance_hits", read_only=True)
     instruction_version_id = serializers.IntegerField(source="item.instruction_version_id",
-                                                      read_only=True)
+                                                      read_only=True, allow_null=True)
     near_duplicate = serializers.SerializerMethodField()
-    reviewer = serializers.EmailField(source="reviewer.email", read_only=True, default=None)
+    reviewer = serializers.EmailField(source="reviewer.email", read_only=True, default=None,
+                                      allow_null=True, help_text=_("Null until decided."))
     publish = serializers.SerializerMethodField()
     comparison = serializers.SerializerMethodField(
         help_text=_("The listing's text, the AI text and the text to publish, with word diffs."))
@@ -107,13 +110,14 @@ class RegenerateSerializer(serializers.Serializer):
 
 
 class IdsSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1,
-                                max_length=1000)
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                min_length=1, max_length=1000)
 
 
 class AuditEventSerializer(serializers.Serializer):
     action = serializers.CharField()
-    actor = serializers.EmailField(source="actor.email", default=None)
+    actor = serializers.EmailField(source="actor.email", default=None, allow_null=True,
+                                   help_text=_("Null for the system."))
     target = serializers.CharField()
     details = serializers.JSONField()
     created_at = serializers.DateTimeField()
@@ -169,6 +173,9 @@ class MayPublish(IsTenantMember):
             request._request.tenant, request._request.tenant_role)
 
 
+# A decision on an item in the wrong state (ERR_REVIEW_STATE) answers 409.
+DECISION_RESPONSES = {200: ReviewSerializer, 409: ErrorBodySerializer}
+
 QUEUE_PARAMETERS = [
     OpenApiParameter("status", str, enum=[*Review.Status.values, "all"],
                      description="Default: pending."),
@@ -185,6 +192,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     model = Review
     serializer_class = ReviewSerializer
     decision_actions = {"approve", "edit", "reject", "regenerate", "bulk_approve"}
+    key_scopes = {**dict.fromkeys(decision_actions, KeyScope.REVIEW), "publish": KeyScope.PUBLISH}
 
     def get_permissions(self):
         if self.action in self.decision_actions:
@@ -226,32 +234,32 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
             raise refused(error) from error
         return Response(ReviewSerializer(selectors.review_detail(review.pk)).data)
 
-    @extend_schema(request=None, responses=ReviewSerializer)
+    @extend_schema(request=None, responses=DECISION_RESPONSES)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, *args, **kwargs) -> Response:
         """Approve the AI text as it is."""
         return self._decide(services.approve)
 
-    @extend_schema(request=EditSerializer, responses=ReviewSerializer)
+    @extend_schema(request=EditSerializer, responses=DECISION_RESPONSES)
     @action(detail=True, methods=["post"])
     def edit(self, request: Request, *args, **kwargs) -> Response:
         """Approve an edited text; it goes through the compliance filter again first."""
         return self._decide(services.edit_and_approve, EditSerializer)
 
-    @extend_schema(request=RejectSerializer, responses=ReviewSerializer)
+    @extend_schema(request=RejectSerializer, responses=DECISION_RESPONSES)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, *args, **kwargs) -> Response:
         """Reject the text; a reason is required."""
         return self._decide(services.reject, RejectSerializer)
 
-    @extend_schema(request=RegenerateSerializer, responses=ReviewSerializer)
+    @extend_schema(request=RegenerateSerializer, responses=DECISION_RESPONSES)
     @action(detail=True, methods=["post"])
     def regenerate(self, request: Request, *args, **kwargs) -> Response:
         """Send the item back for regeneration; the note goes into the next attempt."""
         return self._decide(services.request_regeneration, RegenerateSerializer)
 
     @extend_schema(responses=AuditEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request: Request, *args, **kwargs) -> Response:
         """The item's audit trail: generated, entered review, decisions, publishing."""
         review = self.get_object()

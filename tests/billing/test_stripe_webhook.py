@@ -368,3 +368,63 @@ def test_subscription_event_touches_only_the_linked_period(linked, tenant_b, pac
     linked.refresh_from_db()
     assert linked.status == Status.PAST_DUE
     assert other.status == Status.ACTIVE
+
+
+# Signed but malformed or hostile events ------------------------------------------------------
+
+@pytest.mark.parametrize("payload", [
+    "[]",
+    '"an event"',
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": "abc",
+                "data": {"object": {"id": "in_1"}}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 1, "data": {"object": []}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 1, "data": []}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 10**20,
+                "data": {"object": {"id": "in_1"}}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": -5,
+                "data": {"object": {"id": "in_1"}}}),
+    json.dumps({"id": "evt_" + "x" * 300, "type": "invoice.paid", "created": 1,
+                "data": {"object": {"id": "in_1"}}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 1,
+                "data": {"object": {"id": "in_" + "x" * 300, "customer": "cus_1"}}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 1,
+                "data": {"object": {"id": "in_1", "customer": "cus_1", "total": 10**30}}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 1,
+                "data": {"object": {"id": "in_1", "customer": "cus_1",
+                                    "period_end": 10**15}}}),
+    json.dumps({"id": "evt_bad", "type": "customer.subscription.updated", "created": 1,
+                "data": {"object": {"id": "sub_1", "cancel_at": "soon"}}}),
+    json.dumps({"id": "evt_bad", "type": "customer.subscription.updated", "created": 1,
+                "data": {"object": {"id": "sub_1", "items": {"data": "x"}}}}),
+    json.dumps({"id": "evt_bad", "type": "invoice.paid", "created": 1,
+                "data": {"object": {"id": "in_1", "customer": ["cus_1"]}}}),
+    "[" * 50_000 + "]" * 50_000,
+])
+def test_a_signed_but_malformed_event_answers_400_and_changes_nothing(customer, payload):
+    response = post(payload)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_payload"
+    assert not StripeEvent.objects.exists()
+    assert not StripeInvoice.unscoped.exists()
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(document.cookie)",
+    "http://invoice.stripe.com/i/acct_1/test_1",
+    "https://invoice.stripe.com.evil.example/i/1",
+    "https://evil.example/?https://invoice.stripe.com/",
+    "data:text/html,<script>alert(1)</script>",
+])
+def test_only_https_invoice_pages_on_stripe_hosts_are_kept(customer, url):
+    payload = event("invoice.finalized", {"id": "in_url", "customer": customer.stripe_customer_id,
+                                          "status": "open", "hosted_invoice_url": url})
+    assert post(payload).status_code == 200
+    assert StripeInvoice.unscoped.get(stripe_invoice_id="in_url").hosted_invoice_url == ""
+
+
+def test_a_stripe_invoice_page_is_kept(customer):
+    url = "https://invoice.stripe.com/i/acct_1/live_abc"
+    payload = event("invoice.finalized", {"id": "in_ok", "customer": customer.stripe_customer_id,
+                                          "status": "open", "hosted_invoice_url": url})
+    assert post(payload).status_code == 200
+    assert StripeInvoice.unscoped.get(stripe_invoice_id="in_ok").hosted_invoice_url == url

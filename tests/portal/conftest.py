@@ -25,6 +25,7 @@ from tenants.models import ApiKey, Invitation, Membership, Tenant, User, Verific
 from tenants.roles import StaffRole, TenantRole
 from tenants.scope import tenant_scope
 from tests.conftest import add_member, create_staff
+from tests.review.conftest import desk, operator_a, reviewer_a  # noqa: F401 (fixtures)
 
 
 @dataclass

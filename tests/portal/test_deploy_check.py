@@ -11,6 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 
 MANAGE = settings.BASE_DIR / "manage.py"
 
@@ -87,3 +88,24 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = run_check(env)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["short-key", "a" * 80, "django-insecure-" + "x1y2z3" * 10])
+def test_the_release_step_refuses_a_weak_secret_key(key):
+    """The release step runs `check --deploy --fail-level ERROR`: Django's W009 alone let a
+    weak key through."""
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "check", "--deploy", "--fail-level", "ERROR"],
+        env=production_env(SECRET_KEY=key), cwd=settings.BASE_DIR, capture_output=True,
+        text=True, timeout=120)
+    assert result.returncode != 0
+    assert "portal.E004" in result.stdout + result.stderr
+
+
+def test_a_weak_fallback_key_is_refused_too():
+    from portal.checks import secret_key
+
+    with override_settings(SECRET_KEY=secrets.token_urlsafe(64), SECRET_KEY_FALLBACKS=["old"]):
+        assert [error.id for error in secret_key(None)] == ["portal.E004"]
+    with override_settings(SECRET_KEY=secrets.token_urlsafe(64), SECRET_KEY_FALLBACKS=[]):
+        assert secret_key(None) == []

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from tenants import api_keys
+from tenants import api_keys, services
 from tenants.models import ApiKey, Membership, Tenant
-from tenants.roles import TenantRole
+from tenants.roles import KeyScope, TenantRole
 from tenants.scope import TenantScopeError, tenant_scope
-from tests.conftest import add_member, client_for
+from tests.conftest import add_member, client_for, english_client
 
 KEY_FORMAT = re.compile(r"^lk_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{40,})$")
 ERROR_KEYS = {"code", "message", "details"}
@@ -79,6 +80,8 @@ def test_me_returns_the_keys_tenant_and_role(tenant_a, owner_a, key_a):
         "tenant_status": "active",
         "role": "operator",
         "permissions": ["view", "start_work"],
+        "api_key": {"name": "ERP production", "role": "operator", "scopes": [],
+                    "expires_at": None},
     }
 
 
@@ -271,3 +274,161 @@ def test_a_key_cannot_reach_the_portal_pages_as_an_owner(tenant_a, owner_a):
     response = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}").get("/portal/api-keys/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+# A key follows its creator's membership ------------------------------------------------------
+
+def test_a_key_acts_with_at_most_its_creators_current_role(tenant_a, owner_a):
+    second_owner = add_member(tenant_a, TenantRole.OWNER)
+    key = _create_key(tenant_a, owner_a, role=TenantRole.OWNER)
+    client = _api(key.raw_key)
+    assert client.get("/api/v1/me/").json()["role"] == "owner"
+    with tenant_scope(tenant_a):
+        membership = Membership.objects.get(user=owner_a)
+        services.change_role(membership, role=TenantRole.REVIEWER, by=second_owner)
+    me = client.get("/api/v1/me/").json()
+    assert (me["role"], me["permissions"]) == ("reviewer", ["view", "review"])
+    assert me["api_key"]["role"] == "owner"  # its own role is kept, and capped
+    refused = client.post("/api/v1/sync-runs/", {"store": 1}, content_type="application/json")
+    assert refused.status_code == 403
+    event = AuditEvent.unscoped.get(action=AuditEvent.Action.API_KEY_ACCESS_CHANGED)
+    assert (event.actor, event.target) == (second_owner, "ERP production")
+    assert event.details == {"reason": "creator_role_changed", "key_role": "owner",
+                             "from": "owner", "to": "reviewer", "member": owner_a.email}
+
+
+def test_operator_key_of_a_member_made_reviewer_acts_as_viewer(tenant_a, owner_a):
+    operator = add_member(tenant_a, TenantRole.OPERATOR)
+    key = _create_key(tenant_a, operator, role=TenantRole.OPERATOR)
+    with tenant_scope(tenant_a):
+        services.change_role(Membership.objects.get(user=operator), role=TenantRole.REVIEWER,
+                             by=owner_a)
+    assert _api(key.raw_key).get("/api/v1/me/").json()["permissions"] == ["view"]
+
+
+def test_a_role_change_that_leaves_the_key_as_it_was_records_nothing_for_it(tenant_a, owner_a):
+    operator = add_member(tenant_a, TenantRole.OPERATOR)
+    _create_key(tenant_a, operator, role=TenantRole.VIEWER)
+    with tenant_scope(tenant_a):
+        services.change_role(Membership.objects.get(user=operator), role=TenantRole.REVIEWER,
+                             by=owner_a)
+    assert not AuditEvent.unscoped.filter(
+        action=AuditEvent.Action.API_KEY_ACCESS_CHANGED).exists()
+
+
+def test_removing_the_creator_revokes_their_keys_with_an_audit_event(tenant_a, owner_a):
+    operator = add_member(tenant_a, TenantRole.OPERATOR)
+    key = _create_key(tenant_a, operator, name="Operator ERP")
+    assert _api(key.raw_key).get("/api/v1/me/").status_code == 200
+    with tenant_scope(tenant_a):
+        services.remove_member(Membership.objects.get(user=operator), by=owner_a)
+    _assert_401(_api(key.raw_key).get("/api/v1/me/"))
+    assert ApiKey.unscoped.get(pk=key.api_key.pk).revoked_at is not None
+    event = AuditEvent.unscoped.get(action=AuditEvent.Action.API_KEY_REVOKED)
+    assert (event.actor, event.target, event.details) == (
+        owner_a, "Operator ERP", {"reason": "creator_removed"})
+
+
+def test_a_key_stops_when_its_creator_leaves_by_any_way(tenant_a, owner_a, key_a):
+    """Not only through remove_member (the admin, a cascade): the look-up checks it."""
+    Membership.unscoped.filter(user=owner_a).delete()
+    _assert_401(_api(key_a.raw_key).get("/api/v1/me/"))
+
+
+def test_a_creator_in_another_company_does_not_keep_the_key_alive(tenant_a, tenant_b,
+                                                                    owner_a, key_a):
+    Membership.unscoped.create(tenant=tenant_b, user=owner_a, role=TenantRole.OWNER)
+    Membership.unscoped.filter(user=owner_a, tenant=tenant_a).delete()
+    _assert_401(_api(key_a.raw_key).get("/api/v1/me/"))
+
+
+# Scopes and expiry --------------------------------------------------------------------------
+
+def _scoped_key(tenant, user, scopes, **fields):
+    with tenant_scope(tenant):
+        return api_keys.create_api_key(created_by=user, name="scoped", role=TenantRole.OWNER,
+                                       scopes=scopes, **fields)
+
+
+def test_a_read_only_key_reads_and_changes_nothing(tenant_a, owner_a):
+    client = _api(_scoped_key(tenant_a, owner_a, [KeyScope.READ_ONLY]).raw_key)
+    assert client.get("/api/v1/members/").status_code == 200
+    assert client.get("/api/v1/me/").json()["api_key"]["scopes"] == ["read_only"]
+    for path in ("/api/v1/sync-runs/", "/api/v1/jobs/", "/api/v1/reviews/bulk-approve/",
+                 "/api/v1/reviews/publish/", "/api/v1/stores/"):
+        response = client.post(path, {}, content_type="application/json")
+        assert response.status_code == 403, path
+        assert response.json()["code"] == "api_key_scope", path
+    settings_change = client.put("/api/v1/review-settings/", {"require_four_eyes": True},
+                                 content_type="application/json")
+    assert settings_change.status_code == 403
+    assert "without scopes" in settings_change.json()["message"]
+    # An estimate only reads.
+    estimate = client.post("/api/v1/jobs/estimate/", {}, content_type="application/json")
+    assert estimate.status_code == 400
+
+
+def test_each_scope_opens_its_own_actions_only(tenant_a, owner_a):
+    jobs = _api(_scoped_key(tenant_a, owner_a, [KeyScope.JOBS]).raw_key)
+    review = _api(_scoped_key(tenant_a, owner_a, [KeyScope.REVIEW, KeyScope.PUBLISH]).raw_key)
+
+    def status(client, path):
+        return client.post(path, {}, content_type="application/json").status_code
+
+    assert status(jobs, "/api/v1/sync-runs/") == 400  # allowed: the empty body is invalid
+    assert status(jobs, "/api/v1/jobs/") == 400
+    assert status(jobs, "/api/v1/reviews/bulk-approve/") == 403
+    assert status(review, "/api/v1/reviews/bulk-approve/") == 400
+    assert status(review, "/api/v1/reviews/publish/") == 400
+    assert status(review, "/api/v1/jobs/") == 403
+    message = jobs.post("/api/v1/reviews/publish/", {}, content_type="application/json",
+                        HTTP_ACCEPT_LANGUAGE="en").json()["message"]
+    assert "Publishing" in message
+
+
+def test_an_expired_key_gets_401(tenant_a, owner_a):
+    key = _scoped_key(tenant_a, owner_a, [], expires_at=timezone.now() + timedelta(hours=1))
+    assert _api(key.raw_key).get("/api/v1/me/").status_code == 200
+    ApiKey.unscoped.filter(pk=key.api_key.pk).update(expires_at=timezone.now())
+    _assert_401(_api(key.raw_key).get("/api/v1/me/"))
+
+
+def test_owner_creates_a_scoped_key_with_an_expiry_and_the_list_shows_both(tenant_a, owner_a):
+    client = english_client(owner_a, tenant_a)
+    last_day = timezone.localdate() + timedelta(days=30)
+    response = client.post("/portal/api-keys/", {
+        "name": "Review robot", "role": TenantRole.REVIEWER,
+        "scopes": [KeyScope.REVIEW, KeyScope.PUBLISH], "expires_on": last_day.isoformat()})
+    assert response.status_code == 200
+    stored = ApiKey.unscoped.get(tenant=tenant_a)
+    assert stored.scopes == ["review", "publish"]
+    assert timezone.localtime(stored.expires_at).date() == last_day + timedelta(days=1)
+    page = client.get("/portal/api-keys/").content.decode()
+    assert "Review decisions" in page and "Publishing" in page
+    assert timezone.localtime(stored.expires_at).strftime("%Y-%m-%d %H:%M") in page
+    chinese = client_for(owner_a, tenant_a).get("/portal/api-keys/").content.decode()
+    assert "审核决定" in chinese and "有效期至" in chinese
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"expires_on": "2000-01-01"}, "expires_on"),
+    ({"expires_on": "9999-12-31"}, "expires_on"),
+    ({"scopes": [KeyScope.READ_ONLY, KeyScope.JOBS]}, "scopes"),
+    ({"scopes": ["everything"]}, "scopes"),
+])
+def test_the_key_form_refuses_bad_scopes_and_expiry(tenant_a, owner_a, fields, field):
+    response = client_for(owner_a, tenant_a).post(
+        "/portal/api-keys/", {"name": "x", "role": TenantRole.VIEWER, **fields})
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert not ApiKey.unscoped.exists()
+
+
+def test_the_key_list_says_when_a_key_is_capped_or_its_creator_left(tenant_a, owner_a):
+    operator = add_member(tenant_a, TenantRole.OPERATOR)
+    _create_key(tenant_a, operator, role=TenantRole.OWNER, name="capped")
+    page = english_client(owner_a, tenant_a).get("/portal/api-keys/").content.decode()
+    assert "acts as Operator" in page
+    Membership.unscoped.filter(user=operator).delete()
+    page = english_client(owner_a, tenant_a).get("/portal/api-keys/").content.decode()
+    assert "Creator has left" in page

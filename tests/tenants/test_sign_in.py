@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
+from portal.client_ip import client_ip
 from tenants import services
 from tenants.models import Invitation, Membership, Tenant, User
 from tenants.roles import StaffRole, TenantRole
@@ -358,3 +359,76 @@ def test_a_few_failures_do_not_lock_the_account(owner_a):
         log_in(client, owner_a.email, "wrong-password")
     log_in(client, owner_a.email)
     assert signed_in_user_id(client) == str(owner_a.pk)
+
+
+# Behind the HTTPS proxy: whose address the limit counts (TRUSTED_PROXY_COUNT) ----------------
+
+PROXY = "10.0.0.5"  # every request reaches the app from the proxy
+
+
+def _fail_ten_logins(client: Client, **headers) -> None:
+    for n in range(10):
+        client.post(LOGIN, {"login": f"nobody{n}@example.com", "password": "wrong"}, **headers)
+
+
+def test_behind_a_trusted_proxy_one_client_cannot_lock_out_the_others(settings, tenant_a,
+                                                                      owner_a):
+    settings.TRUSTED_PROXY_COUNT = 1
+    attacker, user = browser(), browser()
+    _fail_ten_logins(attacker, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    locked = attacker.post(LOGIN, {"login": owner_a.email, "password": PASSWORD},
+                           REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert "Too many failed login attempts" in locked.content.decode()
+    # Another client behind the same proxy signs in.
+    user.post(LOGIN, {"login": owner_a.email, "password": PASSWORD}, REMOTE_ADDR=PROXY,
+              HTTP_X_FORWARDED_FOR="203.0.113.20")
+    assert signed_in_user_id(user) == str(owner_a.pk)
+
+
+def test_behind_a_trusted_proxy_the_client_cannot_forge_its_way_around(settings, owner_a):
+    """Entries left of the proxy's own are the client's to invent: only the last counts."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    client = browser()
+    for n in range(10):
+        client.post(LOGIN, {"login": f"nobody{n}@example.com", "password": "wrong"},
+                    REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 198.51.100.7")
+    response = client.post(LOGIN, {"login": owner_a.email, "password": PASSWORD},
+                           REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="192.0.2.99, 198.51.100.7")
+    assert "Too many failed login attempts" in response.content.decode()
+
+
+def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(settings, owner_a):
+    settings.TRUSTED_PROXY_COUNT = 0
+    client = browser()
+    for n in range(10):
+        client.post(LOGIN, {"login": f"nobody{n}@example.com", "password": "wrong"},
+                    REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    response = client.post(LOGIN, {"login": owner_a.email, "password": PASSWORD},
+                           REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="192.0.2.99")
+    assert "Too many failed login attempts" in response.content.decode()
+    assert signed_in_user_id(client) is None
+
+
+def test_behind_a_trusted_proxy_the_staff_mfa_step_is_limited_per_client(settings, db):
+    settings.TRUSTED_PROXY_COUNT = 1
+    staff = create_staff(StaffRole.SUPPORT)
+    _fail_ten_logins(browser(), REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    client = browser()
+    headers = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": "203.0.113.20"}
+    client.post(LOGIN, {"login": staff.email, "password": PASSWORD}, **headers)
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(staff)}, **headers)
+    assert signed_in_user_id(client) == str(staff.pk)
+
+
+@pytest.mark.parametrize(("count", "forwarded", "expected"), [
+    (0, "198.51.100.7", PROXY),
+    (1, "", PROXY),
+    (1, "not-an-address", PROXY),
+    (1, "192.0.2.1, 198.51.100.7", "198.51.100.7"),
+    (2, "192.0.2.1, 198.51.100.7", "192.0.2.1"),
+    (3, "192.0.2.1, 198.51.100.7", PROXY),  # shorter than the proxies: not believed
+])
+def test_client_ip(rf, settings, count, forwarded, expected):
+    settings.TRUSTED_PROXY_COUNT = count
+    request = rf.get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected

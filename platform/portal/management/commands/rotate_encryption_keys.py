@@ -1,4 +1,6 @@
-"""Re-encrypt every secret at rest with the first key of FIELD_ENCRYPTION_KEYS.
+"""Re-encrypt every secret at rest with the first key of FIELD_ENCRYPTION_KEYS: the
+EncryptedTextFields (marketplace tokens, model API keys) and the staff's MFA secrets (TOTP
+secrets and recovery-code seeds, inside allauth's Authenticator.data).
 
 Rotation: put a new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it), deploy,
 run this command, then remove the old keys. Safe to run again: values already encrypted with
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from allauth.mfa.models import Authenticator
 from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.conf import settings
@@ -19,6 +22,8 @@ from django.db.models import Model
 from portal.encryption import EncryptedTextField, rotate
 
 BATCH = 500
+# The keys of Authenticator.data that tenants.adapters.MFAAdapter encrypts.
+MFA_SECRET_KEYS = ("secret", "seed")
 
 
 @dataclass
@@ -76,6 +81,30 @@ def rotate_field(model: type[Model], field: EncryptedTextField) -> FieldCount:
         last_pk = rows[-1][0]
 
 
+def rotate_mfa_secrets() -> FieldCount:
+    """The same for the secrets allauth keeps inside Authenticator.data (JSON)."""
+    primary_key = Fernet(settings.FIELD_ENCRYPTION_KEYS[0])
+    count = FieldCount("mfa.Authenticator.data")
+    for pk, data in Authenticator.objects.values_list("pk", "data").iterator():
+        fresh = dict(data)
+        for name in MFA_SECRET_KEYS:
+            if not data.get(name):
+                continue
+            try:
+                primary_key.decrypt(data[name].encode())
+                count.current += 1
+                continue
+            except InvalidToken:
+                pass
+            try:
+                fresh[name] = rotate(data[name])
+            except InvalidToken:
+                count.unreadable += 1
+        if fresh != data:  # compare-and-set, as above
+            count.rotated += Authenticator.objects.filter(pk=pk, data=data).update(data=fresh)
+    return count
+
+
 class Command(BaseCommand):
     help = ("Re-encrypt every encrypted field (marketplace tokens, ...) with the first key of "
             "FIELD_ENCRYPTION_KEYS. Idempotent.")
@@ -85,8 +114,8 @@ class Command(BaseCommand):
             raise CommandError("FIELD_ENCRYPTION_KEYS is empty: set at least one key.")
         fields = encrypted_fields()
         unreadable = 0
-        for model, field in fields:
-            count = rotate_field(model, field)
+        counts = [rotate_field(model, field) for model, field in fields]
+        for count in [*counts, rotate_mfa_secrets()]:
             unreadable += count.unreadable
             self.stdout.write(f"{count.label}: {count.rotated} re-encrypted, "
                               f"{count.current} already on the first key, "
