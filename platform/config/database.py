@@ -48,3 +48,10 @@ def database_settings(url: str) -> dict:
     if not config.get("HOST") and "host" in options:
         config["HOST"] = options.pop("host")
     return config
+
+
+def reset_pooled_connection(conn) -> None:
+    """What a connection must not carry to its next user when it goes back to the pool: the
+    generation pipeline's asynchronous commit (generation.pipeline)."""
+    conn.autocommit = True  # the pool has rolled back whatever was left open
+    conn.execute("RESET synchronous_commit")

@@ -11,7 +11,7 @@ import environ
 from csp import constants as csp_constants
 from django.utils.translation import gettext_lazy as _
 
-from config.database import database_settings, embedded_database_url
+from config.database import database_settings, embedded_database_url, reset_pooled_connection
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 # Local state of the demo and the test command (embedded servers, uploads); a test of the demo
@@ -105,7 +105,6 @@ DATABASE_URL = env("DATABASE_URL", default="")
 DATABASES = {"default": database_settings(DATABASE_URL
                                           or embedded_database_url(EMBEDDED_POSTGRES_DIR))}
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Parameters bound by the server, and a statement run five times on a connection is kept
 # prepared (parsed and planned once): the generation pipeline and the quota run the same few
@@ -115,6 +114,21 @@ DATABASES["default"]["OPTIONS"].update({
     "server_side_binding": True,
     "prepare_threshold": 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
 })
+# A pool of connections per process (psycopg_pool), DATABASE_POOL_MAX_SIZE at most whatever the
+# thread count: a worker with hundreds of threads waiting on model calls holds a connection
+# only while it uses the database (docs/architecture.md, "Database connections"). 0: no
+# pool, one connection per thread kept DATABASE_CONN_MAX_AGE seconds.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+if DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # a closed connection goes back to the pool
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE,
+        # How long a thread waits for a free connection before its work fails (and is retried).
+        "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=30.0),
+        "max_idle": 300, "reset": reset_pooled_connection,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

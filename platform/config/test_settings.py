@@ -12,6 +12,9 @@ os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/15")
 # Connections close after each task and request: an embedded test worker must not keep one
 # open (the test database is dropped at the end).
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+# No pool in the test process either: pytest-django drops the test database at the end, which
+# open pooled connections would prevent. Worker processes a test starts may turn it on.
+os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "0")
 
 from config.settings import *  # noqa: E402,F403
 

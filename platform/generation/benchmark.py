@@ -40,6 +40,7 @@ from generation import nodes
 from generation.dispatch import window_for
 from generation.models import GenerationItem, GenerationJob, ModelNode, ModelRequestLog
 from generation.services import Selection, start_job
+from kernel.processes import die_with_parent
 from portal.shared_redis import shared_redis
 from stores.models import Store
 from tenants.models import Tenant, User
@@ -62,6 +63,7 @@ class Options:
     latency_ms: int = 200
     workers: int = 1  # worker processes
     pool: str = "threads"  # each worker's pool: threads (concurrency C / workers) or prefork
+    database_pool: int = 8  # database connections per worker process (DATABASE_POOL_MAX_SIZE)
     threads_per_worker: int | None = None  # None: enough for the window
     window: int | None = None  # GENERATION_TENANT_WINDOW for the run; None: the default for C
     timeout_seconds: float = 1800.0
@@ -226,7 +228,8 @@ def worker_environment(queue: str, extra: dict[str, str] | None = None) -> dict[
 def start_worker(queue: str, name: str, *, pool: str, concurrency: int,
                  env: dict[str, str], log_path: str | None = None) -> subprocess.Popen:
     """`celery -A generation.worker_app worker` consuming only `queue`, in its own process
-    group (so that it and its pool children can be stopped or killed together)."""
+    group (so that it and its pool children can be stopped or killed together), ended by
+    SIGTERM if this process dies without stopping it."""
     command = [sys.executable, "-m", "celery", "-A", "generation.worker_app", "worker",
                "--pool", pool, "--concurrency", str(concurrency), "-Q", queue,
                "-n", f"{name}@%h", "--loglevel", "WARNING", "--without-gossip",
@@ -235,7 +238,7 @@ def start_worker(queue: str, name: str, *, pool: str, concurrency: int,
     try:
         return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command, cwd=str(PLATFORM_DIR.parent), env=env, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            stderr=subprocess.STDOUT, preexec_fn=die_with_parent)  # noqa: PLW1509
     finally:
         if log_path:
             output.close()  # the worker has its own copy
@@ -375,9 +378,10 @@ def benchmark(options: Options, progress=None) -> Report:
         per_worker = options.threads_per_worker or max(1, -(-window // options.workers))
         env = worker_environment(queue, {
             "GENERATION_TENANT_WINDOW": str(window),
-            # As in production: no query log and persistent connections (config.test_settings
-            # turns DEBUG on and closes connections after each task).
-            "DEBUG": "0", "DATABASE_CONN_MAX_AGE": "60", "SECRET_KEY": settings.SECRET_KEY,
+            # As in production: no query log and a pool of connections per process
+            # (config.test_settings turns DEBUG on and the pool off).
+            "DEBUG": "0", "DATABASE_POOL_MAX_SIZE": str(options.database_pool),
+            "SECRET_KEY": settings.SECRET_KEY,
             "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS)})
         names = [f"genbench-{run}-{index}" for index in range(options.workers)]
         processes = [start_worker(queue, name, pool=options.pool, concurrency=per_worker,

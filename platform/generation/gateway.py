@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import openai
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from openai.types.chat import ChatCompletion
 
@@ -193,6 +194,17 @@ def _log(item: GenerationItem, node: ModelNode, attempt: int, purpose: str,
 
 # The call ----------------------------------------------------------------------------------
 
+def _release_database_connection() -> None:
+    """Give this thread's database connection back to the pool while it waits for a node
+    slot and the model's answer (seconds, against milliseconds of database work): a worker
+    process then needs as many connections as threads at their database work, not as threads
+    (DATABASE_POOL_MAX_SIZE). Not inside a transaction, and not without a pool, where it would
+    only be reopened."""
+    if connection.pool is not None and connection.connection is not None \
+            and not connection.in_atomic_block:
+        connection.close()
+
+
 def generate(item: GenerationItem, messages: list[dict], *, vision: bool,
              purpose: str = ModelRequestLog.Purpose.GENERATE, first_attempt: int = 1) -> Answer:
     """Ask the nodes in order until one answers with valid content for the item's kind.
@@ -208,6 +220,7 @@ def generate(item: GenerationItem, messages: list[dict], *, vision: bool,
         while nodes.may_try(node):
             attempt += 1
             outcome = _Outcome(started_at=timezone.now())
+            _release_database_connection()
             try:
                 with nodes.slot(node, wait_seconds=settings.GENERATION_SLOT_WAIT_SECONDS) as held:
                     began = time.monotonic()

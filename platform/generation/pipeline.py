@@ -14,6 +14,8 @@ idempotent per item and generation (`GenerationItem.quota_key`), so no call is c
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,8 +25,10 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.backends.signals import connection_created
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 
 from billing import quota
@@ -44,6 +48,9 @@ from generation.prechecks import main_image_url
 
 Status = GenerationItem.Status
 JobStatus = GenerationJob.Status
+logger = logging.getLogger(__name__)
+# An item given back after a database failure runs again after this long.
+HAND_BACK_DELAY_SECONDS = 2
 
 
 class _LostClaim(Exception):
@@ -168,6 +175,9 @@ def run_item(item_id: int, *, then_more_for: float = 0.0) -> Ending | None:
     return first
 
 
+_pipeline_thread = threading.local()
+
+
 @contextmanager
 def _asynchronous_commit() -> Iterator[None]:
     """The item's commits do not wait for PostgreSQL's disk flush (a few ms each, four or
@@ -175,17 +185,34 @@ def _asynchronous_commit() -> Iterator[None]:
     fraction of a second of commits, each whole: a lost claim or ending leaves the item
     queued or running, and it is run again under its lease with the same quota key, so it
     still ends once and is charged once; a lost log row is a missing line in the log. See
-    docs/architecture.md, "Generation"."""
+    docs/architecture.md, "Generation".
+
+    The setting belongs to the connection this thread holds: the thread gives it back to the
+    pool during each model call (gateway), so every connection it takes again gets the
+    setting too (`_on_connection`), and the pool resets it before anyone else takes it."""
     if settings.GENERATION_SYNCHRONOUS_COMMIT:
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit = off")
+    _pipeline_thread.asynchronous = True
+    _set_asynchronous(connection)
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET synchronous_commit")
+        _pipeline_thread.asynchronous = False
+        if connection.connection is not None and connection.is_usable():
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+
+
+def _set_asynchronous(wrapper) -> None:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+
+
+@receiver(connection_created)
+def _on_connection(sender, connection, **kwargs) -> None:
+    if getattr(_pipeline_thread, "asynchronous", False):
+        _set_asynchronous(connection)
 
 
 def _run(item_id: int, keep_next_until: float) -> Ending | None:
@@ -194,24 +221,50 @@ def _run(item_id: int, keep_next_until: float) -> Ending | None:
         return None
     item, token = claimed
     try:
-        quota.reserve_call(item.store, item.quota_key)
-    except quota.QuotaError as error:
-        ending = _fail(item, token, error.code, error.message)
-    else:
-        try:
-            content, findings, flagged, answer = _write(item)
-        except gateway.ModelCallFailed as error:
-            ending = _fail(item, token, error.code, error.message, attempts=error.attempts)
-        except _Rejected as rejection:
-            ending = _fail(item, token, "ERR_CONTENT_REJECTED", rejection.message,
-                           attempts=rejection.attempts, rejected=rejection.content,
-                           findings=rejection.findings)
-        else:
-            ending = _succeed(item, token, content, findings, flagged, answer)
+        ending = _carry(item, token)
+    except DatabaseError:
+        _hand_back(item, token)
+        raise
     if ending.ended_here:
         ending.next_item_id = _after(item, ending.all_ended,
                                      keep_next=time.monotonic() < keep_next_until)
     return ending
+
+
+def _carry(item: GenerationItem, token: str) -> Ending:
+    try:
+        quota.reserve_call(item.store, item.quota_key)
+    except quota.QuotaError as error:
+        return _fail(item, token, error.code, error.message)
+    try:
+        content, findings, flagged, answer = _write(item)
+    except gateway.ModelCallFailed as error:
+        return _fail(item, token, error.code, error.message, attempts=error.attempts)
+    except _Rejected as rejection:
+        return _fail(item, token, "ERR_CONTENT_REJECTED", rejection.message,
+                     attempts=rejection.attempts, rejected=rejection.content,
+                     findings=rejection.findings)
+    return _succeed(item, token, content, findings, flagged, answer)
+
+
+def _hand_back(item: GenerationItem, token: str) -> None:
+    """The database failed in the middle of the item (a lost connection, no free connection
+    in the pool for DATABASE_POOL_TIMEOUT_SECONDS): give the item back, with a message of
+    its own, so another attempt runs it soon; the quota key makes that attempt charge at most
+    once. If the database cannot even take that, the item's lease runs out and housekeeping
+    queues it again (dispatch.recover_stalled_items): it is never left running."""
+    from generation.tasks import run_item_task  # the task module imports this one
+
+    try:
+        connection.close()  # never reuse a connection that just failed
+        lease = timezone.now() + timedelta(seconds=settings.GENERATION_DISPATCH_LEASE_SECONDS)
+        GenerationItem.unscoped.filter(pk=item.pk, claim_token=token, status=Status.RUNNING) \
+            .update(status=Status.DISPATCHED, claim_token="", lease_expires_at=lease)
+    except DatabaseError:
+        logger.warning("item %s: the database is unavailable; its lease will recover it",
+                       item.pk)
+        return
+    run_item_task.apply_async((item.tenant_id, item.pk), countdown=HAND_BACK_DELAY_SECONDS)
 
 
 class _Rejected(Exception):

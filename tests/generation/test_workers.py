@@ -129,12 +129,16 @@ def test_the_primary_node_down_the_job_completes_on_the_backup(embedded_worker, 
 LEASE_SECONDS = 3
 
 
-def worker_database_url() -> str:
-    """This test database's URL, for worker processes started by the test."""
+def worker_database_url(user: str | None = None) -> str:
+    """This test database's URL, for worker processes started by the test (the embedded
+    server of `make test` is a Unix socket directory)."""
     params = connection.settings_dict
-    credentials = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
-    return (f"postgres://{credentials}@{params['HOST'] or '127.0.0.1'}:"
-            f"{params['PORT'] or 5432}/{params['NAME']}")
+    credentials = user or (params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"]
+                                            else ""))
+    host = params["HOST"] or "127.0.0.1"
+    if host.startswith("/"):
+        return f"postgres://{credentials}@/{params['NAME']}?host={host}"
+    return f"postgres://{credentials}@{host}:{params['PORT'] or 5432}/{params['NAME']}"
 
 
 @pytest.fixture
@@ -207,3 +211,66 @@ def read(path: str) -> str:
             return handle.read()[-3000:]
     except OSError:
         return ""
+
+
+@pytest.fixture
+def limited_role() -> Iterator[str]:
+    """A database role that PostgreSQL allows 4 connections, with the test user's rights on
+    the test database's tables."""
+    role = f"limited_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT {ROLE_CONNECTION_LIMIT}")
+        cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    yield role
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE usename = %s", [role])
+        cursor.execute(f"DROP OWNED BY {role}")
+        cursor.execute(f"DROP ROLE {role}")
+
+
+ROLE_CONNECTION_LIMIT = 4
+WORKER_THREADS = 24
+
+
+def test_more_worker_threads_than_database_connections_still_complete_the_job(
+        store, owner_a, nodes, model_sandbox, worker_queue, limited_role, settings, tmp_path):
+    """24 threads waiting on a slow model through one database role that may open 4
+    connections: the pool (3 per process) holds a connection only while a thread does
+    database work, so every item ends, and never more than the pool is open."""
+    nodes["primary"].max_concurrency = WORKER_THREADS
+    nodes["primary"].save()
+    settings.GENERATION_TENANT_WINDOW = WORKER_THREADS
+    model_sandbox.state.set_behaviour("deepseek-chat", latency_ms=400)
+    env = benchmark.worker_environment(worker_queue, {
+        "DATABASE_URL": worker_database_url(limited_role), "DATABASE_POOL_MAX_SIZE": "3",
+        "GENERATION_TENANT_WINDOW": str(WORKER_THREADS)})
+    env["DJANGO_SETTINGS_MODULE"] = "config.test_settings"
+    log = str(tmp_path / "workers.log")
+    worker = benchmark.start_worker(worker_queue, f"limited-{uuid.uuid4().hex[:8]}",
+                                    pool="threads", concurrency=WORKER_THREADS, env=env,
+                                    log_path=log)
+    most_connections = 0
+
+    def count_connections():
+        nonlocal most_connections
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s",
+                           [limited_role])
+            most_connections = max(most_connections, cursor.fetchone()[0])
+        assert worker.poll() is None, f"the worker died: {read(log)}"
+
+    try:
+        with celery_worker.hard_deadline(KILL_TEST_DEADLINE_SECONDS):
+            job = start(store, owner_a, 60)
+            job = wait_until_final(job, 300, each_round=count_connections)
+    finally:
+        benchmark.stop_workers([worker])
+
+    counts = statuses(job)
+    assert counts == {Status.READY: 60}, f"{counts}\n{read(log)}"
+    assert job.status == GenerationJob.Status.COMPLETED
+    assert 0 < most_connections <= 3
+    assert "too many connections" not in read(log)
+    assert_charged_once(job)

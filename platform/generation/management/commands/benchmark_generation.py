@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import statistics
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.benchmark import OVERHEAD_TARGET_MS, THROUGHPUT_TARGET, Options, benchmark
+from kernel.processes import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -36,14 +39,14 @@ class Command(BaseCommand):
                             help="each worker's pool size (default: window / workers)")
         parser.add_argument("--window", type=int, default=None,
                             help="items in flight per tenant (default: C plus one per 16 slots)")
+        parser.add_argument("--database-pool", type=int, default=8,
+                            help="database connections per worker process, whatever its "
+                                 "thread count (DATABASE_POOL_MAX_SIZE)")
         parser.add_argument("--worker-log", default=None,
                             help="append the workers' output to this file")
 
     def handle(self, *args, skus, languages, concurrency, latency_ms, workers, pool,
-               threads_per_worker, window, worker_log, **options) -> None:
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("The generation benchmark needs PostgreSQL: the workers are "
-                               "separate processes (set DATABASE_URL).")
+               threads_per_worker, window, database_pool, worker_log, **options) -> None:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             raise CommandError("CELERY_TASK_ALWAYS_EAGER is on: the benchmark needs the broker.")
         if skus < 1 or concurrency < 1 or latency_ms < 1 or workers < 1:
@@ -52,10 +55,17 @@ class Command(BaseCommand):
                                                    if code.strip()),
                          concurrency=concurrency, latency_ms=latency_ms, workers=workers,
                          pool=pool, threads_per_worker=threads_per_worker, window=window,
-                         worker_log=worker_log)
+                         database_pool=database_pool, worker_log=worker_log)
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}, broker "
                           f"{settings.CELERY_BROKER_URL}")
-        report = benchmark(option, progress=self.stdout.write)
+        # A process manager's SIGTERM or a closed terminal ends the run like Ctrl-C: its
+        # clean-up stops the workers (they also die with this process: kernel.processes).
+        previous = stop_on_signals()
+        try:
+            report = benchmark(option, progress=self.stdout.write)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         target = THROUGHPUT_TARGET * report.ideal
         self.stdout.write(f"items: {report.items} ({report.statuses}), job {report.job_status}")
         self.stdout.write(f"wall time (first claim to last ending): {report.wall_seconds:.1f} s")
@@ -91,3 +101,15 @@ class Command(BaseCommand):
         met = report.ratio >= THROUGHPUT_TARGET and report.overhead_median < OVERHEAD_TARGET_MS
         self.stdout.write(self.style.SUCCESS("Targets met.") if met
                           else self.style.WARNING("Targets NOT met."))
+        self.stdout.write(json.dumps({
+            "skus": skus, "languages": list(option.languages), "concurrency": concurrency,
+            "latency_ms": latency_ms, "workers": workers, "database_pool": database_pool,
+            "items": report.items, "ready": report.ready,
+            "throughput_items_per_s": round(report.throughput, 2),
+            "ideal_items_per_s": round(report.ideal, 2), "ratio": round(report.ratio, 4),
+            "overhead_median_ms": round(report.overhead_median, 2),
+            "overhead_p95_ms": round(report.overhead(0.95), 2),
+            "worker_cpu_ms_per_item": round(report.worker_cpu_seconds / report.items * 1000, 2)
+            if report.items else None,
+            "cache_hit_share": round(report.cache_hit_share, 4),
+            "exactly_once": not report.problems, "targets_met": met}))

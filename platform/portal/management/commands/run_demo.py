@@ -23,18 +23,11 @@ from typing import IO
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.processes import Stopped, die_with_parent, stop_on_signals
 from portal import embedded_services
 from portal.demo_data import DEMO_PASSWORD, DemoAccount
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Stop(Exception):  # noqa: N818  (not an error: the way a stop signal ends the wait)
-    pass
-
-
-def _raise_stop(signum, frame):
-    raise Stop(signal.Signals(signum).name)
 
 
 def sandbox_env(port: int) -> dict[str, str]:
@@ -49,19 +42,6 @@ def sandbox_env(port: int) -> dict[str, str]:
             "ALIEXPRESS_APP_SECRET": shops.ALIEXPRESS_APP_SECRET}
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: its own process group (a terminal's Ctrl-C reaches only the
-    supervisor, which stops children in order), and SIGTERM if the supervisor dies even by
-    SIGKILL (Linux's PR_SET_PDEATHSIG)."""
-    os.setsid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the supervisor's own stop still applies
-        pass
-
-
 class Children:
     """The processes this command started, stopped together (each with its own children)."""
 
@@ -69,7 +49,7 @@ class Children:
         self.running: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, command: list[str], env: dict, **kwargs) -> subprocess.Popen:
-        child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent,  # noqa: S603, PLW1509
+        child = subprocess.Popen(command, env=env, preexec_fn=die_with_parent,  # noqa: S603, PLW1509
                                  **kwargs)
         self.running.append((name, child))
         return child
@@ -150,13 +130,13 @@ class Command(BaseCommand):
         use_sandbox = not {"TEMU_GATEWAY_URL", "ALIEXPRESS_GATEWAY_URL"} & set(os.environ)
         self._check_ports(addr, redis_port if "REDIS_URL" not in os.environ else None,
                           sandbox_port if use_sandbox else None, model_sandbox_port)
-        previous = {signum: signal.signal(signum, _raise_stop) for signum in STOP_SIGNALS}
+        previous = stop_on_signals(STOP_SIGNALS)
         children, servers = Children(), []
         try:
             env = self._environment(addr, servers, redis_port)
             self._run(env, children, addr=addr, sandbox_port=sandbox_port if use_sandbox else None,
                       model_sandbox_port=model_sandbox_port)
-        except Stop as stop:
+        except Stopped as stop:
             self.stdout.write(f"\nStopping ({stop})…")
         finally:
             for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the stop short
@@ -259,7 +239,7 @@ class Command(BaseCommand):
 def _run(command: list[str], env: dict) -> str:
     """Run a preparation step to its end (stopped with the rest on a stop signal)."""
     result = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True,  # noqa: S603
-                            check=False, preexec_fn=_die_with_parent)  # noqa: PLW1509
+                            check=False, preexec_fn=die_with_parent)  # noqa: PLW1509
     if result.returncode:
         raise CommandError(f"{command[2]} failed (exit status {result.returncode}); see its "
                            f"output above.")
