@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from django.db import models
 
+from kernel import log_context
+
 if TYPE_CHECKING:
     from tenants.models import Tenant
 
@@ -43,7 +45,8 @@ def require_tenant() -> Tenant:
 def tenant_scope(tenant: Tenant | None) -> Iterator[Tenant | None]:
     token = _current_tenant.set(tenant)
     try:
-        yield tenant
+        with log_context.bound(tenant_id=tenant.pk if tenant is not None else None):
+            yield tenant
     finally:
         _current_tenant.reset(token)
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "django_q",
+    "django_prometheus",
     # Ours
     "tenants",
     "audit",
@@ -54,9 +55,12 @@ INSTALLED_APPS = [
     "generation",
     "review",
     "billing",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "kernel.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -124,7 +128,7 @@ if DATABASE_POOL_MAX_SIZE:
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE,
         # How long a thread waits for a free connection before its work fails (and is retried).
-        "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=30.0),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0),
         "max_idle": 300, "reset": reset_pooled_connection,
     }
 else:
@@ -178,7 +182,7 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # Internationalisation: Simplified Chinese first, English one click away.
 LANGUAGE_CODE = "zh-hans"
@@ -317,10 +321,22 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 
+# LOG_FORMAT=json: one JSON object a line, with the request, tenant, job and item ids
+# (kernel.log_context), for a log pipeline; else plain text for people.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "kernel.log_context.LogContextFilter"}},
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+                        "%(tenant_id)s %(job_id)s %(item_id)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level"}},
+        "text": {"format": "%(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"],
+                             "formatter": "json" if LOG_FORMAT == "json" else "text"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"},
                 # The demo's embedded servers narrate every start and stop at INFO.
@@ -393,6 +409,7 @@ MIDDLEWARE.insert(MIDDLEWARE.index("csp.middleware.CSPMiddleware") + 1,
 # NUL characters in any request input answer 400 before a view reads them (PostgreSQL text
 # cannot hold them); last, so that the error page knows the user and the tenant.
 MIDDLEWARE.append("portal.input_guard.InputGuardMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -412,3 +429,14 @@ PERMISSIONS_POLICY = {feature: [] for feature in (
     "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment",
     "picture-in-picture", "publickey-credentials-get", "screen-wake-lock", "usb",
     "xr-spatial-tracking")}
+
+# Operations (docs/ops/README.md): Prometheus scrapes /metrics with this bearer token;
+# errors go to Sentry when a DSN is set.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False,
+                    environment=env("SENTRY_ENVIRONMENT", default="production"),
+                    traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))

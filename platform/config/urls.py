@@ -9,6 +9,7 @@ from billing import webhooks as billing_webhooks
 from catalog import api as catalog_api
 from generation import api as generation_api
 from generation import console_urls as generation_console_urls
+from operations import views as operations_views
 from portal import views as portal_views
 from review import api as review_api
 from stores import api as store_api
@@ -56,7 +57,9 @@ console_urlpatterns = [
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
-    path("healthz", portal_views.healthz, name="healthz"),
+    path("healthz", operations_views.healthz, name="healthz"),
+    path("readyz", operations_views.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
     # Public, but every request must carry a valid Stripe signature (billing/webhooks.py).
     path("billing/stripe/webhook/", billing_webhooks.stripe_webhook, name="stripe_webhook"),
     path("accounts/", include("allauth.urls")),

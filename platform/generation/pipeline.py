@@ -45,6 +45,7 @@ from generation.models import (
     TenantBannedWord,
 )
 from generation.prechecks import main_image_url
+from kernel import log_context
 
 Status = GenerationItem.Status
 JobStatus = GenerationJob.Status
@@ -216,12 +217,18 @@ def _on_connection(sender, connection, **kwargs) -> None:
 
 
 def _run(item_id: int, keep_next_until: float) -> Ending | None:
+    with log_context.bound(item_id=item_id):
+        return _run_claimed(item_id, keep_next_until)
+
+
+def _run_claimed(item_id: int, keep_next_until: float) -> Ending | None:
     claimed = claim(item_id)
     if claimed is None:
         return None
     item, token = claimed
     try:
-        ending = _carry(item, token)
+        with log_context.bound(job_id=item.job_id):
+            ending = _carry(item, token)
     except DatabaseError:
         _hand_back(item, token)
         raise

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
@@ -35,10 +35,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def console_home(request: HttpRequest) -> HttpResponse:
     return redirect("console_tenants")
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

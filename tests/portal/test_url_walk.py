@@ -330,6 +330,10 @@ PUBLIC_ROUTES = {
     "account_email_verification_sent",
     "account_inactive",
     "healthz",
+    # Readiness tells only which dependencies answer (no tenant data); metrics answer 404
+    # without the scraper's bearer token (tests/operations).
+    "readyz",
+    "metrics",
     "set_language",
     "api_schema",
     "api_docs",

@@ -1,0 +1,1 @@
+"""Running the platform: health and readiness, Prometheus metrics (see docs/ops/)."""
