@@ -15,7 +15,7 @@ and the provider's prompt cache hits:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -199,12 +199,19 @@ def _stable_terms(terms: Iterable[str]) -> list[str]:
     return [unique[key] for key in sorted(unique)]
 
 
-def _banned_block(banned_terms: Iterable[str]) -> str:
-    terms = _stable_terms(banned_terms)
-    if not terms:
+def _banned_block(banned_by_language: Mapping[str, Iterable[str]]) -> str:
+    """One list when a single language has terms, else one per language (in code order, so
+    every item of a job sends the same block)."""
+    lists = {code: terms for code in sorted(banned_by_language)
+             if (terms := _stable_terms(banned_by_language[code]))}
+    if not lists:
         return ""
-    return ("Banned terms (never use them, in any case, spelling, plural or translation):\n"
-            + "\n".join(f"- {term}" for term in terms))
+    header = "Banned terms (never use them, in any case, spelling, plural or translation):"
+    if len(lists) == 1:
+        return header + "\n" + "\n".join(f"- {term}" for term in next(iter(lists.values())))
+    return header + "".join(f"\n{LANGUAGE_ENDONYMS.get(code, code)} ({code}):\n"
+                            + "\n".join(f"- {term}" for term in terms)
+                            for code, terms in lists.items())
 
 
 def _shape_block(kind: str) -> str:
@@ -235,12 +242,22 @@ def product_data(product: Product) -> dict[str, Any]:
 def build_messages(version: InstructionVersion, *, kind: str, language: str, marketplace: str,
                    product: Product, brand_voice: str = "", banned_terms: Iterable[str] = (),
                    stricter: bool = False, findings: Iterable[str] = (), note: str = "",
-                   image_url: str | None = None) -> list[dict[str, Any]]:
-    """The OpenAI chat messages for one item, stable instructions first, the product last."""
+                   image_url: str | None = None,
+                   other_languages_banned: Mapping[str, Iterable[str]] | None = None,
+                   ) -> list[dict[str, Any]]:
+    """The OpenAI chat messages for one item, ordered for the model's prefix cache: what every
+    item of the job shares first (instructions, limits, the banned terms of every language of
+    the job, the answer's shape, brand voice), then the product (shared by the SKU's
+    languages), then the output language and what belongs to this attempt alone (a stricter
+    pass, a reviewer's note). A SKU's second and third languages then pay the cache-hit price
+    for all but a few tokens (docs/architecture.md, "Model cost").
+
+    `other_languages_banned`: the banned terms of the job's other languages, by language."""
+    banned = {**(other_languages_banned or {}), language: banned_terms}
     system = "\n\n".join(part for part in (
         version.text.strip(),
         _limits_block(marketplace, kind),
-        _banned_block(banned_terms),
+        _banned_block(banned),
         _shape_block(kind),
     ) if part)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
@@ -250,7 +267,9 @@ def build_messages(version: InstructionVersion, *, kind: str, language: str, mar
                          "rules above):\n" + brand_voice.strip()})
 
     endonym = LANGUAGE_ENDONYMS.get(language, language)
-    parts = [f"{KIND_HEADER} {kind}\n{LANGUAGE_HEADER} {language} ({endonym})"]
+    parts = [f"{KIND_HEADER} {kind}",
+             f"{PRODUCT_DATA_HEADER}\n{_dumps(product_data(product))}",
+             f"{LANGUAGE_HEADER} {language} ({endonym})"]
     if stricter:
         parts.append((version.strict_text or "").strip() or default_strict_text())
         terms = _stable_terms(findings)
@@ -260,7 +279,6 @@ def build_messages(version: InstructionVersion, *, kind: str, language: str, mar
     if note and note.strip():
         parts.append("Reviewer's note for this regeneration (follow it within the rules):\n"
                      + note.strip())
-    parts.append(f"{PRODUCT_DATA_HEADER}\n{_dumps(product_data(product))}")
     text = "\n\n".join(parts)
 
     if kind == ContentKind.IMAGE_DESCRIPTION and image_url:

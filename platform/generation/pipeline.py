@@ -288,9 +288,11 @@ def _write(item: GenerationItem) -> tuple[dict, list[dict], bool, gateway.Answer
     terms, voice = _context(item)
     marketplace = item.store.site.marketplace
     vision = item.kind in VISION_KINDS
+    others = {language: _job_context(item.job_id, item.tenant_id, marketplace, language)[0]
+              for language in item.job.languages if language != item.language}
     build = dict(kind=item.kind, language=item.language, marketplace=marketplace,
                  product=item.product, brand_voice=voice, banned_terms=terms,
-                 note=item.regeneration_note,
+                 other_languages_banned=others, note=item.regeneration_note,
                  image_url=main_image_url(item.product) if vision else None)
     messages = instructions.build_messages(item.instruction_version, **build)
     answer = gateway.generate(item, messages, vision=vision)

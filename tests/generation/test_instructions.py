@@ -220,7 +220,11 @@ def test_retire_takes_a_version_out_of_use(version, platform_admin):
 
 # The messages of one request -----------------------------------------------------------------
 
-def test_messages_put_the_instructions_first_and_the_product_last(version):
+def product_json(text: str) -> dict:
+    return json.loads(text.split(PRODUCT_DATA_HEADER + "\n", 1)[1].splitlines()[0])
+
+
+def test_messages_put_the_instructions_first_then_the_product_then_the_language(version):
     messages = build_messages(version, kind="title", language="fr", marketplace="temu",
                               product=make_product(), banned_terms=["best", "#1"])
 
@@ -237,9 +241,9 @@ def test_messages_put_the_instructions_first_and_the_product_last(version):
     text = user_text(messages)
     lines = text.splitlines()
     assert lines[0] == f"{KIND_HEADER} title"
-    assert lines[1] == f"{LANGUAGE_HEADER} fr (Français)"
-    assert lines[-2] == PRODUCT_DATA_HEADER
-    data = json.loads(lines[-1])
+    assert lines[2] == PRODUCT_DATA_HEADER
+    assert lines[-1] == f"{LANGUAGE_HEADER} fr (Français)"
+    data = json.loads(lines[3])
     assert data == {
         "title": "Stainless steel insulated water bottle 750 ml",
         "category": "Home & Kitchen > Drinkware",
@@ -249,9 +253,29 @@ def test_messages_put_the_instructions_first_and_the_product_last(version):
         "description": "Double-walled bottle.",
         "price": "19.90", "currency": "EUR",
     }
-    assert lines[-1] == json.dumps(data, ensure_ascii=False, sort_keys=True,
-                                   separators=(",", ":"))
+    assert lines[3] == json.dumps(data, ensure_ascii=False, sort_keys=True,
+                                  separators=(",", ":"))
     assert "STRICT COMPLIANCE" not in text
+
+
+def test_the_languages_of_one_sku_share_all_but_the_language_line(version):
+    """The model's prefix cache then serves a SKU's second and third languages: the banned
+    terms of every language of the job are in the shared system message."""
+    banned = {"en": ["best", "#1"], "fr": ["meilleur"], "de": ["bester"]}
+    product = make_product()
+
+    def messages_for(language: str) -> list[dict]:
+        return build_messages(version, kind="title", language=language, marketplace="temu",
+                              product=product, banned_terms=banned[language],
+                              other_languages_banned={code: terms for code, terms
+                                                      in banned.items() if code != language})
+
+    english, french, german = (messages_for(code) for code in ("en", "fr", "de"))
+    assert english[:-1] == french[:-1] == german[:-1]
+    assert "- meilleur" in english[0]["content"] and "- bester" in english[0]["content"]
+    head = user_text(english).rsplit(LANGUAGE_HEADER, 1)[0]
+    assert user_text(french).startswith(head) and user_text(german).startswith(head)
+    assert user_text(french).endswith(f"{LANGUAGE_HEADER} fr (Français)")
 
 
 def test_two_products_share_the_whole_prefix_so_the_cache_can_hit(version):
@@ -277,7 +301,7 @@ def test_aliexpress_limits_are_used_for_aliexpress(library):
 
     assert "title: at most 128" in messages[0]["content"]
     assert LENGTH_LIMITS["aliexpress"]["title"]["title"] == 128
-    assert user_text(messages).splitlines()[1] == f"{LANGUAGE_HEADER} ru (Русский)"
+    assert user_text(messages).splitlines()[-1] == f"{LANGUAGE_HEADER} ru (Русский)"
 
 
 def test_brand_voice_is_the_second_system_message(version):
@@ -304,7 +328,8 @@ def test_strict_text_and_findings_only_when_stricter(version):
     text = user_text(strict)
     assert version.strict_text in text
     assert "- No. 1\n- best" in text or "- best\n- No. 1" in text
-    assert text.index("STRICT COMPLIANCE") < text.index(PRODUCT_DATA_HEADER)
+    assert text.index(PRODUCT_DATA_HEADER) < text.index(LANGUAGE_HEADER) \
+        < text.index("STRICT COMPLIANCE")
     assert text.startswith(f"{KIND_HEADER} title\n")
     # The cached prefix is the same as for a first attempt.
     assert strict[:-1] == plain[:-1]
@@ -318,12 +343,13 @@ def test_stricter_falls_back_to_the_shipped_strict_text(version, platform_admin)
     assert "STRICT COMPLIANCE" in user_text(messages)
 
 
-def test_reviewer_note_is_included_before_the_product(version):
+def test_reviewer_note_comes_after_the_product_and_the_language(version):
     messages = build_messages(version, kind="title", language="it", marketplace="temu",
                               product=make_product(), note="Mention the 750 ml capacity.")
     text = user_text(messages)
     assert "Mention the 750 ml capacity." in text
-    assert text.index("Mention the 750 ml") < text.index(PRODUCT_DATA_HEADER)
+    assert text.index(PRODUCT_DATA_HEADER) < text.index(LANGUAGE_HEADER) \
+        < text.index("Mention the 750 ml")
 
 
 def test_image_description_sends_the_image(library):
@@ -348,5 +374,5 @@ def test_image_description_sends_the_image(library):
 def test_long_descriptions_are_cut(version):
     messages = build_messages(version, kind="title", language="en", marketplace="temu",
                               product=make_product(description="x" * 10_000))
-    data = json.loads(user_text(messages).splitlines()[-1])
+    data = product_json(user_text(messages))
     assert len(data["description"]) <= instructions.DESCRIPTION_LIMIT + 1
