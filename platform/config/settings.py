@@ -1,8 +1,8 @@
 """Settings for the listing-AI platform, read from the environment.
 
-Every variable is documented in docs/configuration.md. With DEBUG and no DATABASE_URL the
-product runs as the local demo: the embedded PostgreSQL that `make run` starts in var/postgres,
-e-mail to the console.
+Every variable is documented in the README's "Configuration" table (a test checks it). With
+DEBUG and no DATABASE_URL the product runs as the local demo: the embedded PostgreSQL that
+`make run` starts in var/postgres, e-mail to the console.
 """
 
 from pathlib import Path
@@ -14,11 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from config.database import database_settings, embedded_database_url, reset_pooled_connection
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+env = environ.Env()
 # Local state of the demo and the test command (embedded servers, uploads); a test of the demo
 # itself points it elsewhere.
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
-
-env = environ.Env()
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 # Only the local demo has a default key. Without DEBUG an empty key lets commands that sign
