@@ -169,3 +169,26 @@ def test_the_test_command_starts_embedded_servers_when_none_answers(tmp_path):
     assert "Database: embedded PostgreSQL 18" in done.stdout
     assert f"reached postgres://postgres@/listing_ai?host={pgdata}" in done.stdout
     assert not (pgdata / "postmaster.pid").exists()
+
+
+def test_the_test_command_stopped_by_a_signal_stops_its_command_and_the_servers(tmp_path):
+    pgdata = tmp_path / "pg"
+    marker = tmp_path / "child.pid"
+    env = demo_environment(tmp_path / "var")
+    sleeper = (f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); "
+               "time.sleep(120)")
+    process = subprocess.Popen(
+        [*MANAGE, "with_services", "--pgdata", str(pgdata), "--redis-port", str(free_port()),
+         "--local-postgres", "127.0.0.1:1", "--local-redis", "redis://127.0.0.1:1",
+         "--", sys.executable, "-c", sleeper],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    child = psutil.Process(int(marker.read_text()))
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert not (pgdata / "postmaster.pid").exists()

@@ -8,12 +8,15 @@ started for the command's run and stopped after it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.processes import Stopped, die_with_parent, stop_on_signals
 from portal import embedded_services
 
 # Separate Redis databases: the cache is flushed between tests, the Celery broker is not.
@@ -39,18 +42,31 @@ class Command(BaseCommand):
                local_redis: str, command: list[str], **options):
         env = dict(os.environ)
         started = []
+        # Ctrl-C, SIGTERM, SIGHUP: stop the command (all of its processes), then the servers.
+        previous = stop_on_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        child = None
         try:
             env["DATABASE_URL"], database = self._database(pgdata, local_postgres, started)
             env.update(self._redis(redis_port, local_redis, started))
             self.stdout.write(f"Database: {database} · Redis: {env['REDIS_URL']}")
             self.stdout.flush()
-            result = subprocess.run(command, env=env, check=False)  # noqa: S603
+            child = subprocess.Popen(command, env=env,  # noqa: S603
+                                     preexec_fn=die_with_parent)  # noqa: PLW1509
+            returncode = child.wait()
+        except Stopped as stop:
+            if child is not None:
+                with suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
+                child.wait()
+            raise CommandError(f"Stopped ({stop}).") from None
         finally:
             for server in reversed(started):
                 server.stop()
-        if result.returncode:
-            raise CommandError(f"{' '.join(command)} failed (exit status {result.returncode}).",
-                               returncode=result.returncode)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if returncode:
+            raise CommandError(f"{' '.join(command)} failed (exit status {returncode}).",
+                               returncode=returncode)
 
     def _database(self, pgdata: str, local: str, started: list) -> tuple[str, str]:
         if os.environ.get("DATABASE_URL"):
