@@ -18,7 +18,7 @@ test-steps:
 	$(BIN)/python manage.py compile_translations --settings=config.test_settings
 	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

@@ -142,9 +142,12 @@ def run_workers(fixture: Fixture, reservations: int, workers: int,
     returns the summed outcome and the wall-clock seconds from the common start."""
     shares = [range(w, reservations, workers) for w in range(workers)]
     total = Outcome()
+    connections.close_all()  # with a pool: the workers may need every connection of it
     if processes:
         context = multiprocessing.get_context("fork")
-        connections.close_all()
+        # A child must not inherit the pool: its connections' sockets would be shared.
+        for conn in connections.all(initialized_only=True):
+            conn.close_pool()
         start, results = context.Barrier(workers + 1), context.Queue()
         children = [context.Process(target=_process_main, args=(fixture, share, start, results))
                     for share in shares]

@@ -41,6 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args, pgdata: str, redis_port: int, local_postgres: str,
                local_redis: str, command: list[str], **options):
         env = dict(os.environ)
+        # manage.py set this for itself; the command chooses its own settings (pytest's are
+        # config.test_settings, which an inherited config.settings would override).
+        env.pop("DJANGO_SETTINGS_MODULE", None)
         started = []
         # Ctrl-C, SIGTERM, SIGHUP: stop the command (all of its processes), then the servers.
         previous = stop_on_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
