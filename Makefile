@@ -28,11 +28,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used);
+# Chinese pages need a CJK font to be read in screenshots.
 browser:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else echo "Install Chromium first: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; \
+	  else echo "Install Chromium and a CJK font first: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; fi; }
 
 # Developers: refresh the catalogues after changing user-facing strings (needs GNU gettext).
 messages: install
