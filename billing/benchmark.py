@@ -130,9 +130,7 @@ def _work(fixture: Fixture, indices: range, outcome: Outcome, start) -> Outcome:
 
 
 def _process_main(fixture: Fixture, indices: range, start, results) -> None:
-    # A forked child must never talk on the parent's connection: forget it, open its own.
-    for conn in connections.all(initialized_only=True):
-        conn.connection = None
+    # The child has forgotten the parent's connections (config.database) and opens its own.
     results.put(_work(fixture, indices, Outcome(), start))
 
 
@@ -145,9 +143,6 @@ def run_workers(fixture: Fixture, reservations: int, workers: int,
     connections.close_all()  # with a pool: the workers may need every connection of it
     if processes:
         context = multiprocessing.get_context("fork")
-        # A child must not inherit the pool: its connections' sockets would be shared.
-        for conn in connections.all(initialized_only=True):
-            conn.close_pool()
         start, results = context.Barrier(workers + 1), context.Queue()
         children = [context.Process(target=_process_main, args=(fixture, share, start, results))
                     for share in shares]

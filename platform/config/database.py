@@ -6,6 +6,7 @@ Nothing here starts a server: this module only tells where the database is.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -55,3 +56,29 @@ def reset_pooled_connection(conn) -> None:
     generation pipeline's asynchronous commit (generation.pipeline)."""
     conn.autocommit = True  # the pool has rolled back whatever was left open
     conn.execute("RESET synchronous_commit")
+
+
+# A forked child (django-q's cluster, Celery's prefork pool, multiprocessing) inherits its
+# parent's pools and open connections: their sockets are the parent's sessions, and two
+# processes talking on one socket hang or corrupt both. The child forgets them (kept here, so
+# they are never used nor closed: psycopg closes nothing in a process that did not open it) and
+# opens its own pool on first use.
+_inherited_from_parent: list = []
+
+
+def forget_parent_connections() -> None:
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    _inherited_from_parent.extend(DatabaseWrapper._connection_pools.values())
+    DatabaseWrapper._connection_pools.clear()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _inherited_from_parent.append(conn.connection)
+            conn.connection = None
+
+
+def forget_parent_connections_in_forked_children() -> None:
+    if not getattr(forget_parent_connections_in_forked_children, "registered", False):
+        os.register_at_fork(after_in_child=forget_parent_connections)
+        forget_parent_connections_in_forked_children.registered = True

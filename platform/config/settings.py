@@ -11,7 +11,12 @@ import environ
 from csp import constants as csp_constants
 from django.utils.translation import gettext_lazy as _
 
-from config.database import database_settings, embedded_database_url, reset_pooled_connection
+from config.database import (
+    database_settings,
+    embedded_database_url,
+    forget_parent_connections_in_forked_children,
+    reset_pooled_connection,
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 env = environ.Env()
@@ -132,6 +137,7 @@ if DATABASE_POOL_MAX_SIZE:
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+forget_parent_connections_in_forked_children()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

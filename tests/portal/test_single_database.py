@@ -66,3 +66,47 @@ def test_api_filters_with_huge_integers_answer_normally(tenant_a, owner_a, path)
     client = english_client(owner_a, tenant_a)
     for parameter in ("store", "job"):
         assert client.get(path, {parameter: str(2**64)}).status_code in (200, 400)
+
+
+FORK_CHECK = """
+import os, django
+django.setup()
+from django.db import connection
+
+def backend() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+parent = backend()
+reader, writer = os.pipe()
+child = os.fork()
+if child == 0:
+    os.write(writer, str(backend()).encode())
+    connection.close()
+    os._exit(0)
+_, status = os.waitpid(child, 0)
+print(parent, os.read(reader, 32).decode(), backend(), status)
+"""
+
+
+@pytest.mark.parametrize("pool_size", ["0", "2"])
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(pool_size):
+    """django-q's cluster and Celery's prefork pool fork: a child that used its parent's
+    pooled connection shared the socket with it and both hung (seen in `make run`)."""
+    from django.conf import settings
+
+    env = {**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "config.settings",
+           "DATABASE_POOL_MAX_SIZE": pool_size,
+           "DATABASE_URL": _url_of(settings.DATABASES["default"])}
+    result = subprocess.run([".venv/bin/python", "-c", FORK_CHECK], env=env, timeout=60,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    parent, child, parent_again, status = result.stdout.split()
+    assert child != parent and status == "0"
+    assert parent_again == parent  # the parent's session survived the child
+
+
+def _url_of(database: dict) -> str:
+    # The maintenance database: any session will do, and it exists before the test database.
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/postgres"
