@@ -352,6 +352,8 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "duplicate": duplicate,
         "events": events,
         "publish_error": publish_error,
+        "check_findings": [{**entry, "label": field_label(entry["path"])}
+                           for entry in selectors.check_findings(review)],
         "publishable_kind": publishing.is_publishable_kind(item.kind)
         and review.destination == Review.Destination.LISTING,
         "store_refusal": _explained(store_refusal) if store_refusal else None,
