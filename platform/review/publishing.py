@@ -5,9 +5,45 @@
   BATCH_SIZE items (`review.tasks.publish_batch_task`).
 - `publish_batch(store, review_ids)` (the task's body) sends each item through the
   connector's partial update, one request per item, within the store's request budget and the
-  app's rate limit (both enforced by the connector). Idempotent: an item is published only
-  while it is still queued (`publish_pending`), under a row lock, so a redelivered or
-  duplicated task does nothing twice.
+  app's rate limit (both enforced by the connector).
+- `recover_stalled_publications()` (housekeeping, django-q2 every minute) sends again the
+  queued items that no live attempt holds.
+
+Publishing always ends (publish recovery). A publish task first claims its items
+(`publish_claim`, a random token) with a lease (`publish_lease_expires_at`, now +
+PUBLISH_LEASE_SECONDS, renewed before each item: the batch's heartbeat); a queued item nobody
+has claimed yet has a lease of PUBLISH_DISPATCH_LEASE_SECONDS. Row locks are held only for the
+short transactions around each step, never during an HTTP call, so a worker killed mid-call
+leaves committed, readable state behind:
+  1. claim (attempts + 1);
+  2. if an earlier attempt marked a write as sent (`publish_write_sent_at`) and did not end,
+     read the listing (goods detail, in the item's language): if it shows exactly the fields
+     this update would send, the earlier write landed: record it as published (audit:
+     `confirmed_by_reading_listing`), send nothing; if the listing cannot be read, fail with
+     ERR_PUBLISH_UNCONFIRMED and keep the mark (the next attempt reads again);
+  3. our compliance filter again and the marketplace's own check (below);
+  4. mark the write as sent (committed, and only while the claim is still ours: an attempt
+     whose lease was taken over stops here), then send it;
+  5. record the end. A failure with no answer (ERR_MARKETPLACE_UNAVAILABLE: timeout, reset,
+     unreadable answer) may still have landed: the listing is read at once, and the item is
+     published if it shows the text, else failed with the code. A refusal by the gateway
+     (403, expired token, ...) is failed with its code and clears the mark.
+Housekeeping takes over items whose lease ran out (the worker died, the message was lost):
+it clears the claim and enqueues them again; a person publishing a stalled item again does the
+same instead of being told "already queued". A live attempt (lease not over) is left alone, and
+a duplicate or redelivered task finds its items held or ended and does nothing. The lease must
+outlast one item's worst case (timeout x rate-limit retries); if it did not, a slow attempt
+that lost its claim still records a confirmed publication, never a failure over the new one.
+
+The pre-publish check. Before a text is sent, our compliance filter runs again (the ISV's and
+the tenant's banned words may have changed since approval) and the marketplace is asked too:
+Temu through its own check (`temu.local.goods.illegal.vocabulary.check` with goodsName,
+goodsDesc, bulletPoints; search terms are not among its fields), AliExpress, which has no
+separate check, by its content rules applied to the edit itself (refused with its findings).
+Both answers are recorded on the item (`publish_check`). What either refuses is not published:
+the item goes back to *waiting for review* with ERR_CONTENT_REJECTED (ours) or
+ERR_MARKETPLACE_CONTENT_REJECTED (the marketplace's) and the findings, which the reviewer sees
+translated (`selectors.check_findings`); approving the same text unchanged is refused.
 
 The AI-assisted flag: every update is sent with `ai_assisted=True`. There is no parameter to
 turn it off: marketplace policy, and a missing flag costs the seller credit points.
@@ -357,11 +393,11 @@ def _claim(store: Store, review_ids: list[int], claim: str) -> set[int]:
     out); the others belong to a live attempt or are done."""
     now = timezone.now()
     with transaction.atomic():
-        free = (Review.unscoped.select_for_update(of=("self",), skip_locked=True)
+        free = (Review.unscoped.select_for_update(of=("self",))
                 .filter(pk__in=review_ids, store=store, publish_pending=True)
                 .filter(Q(publish_claim="") | Q(publish_lease_expires_at__lt=now)
                         | Q(publish_lease_expires_at__isnull=True))
-                .values_list("pk", flat=True))
+                .order_by("pk").values_list("pk", flat=True))
         ids = set(free)
         Review.unscoped.filter(pk__in=ids).update(
             publish_claim=claim, publish_lease_expires_at=now + _lease(), updated_at=now)

@@ -92,7 +92,7 @@ def test_a_worker_killed_mid_batch_every_item_ends_and_the_sandbox_agrees(
     sandbox holds exactly one update per published item and none for the others."""
     settings.PUBLISH_LEASE_SECONDS = LEASE_SECONDS
     settings.PUBLISH_DISPATCH_LEASE_SECONDS = LEASE_SECONDS
-    sandbox.state.update_answer_delay_seconds = 0.5
+    sandbox.state.update_answer_delay_seconds = 1.0
     desk = sandbox_desk
     reviews = []
     for index in range(ITEMS):
