@@ -369,7 +369,8 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "can_reject": can_review and review.status in services.REVISABLE,
         "can_regenerate": can_review and review.status in services.RETURNABLE,
         "may_publish_now": review.status in publishing.PUBLISHABLE_STATUSES
-        and not review.publish_pending,
+        and (not review.publish_pending or publishing.is_stalled(review)),
+        "publish_stalled": publishing.is_stalled(review),
         "edit_fields": extra.pop("edit_fields", None) or edit_fields(review),
         **extra,
     }

@@ -204,3 +204,25 @@ def test_the_housekeeping_schedule_exists():
 
     schedule = Schedule.objects.get(func="review.publishing.recover_stalled_publications")
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+
+
+def test_the_item_page_offers_to_publish_a_stalled_item_again(
+        sandbox_desk, sandbox, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from tests.conftest import english_client
+
+    review = approved(sandbox_desk)
+    queue_without_running(sandbox_desk, [review], django_capture_on_commit_callbacks)
+    client = english_client(sandbox_desk.reviewer, sandbox_desk.tenant)
+    page = client.get(reverse("review_item", args=[review.pk])).content.decode()
+    assert 'id="publish-form"' not in page and "publish-stalled" not in page  # still live
+
+    die_mid_attempt(review, wrote=True)
+    page = client.get(reverse("review_item", args=[review.pk])).content.decode()
+    assert "publish-stalled" in page and 'id="publish-form"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("review_publish", args=[review.pk]))
+    review.refresh_from_db()
+    assert review.status == Status.PUBLISHED
+    assert len(sandbox.state.updates) == 1
