@@ -380,7 +380,12 @@ def publish_batch(store: Store, review_ids: list[int]) -> list[Outcome]:
             outcome = _finish(review_id, claim, _failed_with(refused, refused_message,
                                                              counts_attempt=True))
         else:
-            outcome, store_error = _publish_one(store, connector, review_id, claim)
+            try:
+                outcome, store_error = _publish_one(store, connector, review_id, claim)
+            except Exception:  # a bug must not leave the item queued (and retried) for ever
+                logger.exception("Publishing review %s failed unexpectedly", review_id)
+                outcome, store_error = _finish(review_id, claim, _failed_with(
+                    UNEXPECTED, explain(UNEXPECTED), keep_in_doubt=True)), None
             if store_error is not None:
                 refused, refused_message = store_error, explain(store_error)
         if outcome is not None:

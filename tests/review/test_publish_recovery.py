@@ -226,3 +226,19 @@ def test_the_item_page_offers_to_publish_a_stalled_item_again(
     review.refresh_from_db()
     assert review.status == Status.PUBLISHED
     assert len(sandbox.state.updates) == 1
+
+
+def test_a_bug_before_the_call_ends_the_item_instead_of_retrying_it_for_ever(
+        sandbox_desk, sandbox, monkeypatch, django_capture_on_commit_callbacks):
+    def broken(review, content):
+        raise RuntimeError("filter bug")
+
+    monkeypatch.setattr(publishing, "_our_findings", broken)
+    first, second = approved(sandbox_desk, 0), approved(sandbox_desk, 1)
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(sandbox_desk.tenant):
+        publishing.queue_publication([first, second], by=sandbox_desk.reviewer)
+    for review in (first, second):
+        review.refresh_from_db()
+        assert review.status == Status.PUBLISH_FAILED and not review.publish_pending
+        assert review.publish_error_code == "ERR_MARKETPLACE_UNAVAILABLE"
+    assert publishing.recover_stalled_publications() == 0
