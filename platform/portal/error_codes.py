@@ -124,6 +124,11 @@ _CODES = [
                 "differs from ours)."),
               _("The item is back in review with the marketplace's findings: edit the text "
                 "and approve it again.")),
+    ErrorCode("ERR_PUBLISH_STALLED",
+              _("Publishing stopped several times without an answer: each time, the worker "
+                "handling it ended."),
+              _("Publish again (the listing is read first, so nothing is sent twice); if it "
+                "keeps happening, ISV staff check the workers' logs.")),
     ErrorCode("ERR_PUBLISH_UNCONFIRMED",
               _("The update was sent, but the marketplace could not be asked whether it "
                 "arrived."),

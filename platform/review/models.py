@@ -101,6 +101,10 @@ class Review(TenantOwnedModel):
     publish_lease_expires_at = models.DateTimeField(
         _("publish lease expires at"), null=True, blank=True,
         help_text=_("An attempt that has not finished by then is taken over by housekeeping."))
+    publish_takeovers = models.PositiveSmallIntegerField(
+        _("publish takeovers"), default=0,
+        help_text=_("How often housekeeping took this publication over from an attempt that "
+                    "stopped answering (since it was last queued)."))
     publish_write_sent_at = models.DateTimeField(
         _("write sent at"), null=True, blank=True,
         help_text=_("A content update was sent and its outcome is not known yet."))

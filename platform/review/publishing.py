@@ -29,9 +29,11 @@ leaves committed, readable state behind:
      published if it shows the text, else failed with the code. A refusal by the gateway
      (403, expired token, ...) is failed with its code and clears the mark.
 Housekeeping takes over items whose lease ran out (the worker died, the message was lost):
-it clears the claim and enqueues them again; a person publishing a stalled item again does the
-same instead of being told "already queued". A live attempt (lease not over) is left alone, and
-a duplicate or redelivered task finds its items held or ended and does nothing. The lease must
+it clears the claim and enqueues them again, at most MAX_TAKEOVERS times per publish request
+(then the item fails with ERR_PUBLISH_STALLED, its write still marked if one was in doubt); a
+person publishing a stalled item again does the same instead of being told "already queued". A
+live attempt (lease not over) is left alone, and a duplicate or redelivered task finds its
+items held or ended and does nothing. The lease must
 outlast one item's worst case (timeout x rate-limit retries); if it did not, a slow attempt
 that lost its claim still records a confirmed publication, never a failure over the new one.
 
@@ -90,7 +92,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -128,6 +130,9 @@ NOT_CONNECTED = "ERR_REVIEW_STORE_NOT_CONNECTED"
 UNEXPECTED = "ERR_MARKETPLACE_UNAVAILABLE"
 MARKETPLACE_REJECTED = "ERR_MARKETPLACE_CONTENT_REJECTED"
 PUBLISH_UNCONFIRMED = "ERR_PUBLISH_UNCONFIRMED"
+PUBLISH_STALLED = "ERR_PUBLISH_STALLED"
+# Housekeeping takes an item over at most this often per publish request, then fails it.
+MAX_TAKEOVERS = 5
 # Failures after which a sent write may still have landed (no answer, or one we could not
 # read): the listing is read to find out.
 UNKNOWN_OUTCOME = frozenset({"ERR_MARKETPLACE_UNAVAILABLE"})
@@ -233,9 +238,11 @@ def queue_publication(reviews: Iterable[Review], *, by: User,
             locked.publish_queued_by = by
             locked.publish_claim = ""  # no attempt yet (or a dead one's, taken over)
             locked.publish_lease_expires_at = now + _dispatch_lease()
+            locked.publish_takeovers = 0
             locked.save(update_fields=["publish_pending", "publish_queued_at",
                                        "publish_queued_by", "publish_claim",
-                                       "publish_lease_expires_at", "updated_at"])
+                                       "publish_lease_expires_at", "publish_takeovers",
+                                       "updated_at"])
             record(ACTION_PUBLISH_QUEUED, tenant=locked.tenant, actor=by,
                    target=review_target(locked.item), details=_details(locked))
             by_store[locked.store_id].append(locked.pk)
@@ -309,9 +316,11 @@ def recover_stalled_publications(now: datetime | None = None) -> int:
                          .values_list("pk", flat=True))
             if not taken:
                 continue
+            given_up = _give_up(taken)
+            taken = [pk for pk in taken if pk not in given_up]
             Review.unscoped.filter(pk__in=taken).update(
                 publish_claim="", publish_lease_expires_at=now + _dispatch_lease(),
-                updated_at=now)
+                publish_takeovers=F("publish_takeovers") + 1, updated_at=now)
             for start in range(0, len(taken), BATCH_SIZE):
                 _enqueue(tenant_id, store_id, taken[start:start + BATCH_SIZE])
             recovered += len(taken)
@@ -319,6 +328,22 @@ def recover_stalled_publications(now: datetime | None = None) -> int:
         logger.warning("Publishing: %d queued items had no live attempt; sent again",
                        recovered)
     return recovered
+
+
+def _give_up(review_ids: list[int]) -> set[int]:
+    """Items taken over MAX_TAKEOVERS times already (each attempt's worker ended while it
+    held them: perhaps the item itself ends them) fail with ERR_PUBLISH_STALLED. A write in
+    doubt stays marked, so publishing again reads the listing first."""
+    ended: set[int] = set()
+    for review in (Review.unscoped.select_for_update(of=("self",))
+                   .select_related("item", "tenant")
+                   .filter(pk__in=review_ids, publish_takeovers__gte=MAX_TAKEOVERS)):
+        _failed(review, PUBLISH_STALLED, explain(PUBLISH_STALLED))
+        ended.add(review.pk)
+    if ended:
+        logger.error("Publishing: gave up on %d items after %d takeovers each: %s",
+                     len(ended), MAX_TAKEOVERS, sorted(ended))
+    return ended
 
 
 def _skip_message(code: str, review: Review) -> str:

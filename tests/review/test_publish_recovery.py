@@ -242,3 +242,55 @@ def test_a_bug_before_the_call_ends_the_item_instead_of_retrying_it_for_ever(
         assert review.status == Status.PUBLISH_FAILED and not review.publish_pending
         assert review.publish_error_code == "ERR_MARKETPLACE_UNAVAILABLE"
     assert publishing.recover_stalled_publications() == 0
+
+
+def test_an_item_whose_workers_keep_dying_ends_after_a_bounded_number_of_takeovers(
+        sandbox_desk, sandbox, django_capture_on_commit_callbacks):
+    review = approved(sandbox_desk)
+    queue_without_running(sandbox_desk, [review], django_capture_on_commit_callbacks)
+    for takeover in range(publishing.MAX_TAKEOVERS):
+        die_mid_attempt(review, wrote=False)
+        with django_capture_on_commit_callbacks(execute=False):  # each new worker dies too
+            assert publishing.recover_stalled_publications() == 1
+        review.refresh_from_db()
+        assert review.publish_pending and review.publish_takeovers == takeover + 1
+    die_mid_attempt(review, wrote=False)
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        assert publishing.recover_stalled_publications() == 0
+    assert sent == []
+    review.refresh_from_db()
+    assert review.status == Status.PUBLISH_FAILED and not review.publish_pending
+    assert review.publish_error_code == "ERR_PUBLISH_STALLED"
+    assert review.publish_write_sent_at is not None  # publishing again reads first
+
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(sandbox_desk.tenant):
+        publishing.queue_publication([review], by=sandbox_desk.reviewer)
+    review.refresh_from_db()
+    assert review.status == Status.PUBLISHED and review.publish_takeovers == 0
+    assert listing_calls(sandbox)[0] == "bg.local.goods.detail.query"
+    assert len(sandbox.state.updates) == 1
+
+
+def test_items_left_publishing_before_recovery_existed_are_read_before_sending(
+        sandbox_desk, sandbox, django_capture_on_commit_callbacks):
+    """The migration: a legacy stuck item (no lease) whose update had in fact landed."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "review.migrations.0007_publish_takeovers_and_legacy_in_doubt")
+    review = approved(sandbox_desk)
+    queue_without_running(sandbox_desk, [review], django_capture_on_commit_callbacks)
+    die_mid_attempt(review, wrote=True)
+    Review.unscoped.filter(pk=review.pk).update(  # as the old code left it
+        publish_claim="", publish_lease_expires_at=None, publish_write_sent_at=None,
+        publish_queued_at=timezone.now() - timedelta(days=2))
+
+    migration.mark_legacy_pending_in_doubt(apps, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert publishing.recover_stalled_publications() == 1
+    review.refresh_from_db()
+    assert review.status == Status.PUBLISHED
+    assert len(sandbox.state.updates) == 1
+    assert published_event(review).details["confirmed_by_reading_listing"] is True
