@@ -665,4 +665,15 @@ def _published(review: Review, content: dict[str, Any], request_id: str, *,
            target=review_target(review.item),
            details=_details(review, request_id=review.publish_request_id, ai_assisted=True,
                             ai_share=str(review.ai_share), attempt=review.publish_attempts,
-                            confirmed_by_reading_listing=confirmed))
+                            confirmed_by_reading_listing=confirmed,
+                            check=_check_summary(review.publish_check)))
+
+
+def _check_summary(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """For the audit trail: whether the marketplace's own check was asked, its request id."""
+    if not check:
+        return None
+    marketplace = check.get("marketplace") or {}
+    return {"passed": check.get("passed"), "marketplace": marketplace.get("name"),
+            "marketplace_check_offered": marketplace.get("offered"),
+            "marketplace_request_id": marketplace.get("request_id")}

@@ -135,6 +135,10 @@ def test_a_clean_text_passes_both_checks_and_the_check_is_recorded(
     assert apis == [CHECK, "bg.local.goods.partial.update"]
     assert review.publish_check["passed"] is True
     assert review.publish_check["content"] == review.ai_content
+    event = AuditEvent.unscoped.get(action=services.ACTION_PUBLISHED)
+    assert event.details["check"] == {
+        "passed": True, "marketplace": "temu", "marketplace_check_offered": True,
+        "marketplace_request_id": review.publish_check["marketplace"]["request_id"]}
 
 
 @pytest.fixture
