@@ -466,6 +466,9 @@ def edit_and_approve(review: Review, *, content: dict[str, Any], by: User,
         cleaned = validate_edit(review, content)
         unchanged = cleaned == review.ai_content
         review.edited_content = None if unchanged else cleaned
+        refusal = _check_refusal(review)  # "edited" back to the text publishing refused
+        if refusal:
+            raise refusal
         review.status = Status.APPROVED if unchanged else Status.EDITED_APPROVED
         review.publish_error_code = review.publish_error_message = ""
         _save_bands(review, _flag_near_duplicates(review))

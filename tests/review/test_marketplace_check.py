@@ -85,6 +85,10 @@ def test_temus_check_refuses_a_word_ours_lets_through_and_the_item_goes_back_to_
     with tenant_scope(sandbox_desk.tenant), pytest.raises(services.ReviewError) as refused:
         services.approve(review, by=sandbox_desk.reviewer)
     assert refused.value.code == "ERR_MARKETPLACE_CONTENT_REJECTED"
+    with tenant_scope(sandbox_desk.tenant), pytest.raises(services.ReviewError) as refused:
+        services.edit_and_approve(review, content={"title": title}, by=sandbox_desk.reviewer)
+    assert refused.value.code == "ERR_MARKETPLACE_CONTENT_REJECTED"
+    assert "medical grade" in refused.value.message
     fixed = {"title": title.replace("Medical Grade ", "Food-Grade ")}
     with tenant_scope(sandbox_desk.tenant):
         services.edit_and_approve(review, content=fixed, by=sandbox_desk.reviewer)
