@@ -306,6 +306,11 @@ GENERATION_TENANT_WINDOW = env.int("GENERATION_TENANT_WINDOW", default=0)
 # a dispatched item nobody picked up within GENERATION_DISPATCH_LEASE_SECONDS is re-sent.
 GENERATION_ITEM_LEASE_SECONDS = env.int("GENERATION_ITEM_LEASE_SECONDS", default=360)
 GENERATION_DISPATCH_LEASE_SECONDS = env.int("GENERATION_DISPATCH_LEASE_SECONDS", default=900)
+# Publishing (review.publishing): a publish task holds its items this long, renewed after each
+# item (above one marketplace write's worst case: timeout x retries); items queued and not
+# taken up by a worker within PUBLISH_DISPATCH_LEASE_SECONDS are re-sent by housekeeping.
+PUBLISH_LEASE_SECONDS = env.int("PUBLISH_LEASE_SECONDS", default=180)
+PUBLISH_DISPATCH_LEASE_SECONDS = env.int("PUBLISH_DISPATCH_LEASE_SECONDS", default=900)
 # Wait for the disk flush on every commit of a generation item (slower; docs/architecture.md).
 GENERATION_SYNCHRONOUS_COMMIT = env.bool("GENERATION_SYNCHRONOUS_COMMIT", default=False)
 # Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").

@@ -119,6 +119,20 @@ _CODES = [
               _("The store is not authorized (revoked or never connected), so nothing is "
                 "published."),
               _("Authorize the store again, then retry publishing.")),
+    ErrorCode("ERR_MARKETPLACE_CONTENT_REJECTED",
+              _("The marketplace's own content check refused words in this text (its list "
+                "differs from ours)."),
+              _("The item is back in review with the marketplace's findings: edit the text "
+                "and approve it again.")),
+    ErrorCode("ERR_PUBLISH_STALLED",
+              _("Publishing stopped several times without an answer: each time, the worker "
+                "handling it ended."),
+              _("Publish again (the listing is read first, so nothing is sent twice); if it "
+                "keeps happening, ISV staff check the workers' logs.")),
+    ErrorCode("ERR_PUBLISH_UNCONFIRMED",
+              _("The update was sent, but the marketplace could not be asked whether it "
+                "arrived."),
+              _("Publish again later: the listing is read first, so nothing is sent twice.")),
 ]
 
 ERROR_CODES: dict[str, ErrorCode] = {error.code: error for error in _CODES}

@@ -93,7 +93,10 @@ class ReviewSerializer(serializers.ModelSerializer):
                 if review.published_at else None,
                 "attempts": review.publish_attempts,
                 "request_id": review.publish_request_id, "error": error,
-                "ai_assisted": review.status == Review.Status.PUBLISHED or None}
+                "ai_assisted": review.status == Review.Status.PUBLISHED or None,
+                # What our filter and the marketplace's own check refused before the last
+                # attempt (the item went back to review), in the user's language.
+                "check_findings": selectors.check_findings(review)}
 
 
 class EditSerializer(serializers.Serializer):

@@ -94,6 +94,24 @@ class Review(TenantOwnedModel):
         _("marketplace request ID"), max_length=120, blank=True,
         help_text=_("The marketplace's id of the request that published (or refused) it."))
     published_content = models.JSONField(_("published content"), null=True, blank=True)
+    # Publish recovery (review.publishing): the attempt that holds the item, until when, and
+    # whether a write was sent whose outcome is not known (then the marketplace's current
+    # content is read before anything is sent again).
+    publish_claim = models.CharField(_("publish attempt"), max_length=32, blank=True)
+    publish_lease_expires_at = models.DateTimeField(
+        _("publish lease expires at"), null=True, blank=True,
+        help_text=_("An attempt that has not finished by then is taken over by housekeeping."))
+    publish_takeovers = models.PositiveSmallIntegerField(
+        _("publish takeovers"), default=0,
+        help_text=_("How often housekeeping took this publication over from an attempt that "
+                    "stopped answering (since it was last queued)."))
+    publish_write_sent_at = models.DateTimeField(
+        _("write sent at"), null=True, blank=True,
+        help_text=_("A content update was sent and its outcome is not known yet."))
+    publish_check = models.JSONField(
+        _("pre-publish check"), null=True, blank=True,
+        help_text=_("What our compliance filter and the marketplace's own check found before "
+                    "the last publish attempt."))
     ai_share = models.DecimalField(
         _("AI share"), max_digits=5, decimal_places=4, null=True, blank=True,
         help_text=_("Share of the published text that stands unchanged from the AI output."))
@@ -109,6 +127,8 @@ class Review(TenantOwnedModel):
             models.Index(fields=["tenant", "status"], name="review_tenant_status"),
             models.Index(fields=["store", "status"], name="review_store_status"),
             models.Index(fields=["job", "status"], name="review_job_status"),
+            models.Index(fields=["publish_lease_expires_at"], name="review_publish_lease",
+                         condition=models.Q(publish_pending=True)),
         ]
 
     def __str__(self) -> str:

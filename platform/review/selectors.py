@@ -24,9 +24,12 @@ from difflib import SequenceMatcher
 from django.db.models import Avg, BooleanField, Case, Count, Q, QuerySet, Value, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from audit.models import AuditEvent
+from generation.compliance import Violation
 from generation.content import ContentKind, as_plain_text
+from marketplaces.sites import MARKETPLACE_NAMES
 from review.models import Review, ReviewDecision
 
 Status = Review.Status
@@ -264,3 +267,49 @@ def approval_rate_by_instruction_version(*, all_tenants: bool = False) -> list[A
                                    row["approved"], row["edited"], row["rejected"],
                                    row["regenerated"]))
     return result
+
+
+# The pre-publish check ---------------------------------------------------------------------
+
+# The marketplaces' reason codes (sandbox.vocabulary names the same ones), for people.
+MARKETPLACE_REASONS = {
+    "EXAGGERATED_CLAIM": gettext_lazy("an exaggerated or superlative claim"),
+    "MEDICAL_CLAIM": gettext_lazy("a medical or health claim"),
+    "ABSOLUTE_PROMISE": gettext_lazy("an absolute promise"),
+    "PROMOTION": gettext_lazy("promotion wording, which the marketplace controls itself"),
+    "COUNTERFEIT": gettext_lazy("wording that suggests a counterfeit"),
+}
+
+
+def check_findings(review: Review) -> list[dict[str, str]]:
+    """What the last pre-publish check found, one entry per finding, in the user's language:
+    `source` ("marketplace" or "ours"), `marketplace` (its name), `path` (where, as
+    text_fields labels it), `term`, `reason` (translated; the marketplace's own words when
+    its reason code is unknown to us)."""
+    check = review.publish_check or {}
+    if not check or check.get("passed", True):
+        return []
+    marketplace = check.get("marketplace") or {}
+    name = str(MARKETPLACE_NAMES.get(marketplace.get("name", ""), marketplace.get("name", "")))
+    found: list[dict[str, str]] = []
+    for entry in marketplace.get("findings") or []:
+        code = entry.get("reason_code", "")
+        reason = MARKETPLACE_REASONS.get(code)
+        found.append({"source": "marketplace", "marketplace": name,
+                      "path": entry.get("field", ""), "term": entry.get("term", ""),
+                      "reason": str(reason) if reason else entry.get("reason", "") or code})
+    for entry in check.get("ours") or []:
+        violation = Violation(path=entry.get("field", ""), rule=entry.get("rule", ""),
+                              term=entry.get("term", ""), matched=entry.get("matched", ""),
+                              length=entry.get("length"), limit=entry.get("limit"))
+        found.append({"source": "ours", "marketplace": name, "path": violation.path,
+                      "term": violation.term, "reason": violation.explain()})
+    return found
+
+
+def rejected_before_publishing(review: Review) -> bool:
+    """The last pre-publish check refused the text the item would publish now (approving it
+    unchanged would be refused again)."""
+    check = review.publish_check or {}
+    return bool(check) and not check.get("passed", True) \
+        and check.get("content") == review.current_content

@@ -63,6 +63,7 @@ from review.models import (
     ReviewNotice,
     ReviewSettings,
 )
+from review.selectors import check_findings, rejected_before_publishing
 from tenants.models import Membership, Tenant, User
 from tenants.roles import TenantPermission, TenantRole, tenant_role_allows
 
@@ -296,6 +297,7 @@ def enter_review(item: GenerationItem, *, first_entry: bool = False) -> Review:
         review.publish_pending = False
         review.publish_error_code = review.publish_error_message = ""
         review.published_content, review.ai_share = None, None
+        review.publish_check = None  # a new text: the last check was about the old one
         bands = _flag_near_duplicates(review)
         review.save()
         _save_bands(review, bands, replace=not created)
@@ -392,10 +394,26 @@ def approve(review: Review, *, by: User, role: str | None = None) -> Review:
     _require_reviewer(review.tenant, by, role)
     with transaction.atomic():
         review = _locked_for(review, APPROVABLE, by, four_eyes=True)
+        refusal = _check_refusal(review)
+        if refusal:
+            raise refusal
         review.status = Status.APPROVED
         _decide(review, ReviewDecision.Decision.APPROVED, by=by, note="",
                 action=ACTION_APPROVED)
     return review
+
+
+def _check_refusal(review: Review) -> ReviewError | None:
+    """The text came back from publishing because a check (ours or the marketplace's) refused
+    it: approving it unchanged would be refused again."""
+    if not rejected_before_publishing(review):
+        return None
+    found = check_findings(review)
+    return ReviewError(
+        _("Publishing refused this text: %(problems)s Edit it, then approve it.") % {
+            "problems": " ".join(f"“{entry['term']}”: {entry['reason']}." for entry in found)},
+        code=review.publish_error_code or "ERR_MARKETPLACE_CONTENT_REJECTED",
+        details={"findings": found})
 
 
 def banned_terms_for(review: Review) -> list[str]:
@@ -448,6 +466,9 @@ def edit_and_approve(review: Review, *, content: dict[str, Any], by: User,
         cleaned = validate_edit(review, content)
         unchanged = cleaned == review.ai_content
         review.edited_content = None if unchanged else cleaned
+        refusal = _check_refusal(review)  # "edited" back to the text publishing refused
+        if refusal:
+            raise refusal
         review.status = Status.APPROVED if unchanged else Status.EDITED_APPROVED
         review.publish_error_code = review.publish_error_message = ""
         _save_bands(review, _flag_near_duplicates(review))
@@ -545,7 +566,7 @@ def _bulk_refusal(review: Review, by: User) -> ReviewError | None:
         _state_refusal(review, APPROVABLE)
     except ReviewError as error:
         return error
-    return _four_eyes_refusal(review, by)
+    return _check_refusal(review) or _four_eyes_refusal(review, by)
 
 
 # Notifications -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Background publishing: one task per store and batch of queued items (see review.publishing).
 
-Idempotent: an item is published only while it is still queued, under a row lock, so a
-redelivered message (late acknowledgement) or a duplicate finds nothing left to do.
+Idempotent: a task publishes only the items it claims (queued, and not held by a live
+attempt), so a redelivered message (late acknowledgement) or a duplicate finds nothing left to
+do; items whose attempt died are sent again by housekeeping (publishing.recover_stalled_
+publications), which reads the listing before anything is sent twice.
 """
 
 from __future__ import annotations

@@ -352,6 +352,8 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "duplicate": duplicate,
         "events": events,
         "publish_error": publish_error,
+        "check_findings": [{**entry, "label": field_label(entry["path"])}
+                           for entry in selectors.check_findings(review)],
         "publishable_kind": publishing.is_publishable_kind(item.kind)
         and review.destination == Review.Destination.LISTING,
         "store_refusal": _explained(store_refusal) if store_refusal else None,
@@ -367,7 +369,8 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
         "can_reject": can_review and review.status in services.REVISABLE,
         "can_regenerate": can_review and review.status in services.RETURNABLE,
         "may_publish_now": review.status in publishing.PUBLISHABLE_STATUSES
-        and not review.publish_pending,
+        and (not review.publish_pending or publishing.is_stalled(review)),
+        "publish_stalled": publishing.is_stalled(review),
         "edit_fields": extra.pop("edit_fields", None) or edit_fields(review),
         **extra,
     }

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from marketplaces.signing import aliexpress_sign
-from sandbox import pool
+from sandbox import pool, vocabulary
 from sandbox import state as st
 from sandbox.shops import APP_SECRETS, LANGUAGES, SHOPS, Shop
 
@@ -25,6 +25,9 @@ IP_NOT_WHITELISTED = "AppWhiteIpLimit"
 INVALID_CODE = "InvalidCode"
 INVALID_PARAMETER = "InvalidParameter"
 PRODUCT_NOT_FOUND = "ProductNotFound"
+# The edit is refused when a text breaks AliExpress's own content rules (sandbox.vocabulary);
+# the error lists each finding. AliExpress has no separate check call.
+CONTENT_ILLEGAL = "ProductContentIllegal"
 
 TOKEN_PATH = "/auth/token/create"
 TOKEN_INFO = "aliexpress.solution.token.info.get"
@@ -35,11 +38,13 @@ PAGE_SIZE_MAX = 100
 
 
 class _Refused(Exception):
-    def __init__(self, code: str, message: str, kind: str = "ISV") -> None:
+    def __init__(self, code: str, message: str, kind: str = "ISV",
+                 violations: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.kind = kind
+        self.violations = violations
 
 
 def handle(state: st.SandboxState, api_path: str, body: bytes, client_ip: str,
@@ -52,8 +57,11 @@ def handle(state: st.SandboxState, api_path: str, body: bytes, client_ip: str,
         method, result = _answer(state, api_path, params, client_ip, forced, base_url,
                                  request_id)
     except _Refused as refused:
-        return {"type": refused.kind, "code": refused.code, "message": refused.message,
-                "request_id": request_id}
+        error = {"type": refused.kind, "code": refused.code, "message": refused.message,
+                 "request_id": request_id}
+        if refused.violations is not None:
+            error["violations"] = refused.violations
+        return error
     if forced == st.WRONG_SHAPE:
         return {"code": "0", "request_id": request_id, "unexpected": "shape"}
     if api_path == TOKEN_PATH:
@@ -97,8 +105,11 @@ def _answer(state: st.SandboxState, api_path: str, params: dict[str, str], clien
         query = _json_param(params, "aeop_a_e_product_list_query")
         return method, _product_list(state, shop, query, base_url)
     if method == PRODUCT_INFO:
+        language = params.get("language") or "en"
+        if language not in LANGUAGES["aliexpress"]:
+            raise _Refused(INVALID_PARAMETER, f"unknown language {language!r}")
         return method, product_json(state, shop, _product(shop, params.get("product_id")),
-                                    base_url)
+                                    base_url, language)
     if method == PRODUCT_EDIT:
         return method, _edit(state, shop, _json_param(params, "edit_product_request"),
                              request_id)
@@ -169,6 +180,10 @@ def _edit(state: st.SandboxState, shop: Shop, request: dict[str, Any], request_i
     fields = {"subject", "bullet_points", "detail", "keywords"} & set(request)
     if language not in LANGUAGES["aliexpress"] or not fields:
         raise _Refused(INVALID_PARAMETER, "language and at least one content field required")
+    violations = _content_violations(request)
+    if violations:
+        raise _Refused(CONTENT_ILLEGAL, "The product content violates AliExpress content rules",
+                       violations=violations)
     state.record_update({
         "marketplace": "aliexpress", "shop_id": shop.shop_id, "goods_id": product.goods_id,
         "language": language, "title": request.get("subject"),
@@ -176,12 +191,31 @@ def _edit(state: st.SandboxState, shop: Shop, request: dict[str, Any], request_i
         "search_terms": request.get("keywords"), "ai_assisted": request.get("ai_generated"),
         "request_id": request_id,
     })
+    state.delay_update_answer()  # applied: a detail call already shows it
     return {"success": True, "product_id": product.goods_id}
 
 
-def product_json(state: st.SandboxState, shop: Shop, product: pool.Product, base_url: str
-                 ) -> dict[str, Any]:
-    applied = state.content.get((shop.shop_id, product.goods_id, "en"), {})
+def _content_violations(request: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for name in ("subject", "detail", "bullet_points", "keywords"):
+        value = request.get(name)
+        texts = [(None, value)] if isinstance(value, str) else list(enumerate(value)) \
+            if isinstance(value, list) else []
+        for index, text in texts:
+            for term, reason in vocabulary.findings("aliexpress", str(text)):
+                entry: dict[str, Any] = {"field": name, "word": term, "reason_code": reason,
+                                         "reason": vocabulary.REASONS[reason]}
+                if index is not None:
+                    entry["index"] = index
+                found.append(entry)
+    return found
+
+
+def product_json(state: st.SandboxState, shop: Shop, product: pool.Product, base_url: str,
+                 language: str = "en") -> dict[str, Any]:
+    """The product as an info call shows it: what was written to it in `language`, over the
+    product pool's original."""
+    applied = state.applied_content(shop.shop_id, product.goods_id, language)
     return {
         "product_id": product.goods_id,
         "sku_code": product.sku,

@@ -21,6 +21,7 @@ TEMU_APIS = (
     "bg.local.goods.list.query",
     "bg.local.goods.detail.query",
     "bg.local.goods.partial.update",
+    "temu.local.goods.illegal.vocabulary.check",
 )
 ALIEXPRESS_APIS = (
     "aliexpress.solution.token.info.get",

@@ -82,6 +82,9 @@ class SandboxState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     ip_whitelists: dict[str, set[str]] = field(default_factory=dict)
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # A content update is answered this many seconds after it was applied: a write that has
+    # landed while its answer is still on the way (a worker killed then never hears of it).
+    update_answer_delay_seconds: float = 0.0
     # Applied updates, per (shop, goods id, language): what a detail call shows afterwards.
     content: dict[tuple[str, int, str], dict[str, Any]] = field(default_factory=dict)
     _failures: list[Failure] = field(default_factory=list)
@@ -131,6 +134,7 @@ class SandboxState:
         """Forget everything tests or the demo changed; the product pool is not state."""
         with self._lock:
             self.slow_seconds = 3.0
+            self.update_answer_delay_seconds = 0.0
             self.requests_per_second = 40
             for container in (self.codes, self.tokens, self.ip_whitelists, self.scopes,
                               self.content, self._calls):
@@ -233,6 +237,15 @@ class SandboxState:
         with self._lock:
             self.requests.append({"marketplace": marketplace, "api": api, "shop_id": shop_id,
                                   "at": now().isoformat()})
+
+    def applied_content(self, shop_id: str, goods_id: int, language: str) -> dict[str, Any]:
+        """The fields written to one listing in one language (what its detail shows)."""
+        with self._lock:
+            return dict(self.content.get((shop_id, int(goods_id), language), {}))
+
+    def delay_update_answer(self) -> None:
+        if self.update_answer_delay_seconds > 0:
+            self.stopping.wait(self.update_answer_delay_seconds)
 
     def record_update(self, update: dict[str, Any]) -> None:
         with self._lock:

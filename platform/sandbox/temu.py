@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from marketplaces.signing import temu_sign
-from sandbox import pool
+from sandbox import pool, vocabulary
 from sandbox import state as st
 from sandbox.shops import APP_SECRETS, LANGUAGES, SHOPS, Shop
 
@@ -35,6 +35,7 @@ TOKEN_INFO = "bg.open.accesstoken.info.get"
 GOODS_LIST = "bg.local.goods.list.query"
 GOODS_DETAIL = "bg.local.goods.detail.query"
 GOODS_UPDATE = "bg.local.goods.partial.update"
+VOCABULARY_CHECK = "temu.local.goods.illegal.vocabulary.check"
 
 
 class _Refused(Exception):
@@ -95,9 +96,15 @@ def _answer(state: st.SandboxState, body: bytes, client_ip: str, forced: str | N
     if api == GOODS_LIST:
         return _goods_list(state, shop, params, base_url)
     if api == GOODS_DETAIL:
-        return goods_json(state, shop, _product(shop, params.get("goodsId")), base_url)
+        language = params.get("language", "en")
+        if language not in LANGUAGES["temu"]:
+            raise _Refused(PARAMETER_ERROR, f"unknown language {language!r}")
+        return goods_json(state, shop, _product(shop, params.get("goodsId")), base_url,
+                          language)
     if api == GOODS_UPDATE:
         return _partial_update(state, shop, params, request_id)
+    if api == VOCABULARY_CHECK:
+        return _vocabulary_check(shop, params)
     raise _Refused(PARAMETER_ERROR, f"unknown type {api!r}")
 
 
@@ -163,12 +170,41 @@ def _partial_update(state: st.SandboxState, shop: Shop, params: dict[str, Any],
         # None when the flag was not sent at all: tests can tell "missing" from "false".
         "ai_assisted": params.get("aiAssisted"), "request_id": request_id,
     })
+    state.delay_update_answer()  # applied: a detail call already shows it
     return {"goodsId": product.goods_id, "updated": True}
 
 
-def goods_json(state: st.SandboxState, shop: Shop, product: pool.Product, base_url: str
-               ) -> dict[str, Any]:
-    applied = state.content.get((shop.shop_id, product.goods_id, "en"), {})
+def _vocabulary_check(shop: Shop, params: dict[str, Any]) -> dict[str, Any]:
+    """Temu's illegal-vocabulary check with its own word list (sandbox.vocabulary): any of
+    goodsName, goodsDesc (strings) and bulletPoints (a list of strings)."""
+    name, desc, bullets = (params.get(key) for key in ("goodsName", "goodsDesc",
+                                                        "bulletPoints"))
+    if (name is None and desc is None and bullets is None) \
+            or any(value is not None and not isinstance(value, str) for value in (name, desc)) \
+            or (bullets is not None and (not isinstance(bullets, list) or not all(
+                isinstance(item, str) for item in bullets))):
+        raise _Refused(PARAMETER_ERROR, "goodsName, goodsDesc (strings) or bulletPoints "
+                                        "(a list of strings) required")
+    if "goodsId" in params:
+        _product(shop, params.get("goodsId"))
+    found: list[dict[str, Any]] = []
+    texts = [("goodsName", None, name), ("goodsDesc", None, desc),
+             *(("bulletPoints", index, text) for index, text in enumerate(bullets or []))]
+    for where, index, text in texts:
+        for term, reason in vocabulary.findings("temu", text or ""):
+            entry: dict[str, Any] = {"field": where, "vocabulary": term, "reasonCode": reason,
+                                     "reason": vocabulary.REASONS[reason]}
+            if index is not None:
+                entry["index"] = index
+            found.append(entry)
+    return {"hasIllegalVocabulary": bool(found), "illegalVocabularyList": found}
+
+
+def goods_json(state: st.SandboxState, shop: Shop, product: pool.Product, base_url: str,
+               language: str = "en") -> dict[str, Any]:
+    """The listing as a detail call shows it: what was written to it in `language`, over
+    the product pool's original."""
+    applied = state.applied_content(shop.shop_id, product.goods_id, language)
     return {
         "goodsId": product.goods_id,
         "outSkuSn": product.sku,

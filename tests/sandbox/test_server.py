@@ -250,3 +250,86 @@ def test_management_command_serves_the_sandbox():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- goods detail from what was written; the marketplaces' own content rules ---------------
+
+CHECK = "temu.local.goods.illegal.vocabulary.check"
+
+
+def test_temu_vocabulary_check_speaks_the_protocol(sandbox):
+    token = sandbox.state.issue_token(TEMU_SHOP_300).token
+    goods = shops_goods(TEMU_SHOP_300, 2)
+    answer = temu_post(sandbox, CHECK, token=token, goodsId=goods,
+                       goodsName="Hypoallergenic Pillow", bulletPoints=["Soft", "Number One"])
+    assert answer["success"] is True
+    assert answer["result"] == {"hasIllegalVocabulary": True, "illegalVocabularyList": [
+        {"field": "goodsName", "vocabulary": "hypoallergenic", "reasonCode": "MEDICAL_CLAIM",
+         "reason": "Medical or health claims are not allowed"},
+        {"field": "bulletPoints", "index": 1, "vocabulary": "number one",
+         "reasonCode": "EXAGGERATED_CLAIM",
+         "reason": "Exaggerated or superlative claims are not allowed"}]}
+    clean = temu_post(sandbox, CHECK, token=token, goodsDesc="A soft pillow.")
+    assert clean["result"] == {"hasIllegalVocabulary": False, "illegalVocabularyList": []}
+    for bad in ({}, {"goodsName": 3}, {"bulletPoints": "not a list"},
+                {"bulletPoints": ["ok", 1]}):
+        refused = temu_post(sandbox, CHECK, token=token, **bad)
+        assert (refused["success"], refused["errorCode"]) == (False, 2000002), bad
+    assert sandbox.state.updates == []
+
+
+def test_the_detail_serves_what_was_written_per_language(sandbox):
+    token = sandbox.state.issue_token(TEMU_SHOP_300).token
+    goods = shops_goods(TEMU_SHOP_300, 4)
+    original = temu_post(sandbox, "bg.local.goods.detail.query", token=token,
+                         goodsId=goods)["result"]["goodsName"]
+    temu_post(sandbox, "bg.local.goods.partial.update", token=token, goodsId=goods,
+              language="de", content={"title": "Kissenbezug"}, aiAssisted=True)
+    detail = temu_post(sandbox, "bg.local.goods.detail.query", token=token, goodsId=goods,
+                       language="de")["result"]
+    assert detail["goodsName"] == "Kissenbezug"
+    assert temu_post(sandbox, "bg.local.goods.detail.query", token=token,
+                     goodsId=goods)["result"]["goodsName"] == original
+    assert temu_post(sandbox, "bg.local.goods.detail.query", token=token, goodsId=goods,
+                     language="xx")["errorCode"] == 2000002
+
+
+def test_an_update_can_be_answered_late_after_it_was_applied(sandbox):
+    """What a worker killed while waiting for the answer leaves behind: the write landed."""
+    token = sandbox.state.issue_token(TEMU_SHOP_300).token
+    goods = shops_goods(TEMU_SHOP_300, 6)
+    sandbox.state.update_answer_delay_seconds = 2.0
+    with pytest.raises(requests.Timeout):
+        body = {"type": "bg.local.goods.partial.update", "app_key": shops.TEMU_APP_KEY,
+                "data_type": "JSON", "timestamp": int(time.time()), "access_token": token,
+                "goodsId": goods, "language": "en", "content": {"title": "Late answer"},
+                "aiAssisted": True}
+        text = "".join(f"{key}{temu_value(body[key])}" for key in sorted(body))
+        secret = shops.TEMU_APP_SECRET
+        body["sign"] = hashlib.md5(f"{secret}{text}{secret}".encode()).hexdigest().upper()
+        requests.post(sandbox.temu_gateway_url, json=body, timeout=0.5)
+    assert sandbox.state.applied_content(TEMU_SHOP_300, goods, "en") == {"title": "Late answer"}
+    sandbox.state.reset()
+    assert sandbox.state.update_answer_delay_seconds == 0
+
+
+def test_aliexpress_edit_refuses_its_own_words_with_the_findings(sandbox):
+    token = sandbox.state.issue_token(ALIEXPRESS_SHOP_300).token
+    goods = shops_goods(ALIEXPRESS_SHOP_300, 2)
+    answer = ae_post(sandbox, "aliexpress.solution.product.edit", token=token,
+                     edit_product_request=json.dumps({
+                         "product_id": goods, "language": "fr", "subject": "Montre replica",
+                         "keywords": ["watch", "1:1 copy"], "ai_generated": True}))
+    assert answer["code"] == "ProductContentIllegal"
+    assert answer["violations"] == [
+        {"field": "subject", "word": "replica", "reason_code": "COUNTERFEIT",
+         "reason": "Wording that suggests a counterfeit is not allowed"},
+        {"field": "keywords", "index": 1, "word": "1:1 copy", "reason_code": "COUNTERFEIT",
+         "reason": "Wording that suggests a counterfeit is not allowed"}]
+    assert sandbox.state.updates == []
+
+
+def shops_goods(shop_id: str, index: int) -> int:
+    from sandbox import pool
+
+    return pool.goods_id_for(shop_id, index)

@@ -6,6 +6,8 @@ from datetime import tzinfo
 
 from marketplaces.connectors.base import (
     Connector,
+    ContentCheck,
+    ContentFinding,
     ContentUpdate,
     Goods,
     GoodsImage,
@@ -16,8 +18,8 @@ from marketplaces.connectors.base import (
 )
 from marketplaces.sites import Marketplace, Site
 
-__all__ = ["Connector", "ContentUpdate", "Goods", "GoodsImage", "GoodsPage", "MarketplaceError",
-           "TokenGrant", "TokenInfo", "connector_for"]
+__all__ = ["Connector", "ContentCheck", "ContentFinding", "ContentUpdate", "Goods", "GoodsImage",
+           "GoodsPage", "MarketplaceError", "TokenGrant", "TokenInfo", "connector_for"]
 
 
 def connector_for(site: Site, access_token: str = "", *, store_key: str = "",

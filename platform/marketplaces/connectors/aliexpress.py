@@ -12,6 +12,7 @@ from typing import Any
 
 from marketplaces.connectors.base import (
     Connector,
+    ContentFinding,
     ContentUpdate,
     Goods,
     GoodsImage,
@@ -53,7 +54,12 @@ _ERRORS: dict[str, tuple[str, bool]] = {
     "AppWhiteIpLimit": ("ERR_IP_NOT_WHITELISTED", False),
     "InvalidCode": ("ERR_AUTH_CODE_INVALID", False),
     "ProductNotFound": ("ERR_MARKETPLACE_GOODS_NOT_FOUND", False),
+    # The edit broke AliExpress's own content rules; the answer lists each finding.
+    "ProductContentIllegal": ("ERR_MARKETPLACE_CONTENT_REJECTED", False),
 }
+# AliExpress's field names and ours.
+_FIELDS = {"subject": "title", "detail": "description", "bullet_points": "bullet_points",
+           "keywords": "search_terms"}
 
 
 class AliExpressConnector(Connector):
@@ -85,8 +91,11 @@ class AliExpressConnector(Connector):
             return GoodsPage(items=[_goods(item) for item in items], page=page,
                              page_size=page_size, total=need(result, "product_count", int))
 
-    def goods_detail(self, marketplace_id: str) -> Goods:
-        result, request_id = self._call(PRODUCT_INFO, {"product_id": _product_id(marketplace_id)})
+    def goods_detail(self, marketplace_id: str, language: str | None = None) -> Goods:
+        params = {"product_id": _product_id(marketplace_id)}
+        if language:
+            params["language"] = language
+        result, request_id = self._call(PRODUCT_INFO, params)
         with reading_answer("aliexpress", request_id):
             return _goods(result)
 
@@ -134,8 +143,13 @@ class AliExpressConnector(Connector):
             ours, retryable = _ERRORS.get(code, (UNAVAILABLE, False))
             if api == TOKEN_PATH and ours == UNAVAILABLE:
                 ours = "ERR_AUTH_CODE_INVALID"
-            raise self._transport.gateway_error(ours, code, str(answer.get("message") or ""),
-                                                request_id, retryable=retryable)
+            error = self._transport.gateway_error(ours, code, str(answer.get("message") or ""),
+                                                  request_id, retryable=retryable)
+            if ours == "ERR_MARKETPLACE_CONTENT_REJECTED":
+                with reading_answer("aliexpress", request_id):
+                    error.findings = tuple(_finding(entry) for entry in
+                                           need(answer, "violations", list))
+            raise error
         if api.startswith("/"):
             return answer, request_id
         response = answer.get(f"{api.replace('.', '_')}_response")
@@ -166,6 +180,17 @@ def _goods(item: Any) -> Goods:
         price=Decimal(need(item, "price", str)) if item.get("price") is not None else None,
         currency=optional(item, "currency_code", str, ""),
     )
+
+
+def _finding(entry: Any) -> ContentFinding:
+    ours = _FIELDS.get(need(entry, "field", str))
+    if ours is None:
+        raise ShapeError(f"a violation in an unknown field {entry.get('field')!r}")
+    index = optional(entry, "index", int, None)
+    return ContentFinding(field=ours if index is None else f"{ours}.{index}",
+                          term=need(entry, "word", str),
+                          reason_code=optional(entry, "reason_code", str, ""),
+                          reason=optional(entry, "reason", str, ""))
 
 
 def _token_fields(answer: Any, *, shop_name: str) -> dict[str, Any]:

@@ -19,13 +19,46 @@ class MarketplaceError(Exception):
     `retryable` says whether trying again later can help; `request_id` is the gateway's."""
 
     def __init__(self, code: str, message: str = "", *, retryable: bool = False,
-                 request_id: str = "", marketplace_code: str = "") -> None:
+                 request_id: str = "", marketplace_code: str = "",
+                 findings: tuple[ContentFinding, ...] = ()) -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.message = message
         self.retryable = retryable
         self.request_id = request_id
         self.marketplace_code = marketplace_code
+        # A content update refused for its words (AliExpress): what the marketplace found.
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class ContentFinding:
+    """One word the marketplace's own content rules object to. `field` in our terms
+    ("title", "description", "bullet_points.2", "search_terms.1"); `reason_code` the
+    marketplace's (translated for people by review.publishing), `reason` its own words."""
+
+    field: str
+    term: str
+    reason_code: str = ""
+    reason: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"field": self.field, "term": self.term, "reason_code": self.reason_code,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ContentCheck:
+    """The marketplace's own banned-word check of a content update. `offered` is False when
+    the marketplace has no such check (its rules are applied when the update is sent)."""
+
+    offered: bool
+    findings: tuple[ContentFinding, ...] = ()
+    request_id: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
 
 
 @dataclass(frozen=True)
@@ -132,7 +165,13 @@ class Connector(abc.ABC):
         """Page numbers start at 1."""
 
     @abc.abstractmethod
-    def goods_detail(self, marketplace_id: str) -> Goods: ...
+    def goods_detail(self, marketplace_id: str, language: str | None = None) -> Goods:
+        """The listing as the marketplace shows it now (in `language`, else its default)."""
+
+    def check_content(self, marketplace_id: str, update: ContentUpdate) -> ContentCheck:
+        """The marketplace's own banned-word check of `update`, without changing anything.
+        By default not offered."""
+        return ContentCheck(offered=False)
 
     @abc.abstractmethod
     def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 from marketplaces.connectors.base import (
     Connector,
+    ContentCheck,
+    ContentFinding,
     ContentUpdate,
     Goods,
     GoodsImage,
@@ -38,6 +40,11 @@ TOKEN_INFO = "bg.open.accesstoken.info.get"
 GOODS_LIST = "bg.local.goods.list.query"
 GOODS_DETAIL = "bg.local.goods.detail.query"
 GOODS_UPDATE = "bg.local.goods.partial.update"
+# Temu's own banned-word check of a listing's texts (goodsName, goodsDesc, bulletPoints).
+VOCABULARY_CHECK = "temu.local.goods.illegal.vocabulary.check"
+# The check's field names and ours (search terms are not among the fields it checks).
+_CHECKED_FIELDS = {"goodsName": "title", "goodsDesc": "description",
+                   "bulletPoints": "bullet_points"}
 
 # The router's error codes and ours. Unknown codes: ERR_MARKETPLACE_UNAVAILABLE, not retried.
 _ERRORS: dict[int, tuple[str, bool]] = {
@@ -85,10 +92,30 @@ class TemuConnector(Connector):
             return GoodsPage(items=[self._goods(item) for item in items], page=page,
                              page_size=page_size, total=need(result, "total", int))
 
-    def goods_detail(self, marketplace_id: str) -> Goods:
-        result, request_id = self._call(GOODS_DETAIL, {"goodsId": _goods_id(marketplace_id)})
+    def goods_detail(self, marketplace_id: str, language: str | None = None) -> Goods:
+        params: dict[str, Any] = {"goodsId": _goods_id(marketplace_id)}
+        if language:
+            params["language"] = language
+        result, request_id = self._call(GOODS_DETAIL, params)
         with reading_answer("temu", request_id):
             return self._goods(result)
+
+    def check_content(self, marketplace_id: str, update: ContentUpdate) -> ContentCheck:
+        """Temu's illegal-vocabulary check of the update's title, description and bullet
+        points (an update of search terms only has nothing it checks: no call)."""
+        params = {name: value for name, value in (
+            ("goodsName", update.title), ("goodsDesc", update.description),
+            ("bulletPoints", update.bullet_points)) if value is not None}
+        if not params:
+            return ContentCheck(offered=False)
+        result, request_id = self._call(VOCABULARY_CHECK, {
+            "goodsId": _goods_id(marketplace_id), "language": update.language, **params})
+        with reading_answer("temu", request_id):
+            found = optional(result, "illegalVocabularyList", list, [])
+            if need(result, "hasIllegalVocabulary", bool) and not found:
+                raise ValueError("illegal vocabulary announced without a list")
+            return ContentCheck(offered=True, request_id=request_id,
+                                findings=tuple(_finding(entry) for entry in found))
 
     def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
         content = update.fields(title="title", bullet_points="bulletPoints",
@@ -158,6 +185,19 @@ class TemuConnector(Connector):
             price=Decimal(need(price, "amount", str)) if price else None,
             currency=optional(price, "currency", str, "") if price else "",
         )
+
+
+def _finding(entry: Any) -> ContentFinding:
+    where = need(entry, "field", str)
+    ours = _CHECKED_FIELDS.get(where)
+    if ours is None:
+        raise ValueError(f"the check named an unknown field {where!r}")
+    index = optional(entry, "index", int, None)
+    return ContentFinding(field=f"{ours}.{index}" if ours == "bullet_points" and index is not None
+                          else ours,
+                          term=need(entry, "vocabulary", str),
+                          reason_code=optional(entry, "reasonCode", str, ""),
+                          reason=optional(entry, "reason", str, ""))
 
 
 def _token_fields(answer: Any, *, expires_at: str) -> dict[str, Any]:
