@@ -232,9 +232,16 @@ def _lock_store(store: Store) -> None:
 
 
 def _refuse_overlap(store: Store, starts_on: date, ends_on: date) -> None:
-    overlapping = StoreSubscription.unscoped.filter(
-        store_id=store.pk, status__in=LIVE, starts_on__lte=ends_on, ends_on__gte=starts_on)
-    if overlapping.exists():
+    """No two periods of one store cover the same day: live and ended (expired) periods in
+    full, a cancelled one up to the day before it was cancelled."""
+    candidates = StoreSubscription.unscoped.filter(
+        store_id=store.pk, starts_on__lte=ends_on, ends_on__gte=starts_on)
+    for other in candidates.select_related("tenant"):
+        if other.status == Status.CANCELLED:
+            last = (local_day(other.tenant, other.cancelled_at) - timedelta(days=1)
+                    if other.cancelled_at else other.starts_on - timedelta(days=1))
+            if last < starts_on or last < other.starts_on:
+                continue
         raise BillingError(_("Store %(store)s already has a subscription for part of this "
                              "period.") % {"store": store.display_name})
 
