@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 
 from billing import quota, services
 from billing import statements as st
-from billing.models import StatementPayment, StripeInvoice, UsageEvent, UsageStatement
+from billing.models import StripeInvoice, UsageEvent, UsageStatement
 from billing.stripe_sync import meter_identifier
 from tenants.roles import StaffRole
 from tests.billing.conftest import SHANGHAI, make_store, spend
@@ -26,7 +26,7 @@ from tests.conftest import client_for, create_staff
 
 Status = UsageStatement.Status
 APRIL = date(2026, 4, 1)
-BANK = StatementPayment.Method.BANK_TRANSFER
+BANK = "bank_transfer"
 
 
 @pytest.fixture
