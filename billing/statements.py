@@ -366,6 +366,8 @@ def record_payment(statement: UsageStatement, *, amount: Decimal, paid_on: date,
     if not reference.strip():
         raise StatementError(_("Give the payment's reference (bank or payment transaction "
                                "number)."))
+    if to_cny(amount) != amount:
+        raise StatementError(_("Give the amount in yuan with at most two decimals."))
     amount = to_cny(amount)
     with transaction.atomic():
         statement = (UsageStatement.unscoped.select_for_update().select_related("tenant")

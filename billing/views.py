@@ -125,7 +125,7 @@ def _seller_statement(pk: int) -> UsageStatement:
 def statements(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/statements.html", {
         "statements": UsageStatement.objects.filter(
-            status__in=UsageStatement.VISIBLE_TO_SELLERS).order_by("-period"),
+            status__in=UsageStatement.VISIBLE_TO_SELLERS).order_by("-period", "sequence"),
         "invoices": StripeInvoice.objects.order_by("-period_start", "-id"),
     })
 
