@@ -447,7 +447,9 @@ def billed_to_of(statement: UsageStatement) -> dict:
 
 def _email_after_commit(statement: UsageStatement, event: str) -> None:
     statement_id = statement.pk
-    transaction.on_commit(lambda: send_statement_email(statement_id, event))
+    # Robust: a mail server that is down must not turn the recorded change into an error page
+    # (Django logs the failure).
+    transaction.on_commit(lambda: send_statement_email(statement_id, event), robust=True)
 
 
 def send_statement_email(statement_id: int, event: str) -> int:

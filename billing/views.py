@@ -173,6 +173,9 @@ def finance_usage(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in UsageStatement.Status.values:
         rows = rows.filter(status=status)
+    rows = list(rows)
+    for row in rows:
+        row.provisional = statements_service.is_provisional(row)
     return render(request, "billing/finance_usage.html", {
         "month": month, "previous_month": _shift_month(month, -1),
         "next_month": _shift_month(month, 1), "statements": rows, "status": status,

@@ -88,6 +88,9 @@ def test_the_current_month_is_provisional_it_can_be_drawn_up_not_issued(
     page = english(client_for(preparer)).get(
         reverse("finance_statement", args=[statement.pk])).content.decode()
     assert "Provisional" in page and 'value="submit"' not in page
+    listing = english(client_for(preparer)).get(reverse("finance_usage"),
+                                                {"month": "2026-03"}).content.decode()
+    assert "Provisional" in listing and statement.number in listing
     # The refusal is translated for a Chinese-reading finance user.
     response = client_for(preparer).post(
         reverse("finance_statement_status", args=[statement.pk]), {"action": "submit"},
