@@ -146,13 +146,6 @@ def _events_of_month(tenant: Tenant, period: date):
     return UsageEvent.unscoped.filter(tenant=tenant, day__range=(first, last))
 
 
-def compute_lines(tenant: Tenant, period: date) -> list[_Line]:
-    """One line per store that has a licence or usage in the month, from the whole ledger
-    (whatever statement bills it)."""
-    return _lines_from(tenant, _events_of_month(tenant, period),
-                       _licences_of_month(tenant, period))
-
-
 def unbilled_of(tenant: Tenant, period: date) -> tuple[int, int]:
     """Ledger rows and licences of the month that no statement bills yet: (calls, licences)."""
     return (_events_of_month(tenant, period).filter(statement__isnull=True).count(),
