@@ -169,8 +169,8 @@ class StoreSubscriptionAdmin(TenantOwnedAdmin):
     search_fields = ["store__display_name", "tenant__name"]
     list_select_related = ["store", "tenant", "pack_version__pack"]
     readonly_fields = ["tenant", "store", "pack_version", "status", "starts_on", "ends_on",
-                       "daily_overage_cap", "renewed_from", "cancelled_at", "created_at",
-                       "updated_at"]
+                       "daily_overage_cap", "renewed_from", "cancelled_at",
+                       "licence_statement", "created_at", "updated_at"]
     actions = ["renew", "cancel"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -231,10 +231,11 @@ class UsageEventAdmin(ReadOnlyAdmin):
     empty means still queued."""
 
     list_display = ["created_at", "tenant", "store", "day", "kind", "unit_price",
-                    "reported_to_stripe_at", "stripe_meter_event_id"]
-    list_filter = ["kind", ("reported_to_stripe_at", admin.EmptyFieldListFilter), "day"]
+                    "reported_to_stripe_at", "stripe_meter_event_id", "statement"]
+    list_filter = ["kind", ("reported_to_stripe_at", admin.EmptyFieldListFilter),
+                   ("statement", admin.EmptyFieldListFilter), "day"]
     search_fields = ["item_key", "store__display_name", "tenant__name", "stripe_meter_event_id"]
-    list_select_related = ["tenant", "store"]
+    list_select_related = ["tenant", "store", "statement"]
 
 
 @admin.register(DailyUsage)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import StatementPayment
 from billing.services import MAX_DAILY_OVERAGE_CAP
 from stores.models import Store
 
@@ -19,3 +20,14 @@ class OverageCapForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"].queryset = Store.objects.all()  # the tenant in scope only
+
+
+class PaymentForm(forms.Form):
+    """*Mark paid*: what was received, when, how, and the bank's or provider's reference."""
+
+    amount = forms.DecimalField(label=_("Amount received (CNY)"), max_digits=12,
+                                decimal_places=2, min_value=0)
+    paid_on = forms.DateField(label=_("Paid on"), widget=forms.DateInput(attrs={"type": "date"}))
+    method = forms.ChoiceField(label=_("Method"), choices=StatementPayment.Method.choices)
+    reference = forms.CharField(label=_("Reference"), max_length=200,
+                                help_text=_("The bank transfer or payment transaction number."))

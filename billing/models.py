@@ -113,6 +113,10 @@ class StoreSubscription(TenantOwnedModel):
                                         blank=True, on_delete=models.PROTECT,
                                         related_name="renewal")
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    licence_statement = models.ForeignKey(
+        "billing.UsageStatement", verbose_name=_("licence billed on"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="licences",
+        help_text=_("The statement (or adjustment) that bills this period's licence."))
     stripe_subscription_id = models.CharField(_("Stripe subscription"), max_length=100,
                                               blank=True, db_index=True)
     stripe_subscription_item_id = models.CharField(max_length=100, blank=True)
@@ -198,12 +202,14 @@ class Reservation(TenantOwnedModel):
 
 
 class UsageEventQuerySet(models.QuerySet):
-    """The ledger is append-only: only the Stripe reporting fields may change later."""
+    """The ledger is append-only: only the Stripe reporting fields and the statement that
+    bills a row may change later."""
 
     STRIPE_FIELDS = frozenset({"reported_to_stripe_at", "stripe_meter_event_id"})
+    MUTABLE_FIELDS = STRIPE_FIELDS | {"statement", "statement_id"}
 
     def update(self, **kwargs):
-        if not set(kwargs) <= self.STRIPE_FIELDS:
+        if not set(kwargs) <= self.MUTABLE_FIELDS:
             raise ValueError("Usage events are append-only.")
         return super().update(**kwargs)
 
@@ -234,6 +240,12 @@ class UsageEvent(TenantOwnedModel):
                                                  blank=True)
     stripe_meter_event_id = models.CharField(_("Stripe meter event identifier"), max_length=100,
                                              blank=True)
+    # The statement (or adjustment) that bills this row: set when a draft is drawn up, so a
+    # statement's header, by-day and by-job figures are sums over the same rows, and a row
+    # reaching the ledger after its month's statement was issued goes on an adjustment.
+    statement = models.ForeignKey("billing.UsageStatement", verbose_name=_("billed on"),
+                                  null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="usage_events")
 
     objects = TenantScopedManager.from_queryset(UsageEventQuerySet)()
     unscoped = models.Manager.from_queryset(UsageEventQuerySet)()  # noqa: DJ012
@@ -369,12 +381,23 @@ class UsageStatement(TenantOwnedModel):
         UNDER_REVIEW = "under_review", _("Under review")
         APPROVED = "approved", _("Approved")
         ISSUED = "issued", _("Issued")
+        PARTIALLY_PAID = "partially_paid", _("Partially paid")
         PAID = "paid", _("Paid")
 
     # What sellers may see: only statements finance has issued.
-    VISIBLE_TO_SELLERS = (Status.ISSUED, Status.PAID)
+    VISIBLE_TO_SELLERS = (Status.ISSUED, Status.PARTIALLY_PAID, Status.PAID)
+    # Issued to the seller: its figures are final; later usage goes on an adjustment.
+    ISSUED_STATUSES = VISIBLE_TO_SELLERS
 
+    number = models.CharField(_("statement number"), max_length=40, unique=True)
     period = models.DateField(_("month"), help_text=_("The first day of the month."))
+    sequence = models.PositiveIntegerField(
+        _("adjustment number"), default=0,
+        help_text=_("0: the month's statement; 1, 2, ...: its adjustments (supplementary "
+                    "statements for usage that reached the ledger after it was issued)."))
+    adjusts = models.ForeignKey("self", verbose_name=_("adjusts statement"), null=True,
+                                blank=True, on_delete=models.PROTECT,
+                                related_name="adjustments")
     status = models.CharField(_("status"), max_length=20, choices=Status.choices,
                               default=Status.DRAFT)
     licence_amount = models.DecimalField(_("licences (CNY)"), max_digits=12, decimal_places=2,
@@ -385,21 +408,44 @@ class UsageStatement(TenantOwnedModel):
                                          default=Decimal("0.00"))
     total = models.DecimalField(_("total (CNY)"), max_digits=12, decimal_places=2,
                                 default=Decimal("0.00"))
+    amount_paid = models.DecimalField(_("amount paid (CNY)"), max_digits=12,
+                                      decimal_places=2, default=Decimal("0.00"))
     generated_at = models.DateTimeField(_("drawn up at"))
+    drawn_up_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("drawn up by"),
+                                    null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("submitted by"),
+                                     null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("approved by"),
+                                    null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    # Frozen when issued: the ISV's legal details and the seller's, as printed on the bill.
+    issuer = models.JSONField(_("issued by (legal details)"), default=dict, blank=True)
+    billed_to = models.JSONField(_("billed to"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("usage statement")
         verbose_name_plural = _("usage statements")
-        ordering = ["-period", "tenant__name"]
+        ordering = ["-period", "tenant__name", "sequence"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "period"],
-                                    name="one_statement_per_tenant_and_month"),
+            models.UniqueConstraint(fields=["tenant", "period", "sequence"],
+                                    name="one_statement_per_tenant_month_and_adjustment"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant} {self.period:%Y-%m}"
+        return self.number or f"{self.tenant} {self.period:%Y-%m}"
+
+    @property
+    def is_adjustment(self) -> bool:
+        return self.sequence > 0
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.amount_paid
 
 
 class StatementLine(models.Model):
@@ -448,3 +494,33 @@ class StatementEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.statement} {self.from_status}->{self.to_status}"
+
+
+class StatementPayment(models.Model):
+    """A payment finance recorded against an issued statement. Several partial payments may
+    add up to the total; a statement is paid when they do."""
+
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+        ALIPAY = "alipay", _("Alipay")
+        WECHAT_PAY = "wechat_pay", _("WeChat Pay")
+        STRIPE = "stripe", _("Stripe")
+        OTHER = "other", _("Other")
+
+    statement = models.ForeignKey(UsageStatement, on_delete=models.PROTECT,
+                                  related_name="payments")
+    amount = models.DecimalField(_("amount (CNY)"), **MONEY)
+    paid_on = models.DateField(_("paid on"))
+    method = models.CharField(_("method"), max_length=20, choices=Method.choices)
+    reference = models.CharField(_("reference"), max_length=200)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"),
+                                    on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("statement payment")
+        verbose_name_plural = _("statement payments")
+        ordering = ["paid_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.statement} {self.amount} {self.paid_on}"

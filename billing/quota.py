@@ -136,8 +136,9 @@ def why_not_usable(store: Store, day: date) -> str:
         return _("The subscription of store %(store)s only starts on %(date)s; AI generation "
                  "is possible from then on.") % {**params, "date": upcoming.starts_on}
     if latest is None:
-        return _("Store %(store)s has no subscription, so AI generation cannot start. Ask ISV "
-                 "sales for a quota pack for this store.") % params
+        return _("Store %(store)s has no subscription, so AI generation cannot start. The "
+                 "owner can start its free trial on the Usage page, or ask ISV sales for a "
+                 "quota pack for this store.") % params
     if latest.status == Status.CANCELLED:
         return _("The subscription of store %(store)s was cancelled, so AI generation cannot "
                  "start. Ask ISV sales to subscribe the store again.") % params

@@ -95,11 +95,16 @@ def subscribe_store(store: Store, pack: QuotaPack, *, by: User | None,
     if not version.covers(store.site.marketplace.value):
         raise BillingError(_("The quota pack %(pack)s does not cover %(site)s stores.")
                            % {"pack": pack.name, "site": store.site.label})
-    starts_on = starts_on or local_day(store.tenant)
+    today = local_day(store.tenant)
+    starts_on = starts_on or today
     if status == Status.TRIAL:
         ends_on = starts_on + timedelta(days=settings.BILLING_TRIAL_DAYS - 1)
     else:
         ends_on = one_year_from(starts_on)
+    if ends_on < today:
+        raise BillingError(_("This period (%(start)s to %(end)s) is already over in the "
+                             "tenant's time zone: choose a start from which it still runs.")
+                           % {"start": f"{starts_on:%Y-%m-%d}", "end": f"{ends_on:%Y-%m-%d}"})
     with transaction.atomic():
         _lock_store(store)
         _refuse_overlap(store, starts_on, ends_on)
@@ -109,6 +114,30 @@ def subscribe_store(store: Store, pack: QuotaPack, *, by: User | None,
         _record(AuditEvent.Action.SUBSCRIPTION_CREATED, subscription, by)
         stripe_sync.push_licence_after_commit(subscription)
     return subscription
+
+
+def stores_waiting_for_a_pack(tenant=None):
+    """Stores that have never had a subscription (trial or licence): new stores ISV sales
+    should offer a pack to, and whose owner may start a trial. Newest first."""
+    stores = Store.unscoped.filter(tenant=tenant) if tenant is not None else Store.unscoped.all()
+    return (stores.exclude(pk__in=StoreSubscription.unscoped.values("store_id"))
+            .order_by("-created_at", "-pk"))
+
+
+def start_trial(store: Store, *, by: User) -> StoreSubscription:
+    """The seller's owner starts the trial of the pack BILLING_TRIAL_PACK for a new store:
+    once per store (a store that has had any subscription cannot)."""
+    pack = QuotaPack.objects.filter(code=settings.BILLING_TRIAL_PACK, is_offered=True).first()
+    if pack is None:
+        raise BillingError(_("No quota pack offers a trial at the moment; ask ISV sales to "
+                             "subscribe the store."))
+    with transaction.atomic():
+        _lock_store(store)
+        if StoreSubscription.unscoped.filter(store_id=store.pk).exists():
+            raise BillingError(_("Store %(store)s has already had a trial or a subscription; "
+                                 "a trial can be started once per store. Ask ISV sales for a "
+                                 "licence.") % {"store": store.display_name})
+        return subscribe_store(store, pack, by=by, status=Status.TRIAL)
 
 
 def renew_subscription(subscription: StoreSubscription, *, by: User | None) -> StoreSubscription:
@@ -203,9 +232,16 @@ def _lock_store(store: Store) -> None:
 
 
 def _refuse_overlap(store: Store, starts_on: date, ends_on: date) -> None:
-    overlapping = StoreSubscription.unscoped.filter(
-        store_id=store.pk, status__in=LIVE, starts_on__lte=ends_on, ends_on__gte=starts_on)
-    if overlapping.exists():
+    """No two periods of one store cover the same day: live and ended (expired) periods in
+    full, a cancelled one up to the day before it was cancelled."""
+    candidates = StoreSubscription.unscoped.filter(
+        store_id=store.pk, starts_on__lte=ends_on, ends_on__gte=starts_on)
+    for other in candidates.select_related("tenant"):
+        if other.status == Status.CANCELLED:
+            last = (local_day(other.tenant, other.cancelled_at) - timedelta(days=1)
+                    if other.cancelled_at else other.starts_on - timedelta(days=1))
+            if last < starts_on or last < other.starts_on:
+                continue
         raise BillingError(_("Store %(store)s already has a subscription for part of this "
                              "period.") % {"store": store.display_name})
 

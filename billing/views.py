@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,10 +15,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from billing import quota, services, stripe_sync
+from billing import quota, services
 from billing import statements as statements_service
-from billing.forms import OverageCapForm
+from billing.forms import OverageCapForm, PaymentForm
 from billing.models import StoreSubscription, StripeInvoice, UsageStatement
+from kernel.money import format_cny
 from stores.models import Store
 from tenants.access import member_can, member_required, staff_can, staff_required
 from tenants.models import Tenant
@@ -63,6 +64,10 @@ def usage(request: HttpRequest) -> HttpResponse:
         .order_by("store__display_name", "-starts_on"),
         "can_set_cap": can_set_cap,
         "cap_form": OverageCapForm() if can_set_cap else None,
+        # New stores without any subscription: the owner may start the trial pack's trial.
+        "trial_stores": list(services.stores_waiting_for_a_pack(tenant).order_by(
+            "display_name", "pk")) if can_set_cap else [],
+        "trial_days": settings.BILLING_TRIAL_DAYS,
     })
 
 
@@ -88,6 +93,26 @@ def overage_cap(request: HttpRequest) -> HttpResponse:
     return redirect("usage")
 
 
+@require_POST
+@member_required(SET_CAP)
+def start_trial(request: HttpRequest) -> HttpResponse:
+    """The owner starts the trial pack's trial for a new store, once per store."""
+    store = get_object_or_404(Store.objects.all(), pk=request.POST.get("store") or 0) \
+        if (request.POST.get("store") or "").isdigit() else None
+    if store is None:
+        messages.error(request, _("Choose a store."))
+        return redirect("usage")
+    try:
+        subscription = services.start_trial(store, by=request.user)
+    except services.BillingError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("The trial of %(store)s runs until %(end)s.")
+                         % {"store": store.display_name,
+                            "end": f"{subscription.ends_on:%Y-%m-%d}"})
+    return redirect("usage")
+
+
 # Statements: sellers ----------------------------------------------------------------------
 
 def _seller_statement(pk: int) -> UsageStatement:
@@ -100,7 +125,7 @@ def _seller_statement(pk: int) -> UsageStatement:
 def statements(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/statements.html", {
         "statements": UsageStatement.objects.filter(
-            status__in=UsageStatement.VISIBLE_TO_SELLERS).order_by("-period"),
+            status__in=UsageStatement.VISIBLE_TO_SELLERS).order_by("-period", "sequence"),
         "invoices": StripeInvoice.objects.order_by("-period_start", "-id"),
     })
 
@@ -108,18 +133,12 @@ def statements(request: HttpRequest) -> HttpResponse:
 @member_required()
 def statement(request: HttpRequest, pk: int) -> HttpResponse:
     found = _seller_statement(pk)
+    view = statements_service.statement_view(found)
+    view.adjustments = [s for s in view.adjustments
+                        if s.status in UsageStatement.VISIBLE_TO_SELLERS]
     return render(request, "billing/statement.html", {
-        "statement": found, "lines": found.lines.select_related("store"),
-        "days": _days_of(found), "console": False,
+        "statement": found, "view": view, "console": False,
     })
-
-
-def _days_of(found: UsageStatement) -> list[quota.StoreMonthUsage]:
-    """The statement's month from the ledger, per store (by name) and local day; stores
-    without usage are left out."""
-    month = quota.usage_for_month(found.tenant, found.period.year, found.period.month)
-    return sorted((store for store in month.stores if store.days),
-                  key=lambda store: (store.store.display_name, store.store.pk))
 
 
 @member_required()
@@ -128,7 +147,7 @@ def statement_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 
 
 def _export(found: UsageStatement, fmt: str) -> HttpResponse:
-    name = f"statement-{found.tenant.slug}-{found.period:%Y-%m}"
+    name = f"statement-{found.tenant.slug}-{found.number}"
     if fmt == "csv":
         response = HttpResponse(statements_service.export_csv(found),
                                 content_type="text/csv; charset=utf-8")
@@ -149,16 +168,28 @@ def finance_usage(request: HttpRequest) -> HttpResponse:
     """The month's statements of every tenant, and drawing up the drafts."""
     today = timezone.localdate()
     month = _month_of(request, today)
-    rows = (UsageStatement.unscoped.filter(period=month).select_related("tenant")
-            .order_by("tenant__name"))
+    rows = (UsageStatement.unscoped.filter(period=month).select_related("tenant", "adjusts")
+            .order_by("tenant__name", "sequence"))
     status = request.GET.get("status", "")
     if status in UsageStatement.Status.values:
         rows = rows.filter(status=status)
+    rows = list(rows)
+    for row in rows:
+        row.provisional = statements_service.is_provisional(row)
     return render(request, "billing/finance_usage.html", {
         "month": month, "previous_month": _shift_month(month, -1),
         "next_month": _shift_month(month, 1), "statements": rows, "status": status,
         "statuses": UsageStatement.Status.choices,
         "can_manage": staff_can(request, StaffPermission.MANAGE_FINANCE),
+        "waiting_stores": services.stores_waiting_for_a_pack().count(),
+    })
+
+
+@staff_required(StaffPermission.VIEW_FINANCE)
+def finance_waiting_stores(request: HttpRequest) -> HttpResponse:
+    """New stores that have never had a subscription: ISV sales offer them a pack."""
+    return render(request, "billing/finance_waiting_stores.html", {
+        "stores": services.stores_waiting_for_a_pack().select_related("tenant")[:500],
     })
 
 
@@ -185,12 +216,40 @@ def _posted_month(request: HttpRequest) -> date:
 @staff_required(StaffPermission.VIEW_FINANCE)
 def finance_statement(request: HttpRequest, pk: int) -> HttpResponse:
     found = get_object_or_404(UsageStatement.unscoped.select_related("tenant"), pk=pk)
+    can_pay = (staff_can(request, StaffPermission.MANAGE_FINANCE)
+               and found.status in (UsageStatement.Status.ISSUED,
+                                    UsageStatement.Status.PARTIALLY_PAID))
     return render(request, "billing/statement.html", {
-        "statement": found, "lines": found.lines.select_related("store"),
-        "days": _days_of(found), "jobs": statements_service.jobs_of(found),
+        "statement": found, "view": statements_service.statement_view(found),
         "events": found.events.select_related("actor"), "console": True,
         "transitions": statements_service.allowed_transitions(found, request.user),
+        "payment_form": PaymentForm(initial={
+            "amount": found.outstanding, "paid_on": quota.local_day(found.tenant),
+            "method": "bank_transfer"}) if can_pay else None,
     })
+
+
+@require_POST
+@staff_required(StaffPermission.MANAGE_FINANCE)
+def finance_statement_pay(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(UsageStatement.unscoped, pk=pk)
+    form = PaymentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The payment was not recorded: %(errors)s")
+                       % {"errors": " ".join(e for errs in form.errors.values() for e in errs)})
+        return redirect("finance_statement", pk=found.pk)
+    try:
+        payment = statements_service.record_payment(found, by=request.user, **form.cleaned_data)
+    except statements_service.StatementError as error:
+        messages.error(request, str(error))
+    else:
+        if payment.statement.status == UsageStatement.Status.PAID:
+            messages.success(request, _("Payment recorded: the statement is paid."))
+        else:
+            messages.success(request, _("Partial payment recorded: CNY %(outstanding)s is still "
+                                        "outstanding.")
+                             % {"outstanding": format_cny(payment.statement.outstanding)})
+    return redirect("finance_statement", pk=found.pk)
 
 
 @require_POST
@@ -243,13 +302,5 @@ def finance_reconciliation(request: HttpRequest) -> HttpResponse:
     context = {"tenants": tenants, "tenant": tenant, "month": month,
                "previous_month": _shift_month(month, -1), "next_month": _shift_month(month, 1)}
     if tenant is not None:
-        first, last = quota.month_bounds(month)
-        invoices = statements_service.stripe_invoices_of(tenant, month)
-        found = UsageStatement.unscoped.filter(tenant=tenant, period=month).first()
-        invoiced = sum((i.total for i in invoices), Decimal("0.00"))
-        context.update({
-            "result": stripe_sync.reconcile(tenant, first, last),
-            "invoices": invoices, "invoiced": invoiced, "statement": found,
-            "invoice_difference": (found.total - invoiced) if found else None,
-        })
+        context["view"] = statements_service.reconciliation_of(tenant, month)
     return render(request, "billing/finance_reconciliation.html", context)

@@ -316,6 +316,15 @@ GENERATION_SYNCHRONOUS_COMMIT = env.bool("GENERATION_SYNCHRONOUS_COMMIT", defaul
 # Wait for the disk flush on every quota commit (slower; see docs/architecture.md "Quota").
 QUOTA_SYNCHRONOUS_COMMIT = env.bool("QUOTA_SYNCHRONOUS_COMMIT", default=False)
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
+# The pack whose trial a seller may start for a new store (README "Quota and usage").
+BILLING_TRIAL_PACK = env("BILLING_TRIAL_PACK", default="standard")
+# Four eyes: whoever drew up or submitted a statement may not approve it (README "Finance").
+BILLING_FOUR_EYES = env.bool("BILLING_FOUR_EYES", default=True)
+# The ISV's legal details printed on every statement.
+BILLING_ISV_LEGAL_NAME = env("BILLING_ISV_LEGAL_NAME", default="Listing AI")
+BILLING_ISV_TAX_ID = env("BILLING_ISV_TAX_ID", default="")
+BILLING_ISV_ADDRESS = env("BILLING_ISV_ADDRESS", default="")
+BILLING_ISV_BANK_ACCOUNT = env("BILLING_ISV_BANK_ACCOUNT", default="")
 
 # Stripe (see README "Stripe"). Without a secret key billing runs offline: everything works and
 # is recorded, nothing is sent; unreported overage stays queued in the ledger until a key is set.

@@ -371,8 +371,11 @@ def test_a_store_without_subscription_cannot_reserve_and_says_why(tenant_a, owne
         assert "overdue" in past_due.value.message
 
         ended = make_store(tenant_a, owner_a, "Ended Shop")
-        services.subscribe_store(ended, pack, by=None,
-                                 starts_on=date.today() - timedelta(days=400))
+        # A period of the past, as history has it (services refuse to create one today).
+        start = date.today() - timedelta(days=400)
+        StoreSubscription.unscoped.create(
+            tenant=tenant_a, store=ended, pack_version=pack.current_version, status="active",
+            starts_on=start, ends_on=services.one_year_from(start))
         with pytest.raises(quota.NoActiveSubscription) as lapsed:
             quota.reserve_call(ended, "d")
         assert "ended on" in lapsed.value.message

@@ -115,6 +115,7 @@ ROUTE_PARAMS: dict[str, Params] = {
     "console/finance/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
     "console/finance/statements/<int:pk>/status/": lambda w: {"pk": w.statement.pk},
     "console/finance/statements/<int:pk>/comment/": lambda w: {"pk": w.statement.pk},
+    "console/finance/statements/<int:pk>/pay/": lambda w: {"pk": w.statement.pk},
     "console/finance/statements/<int:pk>/export/<str:fmt>/":
         lambda w: {"pk": w.statement.pk, "fmt": "xlsx"},
     # Links sent by e-mail: the secret in the URL is the credential.
