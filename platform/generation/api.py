@@ -19,7 +19,6 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from catalog.models import QualityFlag
-from catalog.selectors import ProductFilters
 from generation import services
 from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
@@ -85,14 +84,22 @@ class ItemSerializer(serializers.ModelSerializer):
 
 class JobRequestSerializer(serializers.Serializer):
     """What a job is made of: a store, SKUs (product_ids, or a catalog filter q / category /
-    flag; nothing: every SKU of the store), kinds, languages, compliance mode."""
+    flag, or "all": true for every SKU of the store; an empty list or nothing at all is an
+    error, never "all"), kinds, languages, compliance mode. No job covers more SKUs than the
+    SKU limit of the store's pack."""
 
     store = serializers.IntegerField(min_value=1, max_value=MAX_ID,
                                      help_text=_("ID of the store."))
     product_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
-        default=list, max_length=MAX_IDS,
-        help_text=_("Explicit SKUs (product IDs); overrides the filter."))
+        max_length=MAX_IDS,
+        help_text=_("Explicit SKUs (product IDs), at least one and at most the pack's SKU "
+                    "limit; overrides the filter."))
+    all = serializers.BooleanField(
+        required=False, default=False,
+        help_text=_("Every SKU of the store (at most the pack's SKU limit). Needed to ask for "
+                    "the whole store: without product_ids, a filter or this, nothing is "
+                    "chosen."))
     q = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     category = serializers.CharField(required=False, allow_blank=True, default="",
                                      max_length=200)
@@ -132,22 +139,23 @@ class NoSuchStore(exceptions.NotFound):
 
 def _error(error: services.JobError) -> Response:
     details = {error.field: [error.message]} if error.field else {}
+    details.update(error.details)
     return Response(error_body(error.code, error.message, details),
                     status=status.HTTP_400_BAD_REQUEST)
 
 
 def _parse(request: Request):
+    """The store, the selection and the rest of the request; JobError for a selection that
+    chooses nothing."""
     payload = JobRequestSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
     store = catalog_selectors.stores().filter(pk=data["store"]).first()
     if store is None:  # not one of the tenant's stores
         raise NoSuchStore
-    if data["product_ids"]:
-        selection = services.Selection(product_ids=tuple(data["product_ids"]))
-    else:
-        selection = services.Selection(filters=ProductFilters(
-            q=data["q"], category=data["category"], flag=data["flag"]))
+    selection = services.choose_skus(product_ids=data.get("product_ids"), q=data["q"],
+                                     category=data["category"], flag=data["flag"],
+                                     whole_store=data["all"])
     return store, selection, data
 
 
@@ -219,8 +227,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
         return queryset.order_by("-created_at", "-id")
 
     def create(self, request: Request, *args, **kwargs) -> Response:
-        store, selection, data = _parse(request)
         try:
+            store, selection, data = _parse(request)
             job = services.start_job(store=store, selection=selection, kinds=data["kinds"],
                                      languages=data["languages"],
                                      compliance_mode=data["compliance_mode"], by=request.user)
@@ -233,8 +241,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
                                "with meaning and remedy, and the cost against today's quota.")
     @action(detail=False, methods=["post"])
     def estimate(self, request: Request, *args, **kwargs) -> Response:
-        store, selection, data = _parse(request)
         try:
+            store, selection, data = _parse(request)
             estimate = services.estimate_job(store, selection, data["kinds"], data["languages"])
         except services.JobError as error:
             return _error(error)

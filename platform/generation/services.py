@@ -5,6 +5,7 @@ and review). The per-item work is in generation.pipeline; dispatching in generat
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditEvent
 from audit.services import record
 from billing import quota
+from billing.models import StoreSubscription
 from catalog.models import Product
 from catalog.selectors import ProductFilters
 from catalog.selectors import products as product_search
@@ -35,26 +37,42 @@ ItemStatus = GenerationItem.Status
 
 
 class JobError(Exception):
-    """A job that cannot start or change, with a message for the seller."""
+    """A job that cannot start or change, with a message for the seller. `details` are
+    machine-readable facts for the API's error body (besides the field's message)."""
 
-    def __init__(self, message: str, *, code: str = "job_error", field: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "job_error", field: str = "",
+                 details: dict | None = None) -> None:
         super().__init__(message)
         self.message, self.code, self.field = message, code, field
+        self.details = details or {}
 
 
 # Choosing SKUs -----------------------------------------------------------------------------
 
+NO_SKUS_CHOSEN = "no_skus_chosen"
+TOO_MANY_SKUS = "too_many_skus"
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which SKUs of the store: an explicit list of product ids, or a catalog filter."""
+    """Which SKUs of the store: an explicit list of product ids, a catalog filter, or every
+    SKU of the store, asked for explicitly (`whole_store`). An empty selection chooses
+    nothing: never "all"."""
 
     product_ids: tuple[int, ...] = ()
     filters: ProductFilters = field(default_factory=ProductFilters)
+    whole_store: bool = False
+
+    @property
+    def chosen(self) -> bool:
+        return bool(self.product_ids) or self.filters.active or self.whole_store
 
     def products(self, store: Store) -> QuerySet[Product]:
         chosen = Product.objects.filter(store=store)
         if self.product_ids:
             return chosen.filter(pk__in=self.product_ids).order_by("marketplace_id")
+        if not self.chosen:
+            return chosen.none()
         return product_search(ProductFilters(q=self.filters.q, store_id=store.pk,
                                              category=self.filters.category,
                                              flag=self.filters.flag))
@@ -62,8 +80,48 @@ class Selection:
     def as_json(self) -> dict:
         if self.product_ids:
             return {"product_ids": list(self.product_ids)}
+        if not self.filters.active:
+            return {"all": True}
         return {"filter": {"q": self.filters.q, "category": self.filters.category,
                            "flag": self.filters.flag}}
+
+
+def nothing_chosen() -> JobError:
+    return JobError(_("Choose at least one SKU: pick SKUs, set a filter, or choose every SKU "
+                      "of the store."), code=NO_SKUS_CHOSEN, field="product_ids")
+
+
+def choose_skus(*, product_ids: Sequence[int] | None = None, q: str = "", category: str = "",
+                flag: str = "", whole_store: bool = False) -> Selection:
+    """The Selection the seller asked for. `product_ids` given but empty is an error (never
+    "every SKU"); so is asking for nothing at all. A list wins over a filter."""
+    if product_ids is not None:
+        if not product_ids:
+            raise JobError(_("Choose at least one SKU."), code=NO_SKUS_CHOSEN,
+                           field="product_ids")
+        if whole_store:
+            raise JobError(_("Give either a list of SKUs or “every SKU of the store”, not "
+                             "both."), code="ambiguous_selection", field="all")
+        return Selection(product_ids=tuple(dict.fromkeys(product_ids)))
+    filters = ProductFilters(q=q.strip(), category=category.strip(), flag=flag)
+    if not filters.active and not whole_store:
+        raise nothing_chosen()
+    return Selection(filters=filters, whole_store=not filters.active)
+
+
+def _sku_limit_problem(selection: Selection, skus: int,
+                       subscription: StoreSubscription | None) -> str:
+    """Why the selection has more SKUs than the store's pack covers ("" if it has not): the
+    pack version's SKU limit, the one that is priced, bounds every job and every list."""
+    if subscription is None:
+        return ""
+    limit = subscription.pack_version.sku_limit
+    count = max(skus, len(selection.product_ids))
+    if count <= limit:
+        return ""
+    return (_("A job may cover at most %(limit)s SKUs, the SKU limit of the store's pack "
+              "%(pack)s; this one has %(count)s. Choose fewer SKUs.")
+            % {"limit": f"{limit:,}", "pack": subscription.pack_version, "count": f"{count:,}"})
 
 
 # The estimate shown before starting --------------------------------------------------------
@@ -125,6 +183,8 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
                  languages: list[str]) -> Estimate:
     """How many AI calls the job will use and what they cost against today's quota."""
     _validate(store, kinds, languages)
+    if not selection.chosen:
+        raise nothing_chosen()
     problems: Counter[str] = Counter()
     skus = 0
     for product in (selection.products(store).select_related(None)
@@ -147,7 +207,8 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
         overage_price=(subscription.pack_version.overage_price_per_call if subscription
                        else Decimal("0")),
         calls_over_cap=calls - within, resets_at=usage.resets_at,
-        unusable_reason=usage.unusable_reason or _size_problem(skus, kinds, languages))
+        unusable_reason=(usage.unusable_reason or _sku_limit_problem(selection, skus, subscription)
+                         or _size_problem(skus, kinds, languages)))
 
 
 # Start, cancel, re-run ---------------------------------------------------------------------
@@ -157,14 +218,22 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
     """Create the job and its items (one per SKU x language x kind) and start dispatching.
     Items whose input fails a pre-check end at once, with what to fix: no quota is used."""
     _validate(store, kinds, languages)
+    if not selection.chosen:
+        raise nothing_chosen()
     usage = quota.usage_today(store)
     if usage.subscription is None:
         raise JobError(usage.unusable_reason, code="ERR_NO_SUBSCRIPTION")
+    too_many = _sku_limit_problem(selection, 0, usage.subscription)  # the list alone
+    if too_many:
+        raise JobError(too_many, code=TOO_MANY_SKUS, field="product_ids")
     instructions.ensure_default_library()
     kinds = [kind for kind in ContentKind.values if kind in kinds]  # stable order
     skus = selection.products(store).count()
     if not skus:
         raise JobError(_("No SKUs match the selection."), field="selection")
+    too_many = _sku_limit_problem(selection, skus, usage.subscription)
+    if too_many:
+        raise JobError(too_many, code=TOO_MANY_SKUS, field="product_ids")
     too_big = _size_problem(skus, kinds, languages)
     if too_big:
         raise JobError(too_big, field="selection")

@@ -32,8 +32,11 @@ def viewer_client(tenant_a) -> Client:
 
 
 def job_payload(store, **extra) -> dict:
+    """The new-job form; every SKU of the store (ticked explicitly) unless told otherwise."""
     payload = {"store": store.pk, "kinds": ["title", "bullet_points"],
                "languages": ["en", "de"], "compliance_mode": "on", "action": "start"}
+    if not {"product_ids", "q", "category", "flag", "all_skus"} & set(extra):
+        payload["all_skus"] = "on"
     payload.update(extra)
     return payload
 
@@ -241,6 +244,15 @@ def test_generate_for_selected_from_the_catalog(owner_client, store, products, n
 def test_times_in_the_tenants_time_zone_and_pages_in_chinese(tenant_a, owner_a, store,
                                                              products, nodes):
     type(tenant_a).objects.filter(pk=tenant_a.pk).update(time_zone="Europe/Berlin")
+    # The subscription began on the Shanghai day it was made, which from 16:00 to 23:00 UTC
+    # is Berlin's tomorrow: let it begin a day earlier.
+    from datetime import timedelta
+
+    from billing.models import StoreSubscription
+
+    subscription = StoreSubscription.unscoped.get(store=store)
+    StoreSubscription.unscoped.filter(pk=subscription.pk).update(
+        starts_on=subscription.starts_on - timedelta(days=1))
     client = _client(owner_a, tenant_a)
     page = client.post(reverse("job_new"), job_payload(store, action="preview")).content.decode()
     assert re.search(r'data-estimate="resets_at">\d{4}-\d\d-\d\d 00:00 \(Europe/Berlin\)', page)
