@@ -16,8 +16,8 @@ from catalog.models import Product, QualityFlag, SyncRun
 from marketplaces.connectors import MarketplaceError
 from sandbox import pool, shops
 from sandbox import state as sandbox_state
-from stores.models import Store, StoreStatusChange
 from stores import services as store_services
+from stores.models import Store, StoreStatusChange
 from tenants.scope import tenant_scope
 from tests.catalog.conftest import connect_store, fail_on_goods_request, products_of, sync
 

@@ -36,6 +36,7 @@ def test_an_empty_product_list_is_an_error_not_every_sku(api_a, store, products)
 
 def test_the_error_reads_in_chinese(tenant_a, owner_a, store, products):
     from django.test import Client
+
     from tenants import api_keys
     from tenants.scope import tenant_scope
 
