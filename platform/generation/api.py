@@ -45,7 +45,8 @@ class JobSerializer(serializers.ModelSerializer):
         fields = ["id", "store", "status", "kinds", "languages", "compliance_mode", "selection",
                   "items_total", "items_succeeded", "items_failed", "items_cancelled",
                   "items_flagged", "items_done", "progress_percent", "is_active", "created_by",
-                  "created_at", "started_at", "finished_at", "cancelled_by"]
+                  "created_at", "started_at", "finished_at", "cancelled_by",
+                  "retry_scheduled_for"]
         read_only_fields = fields
 
 
@@ -130,6 +131,41 @@ class EstimateSerializer(serializers.Serializer):
     resets_at = serializers.DateTimeField()
     can_start = serializers.BooleanField()
     unusable_reason = serializers.CharField(allow_blank=True)
+
+
+class RetryPlanSerializer(serializers.Serializer):
+    failed = serializers.IntegerField(help_text=_("Failed items of the job."))
+    retryable = serializers.IntegerField(help_text=_("Failed items whose input passes now."))
+    input_problems = serializers.IntegerField()
+    fit_today = serializers.IntegerField(help_text=_("Items today's quota takes."))
+    over_quota = serializers.IntegerField(
+        help_text=_("Items that would fail again for today's quota (ERR_QUOTA_EXCEEDED)."))
+    resets_at = serializers.DateTimeField(
+        help_text=_("When the quota resets: the tenant's next local midnight."))
+    scheduled_for = serializers.DateTimeField(allow_null=True)
+    unusable_reason = serializers.CharField(allow_blank=True)
+
+
+class RetryRequestSerializer(serializers.Serializer):
+    after_reset = serializers.BooleanField(
+        required=False, default=False,
+        help_text=_("Run the items today's quota cannot take after it resets (else they stay "
+                    "failed). The others run now."))
+
+
+class RetryResultSerializer(serializers.Serializer):
+    started = serializers.IntegerField()
+    over_quota = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+    scheduled_for = serializers.DateTimeField(allow_null=True)
+
+
+class RetriedJobSerializer(JobSerializer):
+    retry = RetryResultSerializer(read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "retry"]
+        read_only_fields = fields
 
 
 class NoSuchStore(exceptions.NotFound):
@@ -259,16 +295,33 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
             return _error(error)
         return Response(JobSerializer(job).data)
 
-    @extend_schema(request=None, responses={200: JobSerializer, **JOB_ERROR},
-                   description="Run the failed items of an ended job again (after the fix).")
+    @extend_schema(request=RetryRequestSerializer, responses={200: RetriedJobSerializer,
+                                                              **JOB_ERROR},
+                   description="Run the failed items of an ended job again (after the fix). "
+                               "Only as many as today's quota takes run now; the others run "
+                               "after the quota resets with after_reset, else stay failed. "
+                               "When none fits today: 400 ERR_QUOTA_EXCEEDED with "
+                               "would_fail_for_quota and resets_at.")
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
+        payload = RetryRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
         try:
-            services.retry_failed_items(job, by=request.user)
+            result = services.retry_failed_items(
+                job, by=request.user, after_reset=payload.validated_data["after_reset"])
         except services.JobError as error:
             return _error(error)
-        return Response(JobSerializer(job).data)
+        job.retry = result
+        return Response(RetriedJobSerializer(job).data)
+
+    @extend_schema(responses={200: RetryPlanSerializer},
+                   description="What retry-failed would do now: how many items today's quota "
+                               "takes, how many would fail again for quota, when it resets.")
+    @action(detail=True, methods=["get"], url_path="retry-plan")
+    def retry_plan(self, request: Request, *args, **kwargs) -> Response:
+        plan = services.plan_retry(self.get_object())
+        return Response(RetryPlanSerializer(plan).data)
 
     @extend_schema(parameters=ITEM_FILTERS, responses=ItemSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=Pagination)

@@ -4,6 +4,7 @@ and review). The per-item work is in generation.pipeline; dispatching in generat
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from generation.prechecks import input_problem
 from marketplaces.sites import MARKETPLACE_LANGUAGES, MARKETPLACE_NAMES
 from stores.models import Store
 from tenants.models import User
+from tenants.scope import tenant_scope
+
+logger = logging.getLogger(__name__)
 
 MAX_ITEMS_PER_JOB = 50_000
 ItemStatus = GenerationItem.Status
@@ -331,29 +335,138 @@ def request_regeneration(item: GenerationItem, *, note: str, by: User) -> Genera
     return item
 
 
-def retry_failed_items(job: GenerationJob, *, by: User) -> int:
+# Retrying failed items ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What "retry failed items" would do now: of the retryable items (their input passes
+    its pre-check), how many today's quota takes and how many would fail again for quota
+    (ERR_QUOTA_EXCEEDED) until it resets at `resets_at` (the tenant's next local midnight)."""
+
+    failed: int
+    retryable: int
+    fit_today: int
+    over_quota: int
+    resets_at: datetime
+    scheduled_for: datetime | None
+    unusable_reason: str = ""
+
+    @property
+    def input_problems(self) -> int:
+        return self.failed - self.retryable
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    started: int  # run again now
+    over_quota: int  # left failed for today's quota (scheduled when scheduled_for is set)
+    resets_at: datetime
+    scheduled_for: datetime | None
+
+
+def _retryable(job: GenerationJob) -> tuple[int, list[int]]:
+    """The job's failed items and, oldest first, the ids of those whose input passes."""
+    failed = list(GenerationItem.objects.filter(job=job, status=ItemStatus.FAILED)
+                  .select_related("product").order_by("id"))
+    return len(failed), [item.pk for item in failed if not input_problem(item.product,
+                                                                           item.kind)]
+
+
+def _room_today(usage: quota.StoreUsageToday, wanted: int) -> int:
+    if usage.subscription is None:
+        return 0
+    left = usage.calls_left
+    return wanted if left is None else min(wanted, left)
+
+
+def plan_retry(job: GenerationJob) -> RetryPlan:
+    failed, retryable = _retryable(job)
+    usage = quota.usage_today(job.store)
+    fit = _room_today(usage, len(retryable))
+    return RetryPlan(failed=failed, retryable=len(retryable), fit_today=fit,
+                     over_quota=len(retryable) - fit if usage.subscription else 0,
+                     resets_at=usage.resets_at, scheduled_for=job.retry_scheduled_for,
+                     unusable_reason=usage.unusable_reason)
+
+
+def _quota_used_up(job: GenerationJob, count: int, resets_at: datetime) -> JobError:
+    tenant = job.store.tenant
+    local = timezone.localtime(resets_at, tenant.zone)
+    return JobError(
+        _("Today's quota of store %(store)s is used up: all %(count)s failed items would fail "
+          "again. Run them after the quota resets at %(time)s (%(zone)s).")
+        % {"store": job.store.display_name, "count": count,
+           "time": local.strftime("%Y-%m-%d %H:%M"), "zone": tenant.time_zone},
+        code="ERR_QUOTA_EXCEEDED",
+        details={"would_fail_for_quota": count, "resets_at": resets_at.isoformat(),
+                 "retry_after_reset": True})
+
+
+def retry_failed_items(job: GenerationJob, *, by: User, after_reset: bool = False
+                       ) -> RetryResult:
     """After the fix (new node, completed parameters, raised cap...): run the job's failed
-    items again as a new generation each. Input problems are checked again first."""
+    items again as a new generation each. Input problems are checked again first.
+
+    Only as many as today's quota takes run now (the oldest first): the others would fail
+    again at once for quota. With `after_reset` they are run after the quota resets (the
+    tenant's next local midnight, by `run_scheduled_retries`); without, they stay failed,
+    and when none fits today the retry is refused with when the quota resets."""
     with transaction.atomic():
-        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        locked = GenerationJob.objects.select_for_update().select_related("store__tenant").get(
+            pk=job.pk)
         if locked.is_active:
             raise JobError(_("The job is still running."), code="job_running")
-        failed = list(GenerationItem.objects.filter(job=locked, status=ItemStatus.FAILED)
-                      .select_related("product"))
-        retry = [item.pk for item in failed if not input_problem(item.product, item.kind)]
+        _failed, retry = _retryable(locked)
         if not retry:
             raise JobError(_("No failed item can be retried: fix the inputs first."),
                            code="nothing_to_retry")
-        GenerationItem.objects.filter(pk__in=retry).update(
+        usage = quota.usage_today(locked.store)
+        if usage.subscription is None:
+            raise JobError(usage.unusable_reason, code="ERR_NO_SUBSCRIPTION")
+        now_ids = retry[:_room_today(usage, len(retry))]
+        over_quota = len(retry) - len(now_ids)
+        if not now_ids and not after_reset:
+            raise _quota_used_up(locked, over_quota, usage.resets_at)
+        scheduled_for = usage.resets_at if over_quota and after_reset else None
+        GenerationItem.objects.filter(pk__in=now_ids).update(
             status=ItemStatus.QUEUED, generation=F("generation") + 1, error_code="",
             error_message="", rejected_content=None, compliance_hits=[], claim_token="",
             lease_expires_at=None, started_at=None, finished_at=None)
-        GenerationJob.objects.filter(pk=locked.pk).update(
-            status=GenerationJob.Status.RUNNING, finished_at=None,
-            items_failed=F("items_failed") - len(retry))
+        changes: dict = {"retry_scheduled_for": scheduled_for,
+                         "retry_scheduled_by": by if scheduled_for else None}
+        if now_ids:
+            changes.update(status=GenerationJob.Status.RUNNING, finished_at=None,
+                           items_failed=F("items_failed") - len(now_ids))
+        GenerationJob.objects.filter(pk=locked.pk).update(**changes)
         record(AuditEvent.Action.JOB_RETRIED, tenant=locked.tenant, actor=by,
-               target=f"job #{locked.pk}", details={"items": len(retry)})
+               target=f"job #{locked.pk}",
+               details={"items": len(now_ids), "over_quota": over_quota,
+                        "after_reset": scheduled_for.isoformat() if scheduled_for else None})
         tenant_id = locked.tenant_id
-        transaction.on_commit(lambda: refill(tenant_id))
+        if now_ids:
+            transaction.on_commit(lambda: refill(tenant_id))
     job.refresh_from_db()
-    return len(retry)
+    return RetryResult(started=len(now_ids), over_quota=over_quota, resets_at=usage.resets_at,
+                       scheduled_for=scheduled_for)
+
+
+def run_scheduled_retries(now: datetime | None = None) -> int:
+    """Housekeeping (every minute): for every tenant, retry the failed items of ended jobs
+    whose retry was asked for after a quota reset that has now passed. Each runs once: what
+    today's quota still cannot take stays failed. Returns how many items were started."""
+    now = now or timezone.now()
+    # Crossing tenants on purpose: this job looks after every tenant's retries.
+    due = (GenerationJob.unscoped.select_related("tenant", "created_by", "retry_scheduled_by")
+           .filter(retry_scheduled_for__lte=now)
+           .exclude(status__in=GenerationJob.ACTIVE_STATUSES).order_by("retry_scheduled_for"))
+    started = 0
+    for job in due:
+        with tenant_scope(job.tenant):
+            by = job.retry_scheduled_by or job.created_by
+            GenerationJob.objects.filter(pk=job.pk).update(retry_scheduled_for=None,
+                                                           retry_scheduled_by=None)
+            try:
+                started += retry_failed_items(job, by=by).started
+            except JobError as error:  # fixed meanwhile, or the quota is used up again
+                logger.info("Scheduled retry of job %s not run: %s", job.pk, error.code)
+    return started
