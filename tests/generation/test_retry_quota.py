@@ -40,10 +40,9 @@ def capped_store(tenant_a, owner_a, small_pack):
 
 
 def quota_failed_job(store, owner, skus: int) -> GenerationJob:
-    for _ in range(skus):
-        make_product(store)
+    ids = tuple(make_product(store).pk for _ in range(skus))
     with tenant_scope(store.tenant):
-        job = services.start_job(store=store, selection=services.Selection(whole_store=True),
+        job = services.start_job(store=store, selection=services.Selection(product_ids=ids),
                                  kinds=["title"], languages=["en"], compliance_mode=False,
                                  by=owner)
     return run_job(job)
