@@ -154,10 +154,17 @@ def listed_stores() -> QuerySet[Store]:
     return Store.objects.filter(archived_at__isnull=True)
 
 
-def store_overviews(now: datetime | None = None) -> list[StoreOverview]:
-    """Every listed store of the tenant in scope, for the stores page."""
+def archived_stores() -> QuerySet[Store]:
+    """The tenant's archived stores: only the stores page's own "archived" view shows them."""
+    return Store.objects.filter(archived_at__isnull=False).order_by("-archived_at")
+
+
+def store_overviews(now: datetime | None = None, *, archived: bool = False
+                    ) -> list[StoreOverview]:
+    """Every listed store of the tenant in scope (or, with `archived`, every archived one),
+    for the stores page."""
     now = now or timezone.now()
-    stores = list(listed_stores().select_related("tenant"))
+    stores = list((archived_stores() if archived else listed_stores()).select_related("tenant"))
     return [_overview(store, now, budget)
             for store, budget in zip(stores, remaining_budgets(stores), strict=True)]
 

@@ -24,10 +24,13 @@ def _form_error(form, error: services.StoreError) -> None:
 
 @member_required()
 def store_list(request: HttpRequest) -> HttpResponse:
-    overviews = selectors.store_overviews()
+    show_archived = request.GET.get("archived") == "1"
+    overviews = selectors.store_overviews(archived=show_archived)
     return render(request, "stores/store_list.html", {
         "overviews": overviews,
-        "attention": [o for o in overviews if o.needs_action],
+        "show_archived": show_archived,
+        "archived_count": 0 if show_archived else selectors.archived_stores().count(),
+        "attention": [] if show_archived else [o for o in overviews if o.needs_action],
         "can_work": member_can(request, START_WORK),
         "egress_ips": selectors.egress_ips(),
         "daily_budget": settings.MARKETPLACE_DAILY_REQUEST_BUDGET,

@@ -162,7 +162,10 @@ def test_an_owner_archives_a_revoked_store_and_it_leaves_every_list(
         assert "Still here" in page and revoked.display_name not in page, url
     listed = api_client(tenant_a, owner_a).get("/api/v1/stores/").json()
     assert [row["id"] for row in listed["results"]] == [other.pk]
-    # Kept: its page and the API's detail still answer, saying it is archived.
+    # Kept: the stores page's own archived view, its page and the API's detail show it.
+    assert "1 archived store" in client.get(reverse("stores")).content.decode()
+    archive_view = client.get(reverse("stores"), {"archived": "1"}).content.decode()
+    assert revoked.display_name in archive_view and "Still here" not in archive_view
     assert "Archived" in client.get(reverse("store_detail", args=[revoked.pk])).content.decode()
     assert api_client(tenant_a, owner_a).get(
         f"/api/v1/stores/{revoked.pk}/").json()["is_archived"] is True
