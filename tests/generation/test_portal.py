@@ -7,11 +7,13 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import services as billing
+from billing.models import StoreSubscription
 from catalog.models import Product, QualityFlag
 from generation import pipeline
 from generation.models import BrandVoice, GenerationItem, GenerationJob, TenantBannedWord
@@ -244,15 +246,9 @@ def test_generate_for_selected_from_the_catalog(owner_client, store, products, n
 def test_times_in_the_tenants_time_zone_and_pages_in_chinese(tenant_a, owner_a, store,
                                                              products, nodes):
     type(tenant_a).objects.filter(pk=tenant_a.pk).update(time_zone="Europe/Berlin")
-    # The subscription began on the Shanghai day it was made, which from 16:00 to 23:00 UTC
-    # is Berlin's tomorrow: let it begin a day earlier.
-    from datetime import timedelta
-
-    from billing.models import StoreSubscription
-
-    subscription = StoreSubscription.unscoped.get(store=store)
-    StoreSubscription.unscoped.filter(pk=subscription.pk).update(
-        starts_on=subscription.starts_on - timedelta(days=1))
+    # The store's subscription began today in the old time zone, which may be tomorrow in
+    # Berlin (from 16:00 UTC, Shanghai is a day ahead): let it have begun a day earlier.
+    StoreSubscription.unscoped.filter(store=store).update(starts_on=F("starts_on") - 1)
     client = _client(owner_a, tenant_a)
     page = client.post(reverse("job_new"), job_payload(store, action="preview")).content.decode()
     assert re.search(r'data-estimate="resets_at">\d{4}-\d\d-\d\d 00:00 \(Europe/Berlin\)', page)
