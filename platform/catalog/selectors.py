@@ -65,7 +65,10 @@ def categories(store_id: int | None = None) -> list[str]:
 
 
 def stores() -> QuerySet[Store]:
-    return Store.objects.order_by("site_code", "display_name")
+    """The stores pages and the API offer to choose from: archived ones are not among them."""
+    from stores.selectors import listed_stores
+
+    return listed_stores().order_by("site_code", "display_name")
 
 
 def sync_runs(store_id: int | None = None) -> QuerySet[SyncRun]:

@@ -68,7 +68,14 @@ class PageResult:
 
 
 def sku_limit_for(store: Store) -> int:
-    """How many SKUs of this store the tenant's pack covers (one pack: 5,000 per store)."""
+    """How many SKUs of this store its pack covers: the SKU limit of the pack version of the
+    store's subscription today (the priced one). A store without a usable subscription is
+    synced up to SKU_LIMIT_PER_STORE, the standard pack's 5,000 by default."""
+    from billing import quota  # billing builds on the catalog's apps: imported when used
+
+    subscription = quota.current_subscription(store, quota.local_day(store.tenant))
+    if subscription is not None:
+        return subscription.pack_version.sku_limit
     return settings.SKU_LIMIT_PER_STORE
 
 

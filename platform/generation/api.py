@@ -19,7 +19,6 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from catalog.models import QualityFlag
-from catalog.selectors import ProductFilters
 from generation import services
 from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
@@ -46,7 +45,8 @@ class JobSerializer(serializers.ModelSerializer):
         fields = ["id", "store", "status", "kinds", "languages", "compliance_mode", "selection",
                   "items_total", "items_succeeded", "items_failed", "items_cancelled",
                   "items_flagged", "items_done", "progress_percent", "is_active", "created_by",
-                  "created_at", "started_at", "finished_at", "cancelled_by"]
+                  "created_at", "started_at", "finished_at", "cancelled_by",
+                  "retry_scheduled_for"]
         read_only_fields = fields
 
 
@@ -85,14 +85,22 @@ class ItemSerializer(serializers.ModelSerializer):
 
 class JobRequestSerializer(serializers.Serializer):
     """What a job is made of: a store, SKUs (product_ids, or a catalog filter q / category /
-    flag; nothing: every SKU of the store), kinds, languages, compliance mode."""
+    flag, or "all": true for every SKU of the store; an empty list or nothing at all is an
+    error, never "all"), kinds, languages, compliance mode. No job covers more SKUs than the
+    SKU limit of the store's pack."""
 
     store = serializers.IntegerField(min_value=1, max_value=MAX_ID,
                                      help_text=_("ID of the store."))
     product_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
-        default=list, max_length=MAX_IDS,
-        help_text=_("Explicit SKUs (product IDs); overrides the filter."))
+        max_length=MAX_IDS,
+        help_text=_("Explicit SKUs (product IDs), at least one and at most the pack's SKU "
+                    "limit; overrides the filter."))
+    all = serializers.BooleanField(
+        required=False, default=False,
+        help_text=_("Every SKU of the store (at most the pack's SKU limit). Needed to ask for "
+                    "the whole store: without product_ids, a filter or this, nothing is "
+                    "chosen."))
     q = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     category = serializers.CharField(required=False, allow_blank=True, default="",
                                      max_length=200)
@@ -125,6 +133,41 @@ class EstimateSerializer(serializers.Serializer):
     unusable_reason = serializers.CharField(allow_blank=True)
 
 
+class RetryPlanSerializer(serializers.Serializer):
+    failed = serializers.IntegerField(help_text=_("Failed items of the job."))
+    retryable = serializers.IntegerField(help_text=_("Failed items whose input passes now."))
+    input_problems = serializers.IntegerField()
+    fit_today = serializers.IntegerField(help_text=_("Items today's quota takes."))
+    over_quota = serializers.IntegerField(
+        help_text=_("Items that would fail again for today's quota (ERR_QUOTA_EXCEEDED)."))
+    resets_at = serializers.DateTimeField(
+        help_text=_("When the quota resets: the tenant's next local midnight."))
+    scheduled_for = serializers.DateTimeField(allow_null=True)
+    unusable_reason = serializers.CharField(allow_blank=True)
+
+
+class RetryRequestSerializer(serializers.Serializer):
+    after_reset = serializers.BooleanField(
+        required=False, default=False,
+        help_text=_("Run the items today's quota cannot take after it resets (else they stay "
+                    "failed). The others run now."))
+
+
+class RetryResultSerializer(serializers.Serializer):
+    started = serializers.IntegerField()
+    over_quota = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+    scheduled_for = serializers.DateTimeField(allow_null=True)
+
+
+class RetriedJobSerializer(JobSerializer):
+    retry = RetryResultSerializer(read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "retry"]
+        read_only_fields = fields
+
+
 class NoSuchStore(exceptions.NotFound):
     default_code = "store_not_found"
     default_detail = _("No such store: give the ID of one of your stores.")
@@ -132,22 +175,23 @@ class NoSuchStore(exceptions.NotFound):
 
 def _error(error: services.JobError) -> Response:
     details = {error.field: [error.message]} if error.field else {}
+    details.update(error.details)
     return Response(error_body(error.code, error.message, details),
                     status=status.HTTP_400_BAD_REQUEST)
 
 
 def _parse(request: Request):
+    """The store, the selection and the rest of the request; JobError for a selection that
+    chooses nothing."""
     payload = JobRequestSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
     store = catalog_selectors.stores().filter(pk=data["store"]).first()
     if store is None:  # not one of the tenant's stores
         raise NoSuchStore
-    if data["product_ids"]:
-        selection = services.Selection(product_ids=tuple(data["product_ids"]))
-    else:
-        selection = services.Selection(filters=ProductFilters(
-            q=data["q"], category=data["category"], flag=data["flag"]))
+    selection = services.choose_skus(product_ids=data.get("product_ids"), q=data["q"],
+                                     category=data["category"], flag=data["flag"],
+                                     whole_store=data["all"])
     return store, selection, data
 
 
@@ -219,8 +263,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
         return queryset.order_by("-created_at", "-id")
 
     def create(self, request: Request, *args, **kwargs) -> Response:
-        store, selection, data = _parse(request)
         try:
+            store, selection, data = _parse(request)
             job = services.start_job(store=store, selection=selection, kinds=data["kinds"],
                                      languages=data["languages"],
                                      compliance_mode=data["compliance_mode"], by=request.user)
@@ -233,8 +277,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
                                "with meaning and remedy, and the cost against today's quota.")
     @action(detail=False, methods=["post"])
     def estimate(self, request: Request, *args, **kwargs) -> Response:
-        store, selection, data = _parse(request)
         try:
+            store, selection, data = _parse(request)
             estimate = services.estimate_job(store, selection, data["kinds"], data["languages"])
         except services.JobError as error:
             return _error(error)
@@ -251,16 +295,33 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
             return _error(error)
         return Response(JobSerializer(job).data)
 
-    @extend_schema(request=None, responses={200: JobSerializer, **JOB_ERROR},
-                   description="Run the failed items of an ended job again (after the fix).")
+    @extend_schema(request=RetryRequestSerializer, responses={200: RetriedJobSerializer,
+                                                              **JOB_ERROR},
+                   description="Run the failed items of an ended job again (after the fix). "
+                               "Only as many as today's quota takes run now; the others run "
+                               "after the quota resets with after_reset, else stay failed. "
+                               "When none fits today: 400 ERR_QUOTA_EXCEEDED with "
+                               "would_fail_for_quota and resets_at.")
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request: Request, *args, **kwargs) -> Response:
         job = self.get_object()
+        payload = RetryRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
         try:
-            services.retry_failed_items(job, by=request.user)
+            result = services.retry_failed_items(
+                job, by=request.user, after_reset=payload.validated_data["after_reset"])
         except services.JobError as error:
             return _error(error)
-        return Response(JobSerializer(job).data)
+        job.retry = result
+        return Response(RetriedJobSerializer(job).data)
+
+    @extend_schema(responses={200: RetryPlanSerializer},
+                   description="What retry-failed would do now: how many items today's quota "
+                               "takes, how many would fail again for quota, when it resets.")
+    @action(detail=True, methods=["get"], url_path="retry-plan")
+    def retry_plan(self, request: Request, *args, **kwargs) -> Response:
+        plan = services.plan_retry(self.get_object())
+        return Response(RetryPlanSerializer(plan).data)
 
     @extend_schema(parameters=ITEM_FILTERS, responses=ItemSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=Pagination)

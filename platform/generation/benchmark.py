@@ -401,7 +401,7 @@ def benchmark(options: Options, progress=None) -> Report:
                 if progress:
                     progress(f"starting the job: {options.skus} SKUs x "
                              f"{len(options.languages)} language(s) ...")
-                job = start_job(store=fixture.store, selection=Selection(),
+                job = start_job(store=fixture.store, selection=Selection(whole_store=True),
                                 kinds=["title"], languages=list(options.languages),
                                 compliance_mode=False, by=fixture.user)
             finally:

@@ -92,9 +92,9 @@ def _generate(fixture: benchmark.Fixture, scenario: Scenario, base_url: str) -> 
         price_cache_miss=DEEPSEEK_PRICES["cache_miss"], price_output=DEEPSEEK_PRICES["output"])
     try:
         with tenant_scope(fixture.tenant):
-            job = start_job(store=fixture.store, selection=Selection(), kinds=list(KINDS),
-                            languages=list(scenario.languages), compliance_mode=False,
-                            by=fixture.user)
+            job = start_job(store=fixture.store, selection=Selection(whole_store=True),
+                            kinds=list(KINDS), languages=list(scenario.languages),
+                            compliance_mode=False, by=fixture.user)
         pending = GenerationItem.unscoped.filter(job=job).order_by("product_id", "kind", "id")
         for item_id in pending.values_list("id", flat=True):
             pipeline.run_item(item_id)

@@ -6,10 +6,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import QualityFlag
-from catalog.selectors import ProductFilters
 from generation.content import LANGUAGE_NAMES, ContentKind
 from generation.models import BrandVoice, TenantBannedWord
-from generation.services import Selection
+from generation.services import JobError, Selection, choose_skus
 from marketplaces.sites import MARKETPLACE_CHOICES, MARKETPLACE_LANGUAGES
 from portal.paging import int_param
 from stores.models import Store
@@ -34,6 +33,10 @@ class JobForm(forms.Form):
     product_ids = forms.TypedMultipleChoiceField(label=_("Selected SKUs"), coerce=int,
                                                  required=False,
                                                  widget=forms.MultipleHiddenInput)
+    all_skus = forms.BooleanField(
+        label=_("Every SKU of the store"), required=False,
+        help_text=_("Without a filter, a job covers every SKU of the store only when this is "
+                    "ticked."))
     kinds = forms.MultipleChoiceField(label=_("Content kinds"), choices=ContentKind.choices,
                                       required=False, widget=forms.CheckboxSelectMultiple)
     languages = forms.MultipleChoiceField(label=_("Languages"), required=False,
@@ -63,13 +66,19 @@ class JobForm(forms.Form):
         values = getter("product_ids") if getter else self.data.get("product_ids", [])
         return [str(v) for v in values if int_param(str(v)) is not None]
 
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            self._selection = choose_skus(
+                product_ids=data.get("product_ids") or None, q=data.get("q", ""),
+                category=data.get("category", ""), flag=data.get("flag", ""),
+                whole_store=bool(data.get("all_skus")) and not data.get("product_ids"))
+        except JobError as error:
+            self.add_error(None, error.message)
+        return data
+
     def selection(self) -> Selection:
-        data = self.cleaned_data
-        if data.get("product_ids"):
-            return Selection(product_ids=tuple(data["product_ids"]))
-        return Selection(filters=ProductFilters(q=data.get("q", ""),
-                                                category=data.get("category", ""),
-                                                flag=data.get("flag", "")))
+        return self._selection
 
 
 class BrandVoiceForm(forms.ModelForm):

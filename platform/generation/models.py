@@ -232,6 +232,12 @@ class GenerationJob(TenantOwnedModel):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="+")
+    retry_scheduled_for = models.DateTimeField(
+        _("failed items retried at"), null=True, blank=True,
+        help_text=_("The quota reset after which the failed items are run again, as the "
+                    "seller asked when today's quota could not take them."))
+    retry_scheduled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                           on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = _("generation job")

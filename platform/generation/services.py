@@ -4,7 +4,9 @@ and review). The per-item work is in generation.pipeline; dispatching in generat
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +19,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditEvent
 from audit.services import record
 from billing import quota
+from billing.models import StoreSubscription
 from catalog.models import Product
 from catalog.selectors import ProductFilters
 from catalog.selectors import products as product_search
@@ -29,32 +32,51 @@ from generation.prechecks import input_problem
 from marketplaces.sites import MARKETPLACE_LANGUAGES, MARKETPLACE_NAMES
 from stores.models import Store
 from tenants.models import User
+from tenants.scope import tenant_scope
+
+logger = logging.getLogger(__name__)
 
 MAX_ITEMS_PER_JOB = 50_000
 ItemStatus = GenerationItem.Status
 
 
 class JobError(Exception):
-    """A job that cannot start or change, with a message for the seller."""
+    """A job that cannot start or change, with a message for the seller. `details` are
+    machine-readable facts for the API's error body (besides the field's message)."""
 
-    def __init__(self, message: str, *, code: str = "job_error", field: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "job_error", field: str = "",
+                 details: dict | None = None) -> None:
         super().__init__(message)
         self.message, self.code, self.field = message, code, field
+        self.details = details or {}
 
 
 # Choosing SKUs -----------------------------------------------------------------------------
 
+NO_SKUS_CHOSEN = "no_skus_chosen"
+TOO_MANY_SKUS = "too_many_skus"
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which SKUs of the store: an explicit list of product ids, or a catalog filter."""
+    """Which SKUs of the store: an explicit list of product ids, a catalog filter, or every
+    SKU of the store, asked for explicitly (`whole_store`). An empty selection chooses
+    nothing: never "all"."""
 
     product_ids: tuple[int, ...] = ()
     filters: ProductFilters = field(default_factory=ProductFilters)
+    whole_store: bool = False
+
+    @property
+    def chosen(self) -> bool:
+        return bool(self.product_ids) or self.filters.active or self.whole_store
 
     def products(self, store: Store) -> QuerySet[Product]:
         chosen = Product.objects.filter(store=store)
         if self.product_ids:
             return chosen.filter(pk__in=self.product_ids).order_by("marketplace_id")
+        if not self.chosen:
+            return chosen.none()
         return product_search(ProductFilters(q=self.filters.q, store_id=store.pk,
                                              category=self.filters.category,
                                              flag=self.filters.flag))
@@ -62,8 +84,48 @@ class Selection:
     def as_json(self) -> dict:
         if self.product_ids:
             return {"product_ids": list(self.product_ids)}
+        if not self.filters.active:
+            return {"all": True}
         return {"filter": {"q": self.filters.q, "category": self.filters.category,
                            "flag": self.filters.flag}}
+
+
+def nothing_chosen() -> JobError:
+    return JobError(_("Choose at least one SKU: pick SKUs, set a filter, or choose every SKU "
+                      "of the store."), code=NO_SKUS_CHOSEN, field="product_ids")
+
+
+def choose_skus(*, product_ids: Sequence[int] | None = None, q: str = "", category: str = "",
+                flag: str = "", whole_store: bool = False) -> Selection:
+    """The Selection the seller asked for. `product_ids` given but empty is an error (never
+    "every SKU"); so is asking for nothing at all. A list wins over a filter."""
+    if product_ids is not None:
+        if not product_ids:
+            raise JobError(_("Choose at least one SKU."), code=NO_SKUS_CHOSEN,
+                           field="product_ids")
+        if whole_store:
+            raise JobError(_("Give either a list of SKUs or “every SKU of the store”, not "
+                             "both."), code="ambiguous_selection", field="all")
+        return Selection(product_ids=tuple(dict.fromkeys(product_ids)))
+    filters = ProductFilters(q=q.strip(), category=category.strip(), flag=flag)
+    if not filters.active and not whole_store:
+        raise nothing_chosen()
+    return Selection(filters=filters, whole_store=not filters.active)
+
+
+def _sku_limit_problem(selection: Selection, skus: int,
+                       subscription: StoreSubscription | None) -> str:
+    """Why the selection has more SKUs than the store's pack covers ("" if it has not): the
+    pack version's SKU limit, the one that is priced, bounds every job and every list."""
+    if subscription is None:
+        return ""
+    limit = subscription.pack_version.sku_limit
+    count = max(skus, len(selection.product_ids))
+    if count <= limit:
+        return ""
+    return (_("A job may cover at most %(limit)s SKUs, the SKU limit of the store's pack "
+              "%(pack)s; this one has %(count)s. Choose fewer SKUs.")
+            % {"limit": f"{limit:,}", "pack": subscription.pack_version, "count": f"{count:,}"})
 
 
 # The estimate shown before starting --------------------------------------------------------
@@ -125,6 +187,8 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
                  languages: list[str]) -> Estimate:
     """How many AI calls the job will use and what they cost against today's quota."""
     _validate(store, kinds, languages)
+    if not selection.chosen:
+        raise nothing_chosen()
     problems: Counter[str] = Counter()
     skus = 0
     for product in (selection.products(store).select_related(None)
@@ -147,7 +211,8 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
         overage_price=(subscription.pack_version.overage_price_per_call if subscription
                        else Decimal("0")),
         calls_over_cap=calls - within, resets_at=usage.resets_at,
-        unusable_reason=usage.unusable_reason or _size_problem(skus, kinds, languages))
+        unusable_reason=(usage.unusable_reason or _sku_limit_problem(selection, skus, subscription)
+                         or _size_problem(skus, kinds, languages)))
 
 
 # Start, cancel, re-run ---------------------------------------------------------------------
@@ -157,14 +222,22 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
     """Create the job and its items (one per SKU x language x kind) and start dispatching.
     Items whose input fails a pre-check end at once, with what to fix: no quota is used."""
     _validate(store, kinds, languages)
+    if not selection.chosen:
+        raise nothing_chosen()
     usage = quota.usage_today(store)
     if usage.subscription is None:
         raise JobError(usage.unusable_reason, code="ERR_NO_SUBSCRIPTION")
+    too_many = _sku_limit_problem(selection, 0, usage.subscription)  # the list alone
+    if too_many:
+        raise JobError(too_many, code=TOO_MANY_SKUS, field="product_ids")
     instructions.ensure_default_library()
     kinds = [kind for kind in ContentKind.values if kind in kinds]  # stable order
     skus = selection.products(store).count()
     if not skus:
         raise JobError(_("No SKUs match the selection."), field="selection")
+    too_many = _sku_limit_problem(selection, skus, usage.subscription)
+    if too_many:
+        raise JobError(too_many, code=TOO_MANY_SKUS, field="product_ids")
     too_big = _size_problem(skus, kinds, languages)
     if too_big:
         raise JobError(too_big, field="selection")
@@ -262,29 +335,138 @@ def request_regeneration(item: GenerationItem, *, note: str, by: User) -> Genera
     return item
 
 
-def retry_failed_items(job: GenerationJob, *, by: User) -> int:
+# Retrying failed items ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What "retry failed items" would do now: of the retryable items (their input passes
+    its pre-check), how many today's quota takes and how many would fail again for quota
+    (ERR_QUOTA_EXCEEDED) until it resets at `resets_at` (the tenant's next local midnight)."""
+
+    failed: int
+    retryable: int
+    fit_today: int
+    over_quota: int
+    resets_at: datetime
+    scheduled_for: datetime | None
+    unusable_reason: str = ""
+
+    @property
+    def input_problems(self) -> int:
+        return self.failed - self.retryable
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    started: int  # run again now
+    over_quota: int  # left failed for today's quota (scheduled when scheduled_for is set)
+    resets_at: datetime
+    scheduled_for: datetime | None
+
+
+def _retryable(job: GenerationJob) -> tuple[int, list[int]]:
+    """The job's failed items and, oldest first, the ids of those whose input passes."""
+    failed = list(GenerationItem.objects.filter(job=job, status=ItemStatus.FAILED)
+                  .select_related("product").order_by("id"))
+    return len(failed), [item.pk for item in failed if not input_problem(item.product,
+                                                                           item.kind)]
+
+
+def _room_today(usage: quota.StoreUsageToday, wanted: int) -> int:
+    if usage.subscription is None:
+        return 0
+    left = usage.calls_left
+    return wanted if left is None else min(wanted, left)
+
+
+def plan_retry(job: GenerationJob) -> RetryPlan:
+    failed, retryable = _retryable(job)
+    usage = quota.usage_today(job.store)
+    fit = _room_today(usage, len(retryable))
+    return RetryPlan(failed=failed, retryable=len(retryable), fit_today=fit,
+                     over_quota=len(retryable) - fit if usage.subscription else 0,
+                     resets_at=usage.resets_at, scheduled_for=job.retry_scheduled_for,
+                     unusable_reason=usage.unusable_reason)
+
+
+def _quota_used_up(job: GenerationJob, count: int, resets_at: datetime) -> JobError:
+    tenant = job.store.tenant
+    local = timezone.localtime(resets_at, tenant.zone)
+    return JobError(
+        _("Today's quota of store %(store)s is used up: all %(count)s failed items would fail "
+          "again. Run them after the quota resets at %(time)s (%(zone)s).")
+        % {"store": job.store.display_name, "count": count,
+           "time": local.strftime("%Y-%m-%d %H:%M"), "zone": tenant.time_zone},
+        code="ERR_QUOTA_EXCEEDED",
+        details={"would_fail_for_quota": count, "resets_at": resets_at.isoformat(),
+                 "retry_after_reset": True})
+
+
+def retry_failed_items(job: GenerationJob, *, by: User, after_reset: bool = False
+                       ) -> RetryResult:
     """After the fix (new node, completed parameters, raised cap...): run the job's failed
-    items again as a new generation each. Input problems are checked again first."""
+    items again as a new generation each. Input problems are checked again first.
+
+    Only as many as today's quota takes run now (the oldest first): the others would fail
+    again at once for quota. With `after_reset` they are run after the quota resets (the
+    tenant's next local midnight, by `run_scheduled_retries`); without, they stay failed,
+    and when none fits today the retry is refused with when the quota resets."""
     with transaction.atomic():
-        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        locked = GenerationJob.objects.select_for_update().select_related("store__tenant").get(
+            pk=job.pk)
         if locked.is_active:
             raise JobError(_("The job is still running."), code="job_running")
-        failed = list(GenerationItem.objects.filter(job=locked, status=ItemStatus.FAILED)
-                      .select_related("product"))
-        retry = [item.pk for item in failed if not input_problem(item.product, item.kind)]
+        _failed, retry = _retryable(locked)
         if not retry:
             raise JobError(_("No failed item can be retried: fix the inputs first."),
                            code="nothing_to_retry")
-        GenerationItem.objects.filter(pk__in=retry).update(
+        usage = quota.usage_today(locked.store)
+        if usage.subscription is None:
+            raise JobError(usage.unusable_reason, code="ERR_NO_SUBSCRIPTION")
+        now_ids = retry[:_room_today(usage, len(retry))]
+        over_quota = len(retry) - len(now_ids)
+        if not now_ids and not after_reset:
+            raise _quota_used_up(locked, over_quota, usage.resets_at)
+        scheduled_for = usage.resets_at if over_quota and after_reset else None
+        GenerationItem.objects.filter(pk__in=now_ids).update(
             status=ItemStatus.QUEUED, generation=F("generation") + 1, error_code="",
             error_message="", rejected_content=None, compliance_hits=[], claim_token="",
             lease_expires_at=None, started_at=None, finished_at=None)
-        GenerationJob.objects.filter(pk=locked.pk).update(
-            status=GenerationJob.Status.RUNNING, finished_at=None,
-            items_failed=F("items_failed") - len(retry))
+        changes: dict = {"retry_scheduled_for": scheduled_for,
+                         "retry_scheduled_by": by if scheduled_for else None}
+        if now_ids:
+            changes.update(status=GenerationJob.Status.RUNNING, finished_at=None,
+                           items_failed=F("items_failed") - len(now_ids))
+        GenerationJob.objects.filter(pk=locked.pk).update(**changes)
         record(AuditEvent.Action.JOB_RETRIED, tenant=locked.tenant, actor=by,
-               target=f"job #{locked.pk}", details={"items": len(retry)})
+               target=f"job #{locked.pk}",
+               details={"items": len(now_ids), "over_quota": over_quota,
+                        "after_reset": scheduled_for.isoformat() if scheduled_for else None})
         tenant_id = locked.tenant_id
-        transaction.on_commit(lambda: refill(tenant_id))
+        if now_ids:
+            transaction.on_commit(lambda: refill(tenant_id))
     job.refresh_from_db()
-    return len(retry)
+    return RetryResult(started=len(now_ids), over_quota=over_quota, resets_at=usage.resets_at,
+                       scheduled_for=scheduled_for)
+
+
+def run_scheduled_retries(now: datetime | None = None) -> int:
+    """Housekeeping (every minute): for every tenant, retry the failed items of ended jobs
+    whose retry was asked for after a quota reset that has now passed. Each runs once: what
+    today's quota still cannot take stays failed. Returns how many items were started."""
+    now = now or timezone.now()
+    # Crossing tenants on purpose: this job looks after every tenant's retries.
+    due = (GenerationJob.unscoped.select_related("tenant", "created_by", "retry_scheduled_by")
+           .filter(retry_scheduled_for__lte=now)
+           .exclude(status__in=GenerationJob.ACTIVE_STATUSES).order_by("retry_scheduled_for"))
+    started = 0
+    for job in due:
+        with tenant_scope(job.tenant):
+            by = job.retry_scheduled_by or job.created_by
+            GenerationJob.objects.filter(pk=job.pk).update(retry_scheduled_for=None,
+                                                           retry_scheduled_by=None)
+            try:
+                started += retry_failed_items(job, by=by).started
+            except JobError as error:  # fixed meanwhile, or the quota is used up again
+                logger.info("Scheduled retry of job %s not run: %s", job.pk, error.code)
+    return started

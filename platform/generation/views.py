@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -235,7 +236,10 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         items = items.filter(language=filters["language"])
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     can_start = member_can(request, TenantPermission.START_WORK)
+    retry_plan = (services.plan_retry(job)
+                  if can_start and not job.is_active and job.items_failed else None)
     return render(request, "generation/job_detail.html", {
+        "retry_plan": retry_plan,
         "job": job,
         "kinds": _kind_labels(job.kinds),
         "languages": _language_labels(job.languages),
@@ -280,15 +284,35 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(GenerationJob.objects.all(), pk=pk)
     try:
-        retried = services.retry_failed_items(job, by=request.user)
+        result = services.retry_failed_items(
+            job, by=request.user, after_reset=request.POST.get("when") == "after_reset")
     except services.JobError as error:
         messages.error(request, error.message)
-    else:
+        return redirect("job_detail", pk=job.pk)
+    values = {"count": result.started, "rest": result.over_quota,
+              "time": _local_time(request, result.resets_at)}
+    if result.started:
         messages.success(request, ngettext(
             "%(count)s failed item is being generated again.",
-            "%(count)s failed items are being generated again.", retried)
-            % {"count": retried})
+            "%(count)s failed items are being generated again.", result.started) % values)
+    if result.scheduled_for:
+        messages.info(request, ngettext(
+            "%(rest)s failed item will be generated again after the quota resets at %(time)s.",
+            "%(rest)s failed items will be generated again after the quota resets at %(time)s.",
+            result.over_quota) % values)
+    elif result.over_quota:
+        messages.warning(request, ngettext(
+            "%(rest)s failed item stays failed: today's quota cannot take it (it resets at "
+            "%(time)s).",
+            "%(rest)s failed items stay failed: today's quota cannot take them (it resets at "
+            "%(time)s).", result.over_quota) % values)
     return redirect("job_detail", pk=job.pk)
+
+
+def _local_time(request: HttpRequest, moment) -> str:
+    """A moment in the tenant's time zone, with the zone's name."""
+    tenant = request.tenant
+    return f"{timezone.localtime(moment, tenant.zone):%Y-%m-%d %H:%M} ({tenant.time_zone})"
 
 
 # Settings: brand voice and own banned words ------------------------------------------------

@@ -99,6 +99,7 @@ def _answer(state: st.SandboxState, api_path: str, params: dict[str, str], clien
     state.record_request("aliexpress", method, shop.shop_id)
     if method == TOKEN_INFO:
         return method, {"seller_id": shop.shop_id, "shop_name": shop.name,
+                        "country": shop.country,
                         "expire_time": int(token.expires_at.timestamp() * 1000),
                         "scopes": list(token.scopes)}
     if method == PRODUCT_LIST:
@@ -150,6 +151,7 @@ def _create_token(state: st.SandboxState, code: str) -> dict[str, Any]:
             "expire_time": int(token.expires_at.timestamp() * 1000),
             "refresh_token": secrets.token_hex(16), "seller_id": shop.shop_id,
             "user_nick": shop.name, "account_platform": "seller_center",
+            "country": shop.country,
             "scopes": list(token.scopes)}
 
 

@@ -43,6 +43,16 @@ SITE_CURRENCIES = {
 }
 
 
+# Where each shop is registered, as the token calls say it: Temu answers a numeric `regionId`
+# (211 is the United States in Temu's API; the other numbers are the sandbox's own, mirrored in
+# marketplaces.connectors.temu.TEMU_REGION_IDS), AliExpress the ISO country of the shop's site.
+TEMU_REGION_IDS = {
+    "temu-us": 211, "temu-ca": 37, "temu-au": 12, "temu-nz": 144, "temu-uk": 210,
+    "temu-de": 76, "temu-fr": 69, "temu-es": 186, "temu-it": 98, "temu-nl": 141,
+    "temu-pl": 162,
+}
+
+
 @dataclass(frozen=True)
 class Shop:
     shop_id: str
@@ -56,6 +66,15 @@ class Shop:
     @property
     def currency(self) -> str:
         return SITE_CURRENCIES.get(self.site, "USD")
+
+    @property
+    def temu_region_id(self) -> int:
+        return TEMU_REGION_IDS[self.site]
+
+    @property
+    def country(self) -> str:
+        """The ISO country of the shop's site (AliExpress's `country`)."""
+        return self.site.split("-", 1)[1].upper()
 
     @property
     def default_scopes(self) -> tuple[str, ...]:

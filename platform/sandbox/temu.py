@@ -91,6 +91,7 @@ def _answer(state: st.SandboxState, body: bytes, client_ip: str, forced: str | N
     state.record_request("temu", str(api), shop.shop_id)
     if api == TOKEN_INFO:
         return {"mallId": int(shop.shop_id), "mallName": shop.name,
+                "regionId": shop.temu_region_id,
                 "expiredTime": int(token.expires_at.timestamp()),
                 "apiScopeList": list(token.scopes)}
     if api == GOODS_LIST:
@@ -131,7 +132,7 @@ def _create_token(state: st.SandboxState, params: dict[str, Any]) -> dict[str, A
     shop = SHOPS[token.shop_id]
     return {"accessToken": token.token, "accessTokenExpireTime": int(token.expires_at.timestamp()),
             "mallId": int(shop.shop_id), "mallName": shop.name,
-            "apiScopeList": list(token.scopes)}
+            "regionId": shop.temu_region_id, "apiScopeList": list(token.scopes)}
 
 
 def _goods_list(state: st.SandboxState, shop: Shop, params: dict[str, Any], base_url: str

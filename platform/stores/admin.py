@@ -12,14 +12,15 @@ class StoreAdmin(TenantOwnedAdmin):
 
     list_display = ["display_name", "tenant", "site_code", "shop_id", "status",
                     "token_expires_at", "last_synced_at", "last_error_code"]
-    list_filter = ["status", "site_code"]
+    list_filter = ["status", "site_code", ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["display_name", "shop_id", "tenant__name"]
     list_select_related = ["tenant"]
     exclude = ["access_token"]
     readonly_fields = ["tenant", "site_code", "shop_id", "token_expires_at", "token_scopes",
                        "authorized_at", "status", "last_error_code", "last_error_message",
                        "last_error_at", "last_synced_at", "expiry_warning_sent_at",
-                       "created_by", "created_at", "status_history"]
+                       "created_by", "created_at", "archived_at", "archived_by",
+                       "status_history"]
 
     # Stores are added by sellers with an authorization code, never typed in here.
     def has_add_permission(self, request):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Func, Value
 from django.utils.translation import gettext_lazy as _
 
 from marketplaces.sites import Site, get_site, site_choices
@@ -44,15 +45,24 @@ class Store(TenantOwnedModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                    related_name="+")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    archived_at = models.DateTimeField(
+        _("archived at"), null=True, blank=True,
+        help_text=_("An archived store is kept for billing history and the audit trail but "
+                    "hidden from lists and selections."))
+    archived_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         verbose_name = _("store")
         verbose_name_plural = _("stores")
         ordering = ["site_code", "display_name"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "site_code", "shop_id"],
-                                    condition=~models.Q(shop_id=""),
-                                    name="one_store_per_shop_and_site"),
+            # One store per shop and marketplace in a tenant, whatever site it was added
+            # under ("temu-us" and "temu-ca" are both Temu): archived stores do not count.
+            models.UniqueConstraint(
+                "tenant", Func(F("site_code"), Value("-"), Value(1), function="split_part"),
+                "shop_id", condition=~models.Q(shop_id="") & models.Q(archived_at__isnull=True),
+                name="one_store_per_shop_and_marketplace"),
         ]
 
     def __str__(self) -> str:
@@ -61,6 +71,10 @@ class Store(TenantOwnedModel):
     @property
     def site(self) -> Site:
         return get_site(self.site_code)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def budget_key(self) -> str:

@@ -45,27 +45,54 @@ def status_tone(status: str) -> str:
     return STATUS_TONE.get(status, "off")
 
 
+# Statuses in which the store holds a token that works, as far as we know.
+_WORKING = frozenset({Status.CONNECTED, Status.SYNCING, Status.HEALTHY, Status.STALE})
+
+
 @dataclass(frozen=True)
 class TokenValidity:
+    """The one answer to "does the store's token work, and for how long": what every page, the
+    API and the status badge show. The marketplace's "token expired" overrides the expiry
+    date the token came with."""
+
     expires_at: datetime | None
     remaining: timedelta | None  # None: no token or no known expiry
+    refused: bool = False  # the marketplace said the token expired (ERR_TOKEN_EXPIRED)
 
     @property
     def expired(self) -> bool:
-        return self.remaining is not None and self.remaining <= timedelta(0)
+        return self.refused or (self.remaining is not None and self.remaining <= timedelta(0))
 
     @property
     def expiring_soon(self) -> bool:
         """Within 24 hours of the expiry: the seller should re-authorize now."""
-        return (self.remaining is not None
-                and timedelta(0) < self.remaining <= TOKEN_WARNING_WINDOW)
+        return (not self.expired and self.remaining is not None
+                and self.remaining <= TOKEN_WARNING_WINDOW)
+
+    @property
+    def state(self) -> str:
+        """none, valid, expiring_soon or expired."""
+        if self.expired:
+            return "expired"
+        if self.remaining is None:
+            return "none"
+        return "expiring_soon" if self.expiring_soon else "valid"
 
 
 def token_validity(store: Store, now: datetime | None = None) -> TokenValidity:
+    refused = store.status == Status.TOKEN_EXPIRED
     if not store.access_token or store.token_expires_at is None:
-        return TokenValidity(store.token_expires_at, None)
+        return TokenValidity(store.token_expires_at, None, refused and bool(store.access_token))
     now = now or timezone.now()
-    return TokenValidity(store.token_expires_at, store.token_expires_at - now)
+    return TokenValidity(store.token_expires_at, store.token_expires_at - now, refused)
+
+
+def effective_status(store: Store, token: TokenValidity) -> str:
+    """The store's status as shown: a working store whose token's time ran out is "token
+    expired" at once, not only after the hourly health check wrote it down."""
+    if token.expired and store.status in _WORKING:
+        return Status.TOKEN_EXPIRED
+    return store.status
 
 
 def remaining_budgets(stores: list[Store]) -> list[int | None]:
@@ -91,19 +118,28 @@ class StoreOverview:
     token: TokenValidity
     budget: int | None
     error: ErrorCode | None
+    status: str = ""  # effective_status()
+
+    @property
+    def status_label(self) -> str:
+        return str(Status(self.status).label)
 
     @property
     def needs_action(self) -> bool:
-        return self.store.status in NEEDS_ACTION or self.token.expiring_soon
+        return (self.status in NEEDS_ACTION or self.token.expiring_soon
+                or self.token.expired)
 
 
 def _overview(store: Store, now: datetime, budget: int | None) -> StoreOverview:
+    token = token_validity(store, now)
+    status = effective_status(store, token)
     return StoreOverview(
         store=store,
-        tone=status_tone(store.status),
-        token=token_validity(store, now),
+        tone=status_tone(status),
+        token=token,
         budget=budget,
         error=describe(store.last_error_code) if store.last_error_code else None,
+        status=status,
     )
 
 
@@ -112,10 +148,23 @@ def overview(store: Store, now: datetime | None = None) -> StoreOverview:
     return _overview(store, now or timezone.now(), remaining_budgets([store])[0])
 
 
-def store_overviews(now: datetime | None = None) -> list[StoreOverview]:
-    """Every store of the tenant in scope, for the stores page."""
+def listed_stores() -> QuerySet[Store]:
+    """The stores of the tenant in scope that lists and selections offer: every store but the
+    archived ones (which stay for billing history and the audit trail)."""
+    return Store.objects.filter(archived_at__isnull=True)
+
+
+def archived_stores() -> QuerySet[Store]:
+    """The tenant's archived stores: only the stores page's own "archived" view shows them."""
+    return Store.objects.filter(archived_at__isnull=False).order_by("-archived_at")
+
+
+def store_overviews(now: datetime | None = None, *, archived: bool = False
+                    ) -> list[StoreOverview]:
+    """Every listed store of the tenant in scope (or, with `archived`, every archived one),
+    for the stores page."""
     now = now or timezone.now()
-    stores = list(Store.objects.select_related("tenant"))
+    stores = list((archived_stores() if archived else listed_stores()).select_related("tenant"))
     return [_overview(store, now, budget)
             for store, budget in zip(stores, remaining_budgets(stores), strict=True)]
 
@@ -124,9 +173,9 @@ def stores_needing_attention(now: datetime | None = None) -> list[StoreOverview]
     """Stores of the tenant in scope whose token expires within 24 hours or has expired, or
     that the marketplace refuses: for the banner on the stores page and the dashboard."""
     now = now or timezone.now()
-    stores = Store.objects.exclude(status=Status.REVOKED).select_related("tenant")
+    stores = listed_stores().exclude(status=Status.REVOKED).select_related("tenant")
     found = [_overview(store, now, None) for store in stores]
-    return [item for item in found if item.needs_action or item.token.expired]
+    return [item for item in found if item.needs_action]
 
 
 def status_history(store: Store, limit: int = 50) -> QuerySet[StoreStatusChange]:

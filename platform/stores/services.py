@@ -8,14 +8,18 @@ when the marketplace refused or failed a call.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -23,7 +27,8 @@ from django.utils.translation import gettext as _
 from audit.models import AuditEvent
 from audit.services import record
 from marketplaces.connectors import Connector, MarketplaceError, TokenGrant, connector_for
-from marketplaces.sites import SITES
+from marketplaces.sites import MARKETPLACE_NAMES, SITES
+from portal.encryption import decrypt, encrypt
 from portal.error_codes import explain
 from stores.models import Store, StoreStatusChange
 from stores.selectors import TOKEN_WARNING_WINDOW
@@ -58,11 +63,13 @@ class StoreError(Exception):
     `code` is an error-catalogue code (portal.error_codes) when there is one, or a short
     machine-readable reason (e.g. "store_exists")."""
 
-    def __init__(self, message: str, *, code: str = "store_error", field: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "store_error", field: str = "",
+                 details: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.field = field
+        self.details = details or {}
 
 
 def _require_active_tenant(tenant: Tenant) -> None:
@@ -76,7 +83,44 @@ def connector_for_store(store: Store) -> Connector:
     return connector_for(store.site, store.access_token, store_key=store.budget_key)
 
 
-def _exchange_code(site_code: str, authorization_code: str, *, store_key: str = "") -> TokenGrant:
+# A code is single use: when it was for another site than the one chosen, the token it gave
+# is kept (encrypted, for PENDING_GRANT_SECONDS) so that the seller can submit the same code
+# again with the site the marketplace named.
+PENDING_GRANT_SECONDS = 15 * 60
+
+
+def _pending_key(tenant_id: int, code: str) -> str:
+    return f"stores:pending-grant:{tenant_id}:{hashlib.sha256(code.encode()).hexdigest()}"
+
+
+def _keep_pending(tenant_id: int, code: str, grant: TokenGrant) -> None:
+    payload = {**asdict(grant), "expires_at": grant.expires_at.isoformat()}
+    try:
+        cache.set(_pending_key(tenant_id, code), encrypt(json.dumps(payload)),
+                  PENDING_GRANT_SECONDS)
+    except Exception:  # the cache is down: the seller generates a new code instead
+        logger.exception("Could not keep the token of a code for another site")
+
+
+def _take_pending(tenant_id: int, code: str) -> TokenGrant | None:
+    try:
+        value = cache.get(_pending_key(tenant_id, code))
+        if value is None:
+            return None
+        cache.delete(_pending_key(tenant_id, code))
+        payload = json.loads(decrypt(value))
+    except Exception:
+        logger.exception("Could not read the kept token of a code")
+        return None
+    return TokenGrant(**{**payload, "expires_at": datetime.fromisoformat(payload["expires_at"])})
+
+
+def _exchange_code(site_code: str, authorization_code: str, *, tenant_id: int,
+                   store_key: str = "", check_site: bool = True) -> TokenGrant:
+    """The token of a seller-center code, for a shop the marketplace says is on `site_code`.
+
+    A code for a shop on another site is refused (code "wrong_site", on the site field) with
+    the site to choose; its token is kept, so the same code works with that site."""
     site = SITES.get(site_code)
     if site is None:
         raise StoreError(_("Choose one of the marketplace sites in the list."),
@@ -85,13 +129,55 @@ def _exchange_code(site_code: str, authorization_code: str, *, store_key: str = 
     if not code:
         raise StoreError(_("Paste the authorization code from the seller center."),
                          code=AUTH_CODE_INVALID, field="authorization_code")
-    try:
-        return connector_for(site, store_key=store_key).create_token(code)
-    except MarketplaceError as error:
-        logger.warning("Authorization code exchange failed on %s: %s (request %s)",
-                       site_code, error.code, error.request_id or "-")
-        raise StoreError(explain(error.code), code=error.code,
-                         field="authorization_code") from error
+    grant = _take_pending(tenant_id, code)
+    if grant is None:
+        try:
+            grant = connector_for(site, store_key=store_key).create_token(code)
+        except MarketplaceError as error:
+            logger.warning("Authorization code exchange failed on %s: %s (request %s)",
+                           site_code, error.code, error.request_id or "-")
+            raise StoreError(explain(error.code), code=error.code,
+                             field="authorization_code") from error
+    if check_site and grant.site_code != site_code:
+        _refuse_unsupported_site(grant, site_code)
+        _keep_pending(tenant_id, code, grant)
+        raise _wrong_site(grant, site_code)
+    return grant
+
+
+def _refuse_unsupported_site(grant: TokenGrant, site_code: str) -> None:
+    """A grant for a site we do not offer: nothing to choose instead (StoreError)."""
+    if grant.site_code:
+        return
+    marketplace = MARKETPLACE_NAMES[SITES[site_code].marketplace]
+    raise StoreError(
+        _("This code belongs to shop %(shop)s on a %(marketplace)s site we do not offer yet "
+          "(the marketplace says region %(region)s). Ask ISV support.")
+        % {"shop": _shop_text(grant), "marketplace": marketplace, "region": grant.region},
+        code="unsupported_site", field="site_code")
+
+
+def _shop_text(grant: TokenGrant) -> str:
+    return f"{grant.shop_id} “{grant.shop_name}”" if grant.shop_name else grant.shop_id
+
+
+def _wrong_site(grant: TokenGrant, chosen: str) -> StoreError:
+    actual = SITES[grant.site_code]
+    return StoreError(
+        _("This code belongs to shop %(shop)s on %(actual)s, not %(chosen)s: choose %(actual)s "
+          "as the site and submit the same code again.")
+        % {"shop": _shop_text(grant), "actual": actual.label, "chosen": SITES[chosen].label},
+        code="wrong_site", field="site_code", details={"site_code": actual.code,
+                                                       "shop_id": grant.shop_id})
+
+
+def _same_shop(tenant: Tenant, site_code: str, shop_id: str) -> Store | None:
+    """The tenant's store of this shop on the site's marketplace, under any site: the one in
+    use before an archived one."""
+    marketplace = SITES[site_code].marketplace
+    codes = [code for code, site in SITES.items() if site.marketplace == marketplace]
+    return (Store.unscoped.filter(tenant=tenant, shop_id=shop_id, site_code__in=codes)
+            .order_by(F("archived_at").desc(nulls_first=True), "-pk").first())
 
 
 # Authorization ----------------------------------------------------------------------------
@@ -99,12 +185,21 @@ def _exchange_code(site_code: str, authorization_code: str, *, store_key: str = 
 def add_store(*, tenant: Tenant, site_code: str, authorization_code: str, by: User) -> Store:
     """Exchange a seller-center authorization code and connect the shop it belongs to.
 
-    Runs inside the tenant's scope. A shop already connected on the same site is refused;
-    a shop whose store was revoked is connected again in place (its history continues)."""
+    Runs inside the tenant's scope. The site is the one the marketplace says the shop is on:
+    a code for another site is refused with the site to choose. A shop already connected (on
+    any site of the marketplace) is refused; a shop whose store was revoked or archived is
+    connected again in place (its history continues)."""
     _require_active_tenant(tenant)
-    grant = _exchange_code(site_code, authorization_code)
-    existing = Store.objects.filter(site_code=site_code, shop_id=grant.shop_id).first()
+    grant = _exchange_code(site_code, authorization_code, tenant_id=tenant.pk)
+    existing = _same_shop(tenant, site_code, grant.shop_id)
     if existing is not None:
+        if existing.site_code != site_code:  # added under the wrong site before the check
+            raise StoreError(
+                _("The shop %(shop)s is connected as “%(store)s” under %(site)s, which is not "
+                  "its site. Revoke and archive that store, then add the shop again.")
+                % {"shop": grant.shop_id, "store": existing.display_name,
+                   "site": existing.site.label},
+                code="store_exists", field="authorization_code")
         if existing.status != Status.REVOKED:
             raise StoreError(
                 _("The shop %(shop)s on %(site)s is already connected as “%(store)s”. "
@@ -134,13 +229,25 @@ def add_store(*, tenant: Tenant, site_code: str, authorization_code: str, by: Us
 def reauthorize_store(store: Store, *, authorization_code: str, by: User) -> Store:
     """Replace the store's token in place with one from a new authorization code."""
     _require_active_tenant(store.tenant)
-    grant = _exchange_code(store.site_code, authorization_code, store_key=store.budget_key)
+    _refuse_archived(store)
+    grant = _exchange_code(store.site_code, authorization_code, tenant_id=store.tenant_id,
+                           store_key=store.budget_key, check_site=False)
     if store.shop_id and grant.shop_id != store.shop_id:
         raise StoreError(
             _("This code belongs to shop %(other)s, but this store is shop %(shop)s. Sign in to "
               "the seller center as the right shop and generate a code there.")
             % {"other": grant.shop_id, "shop": store.shop_id},
             code="wrong_shop", field="authorization_code")
+    if grant.site_code != store.site_code:  # a store added under the wrong site before
+        raise StoreError(
+            _("The marketplace says shop %(shop)s is on %(actual)s, but this store was added "
+              "under %(site)s. Revoke and archive this store, then add the shop under "
+              "%(actual)s.")
+            % {"shop": _shop_text(grant),
+               "actual": SITES[grant.site_code].label if grant.site_code else grant.region,
+               "site": store.site.label},
+            code="wrong_site", field="authorization_code",
+            details={"site_code": grant.site_code, "shop_id": grant.shop_id})
     return _apply_grant(store, grant, by=by, action=AuditEvent.Action.STORE_REAUTHORIZED)
 
 
@@ -154,10 +261,11 @@ def _apply_grant(store: Store, grant: TokenGrant, *, by: User, action: str) -> S
         store.authorized_at = timezone.now()
         store.expiry_warning_sent_at = None  # a new token gets its own warning
         store.last_error_code, store.last_error_message, store.last_error_at = "", "", None
+        store.archived_at, store.archived_by = None, None  # the shop is back: so is its store
         store.save(update_fields=[
             "access_token", "token_expires_at", "token_scopes", "shop_id", "display_name",
             "authorized_at", "expiry_warning_sent_at", "last_error_code", "last_error_message",
-            "last_error_at",
+            "last_error_at", "archived_at", "archived_by",
         ])
         set_status(store, Status.CONNECTED, note=_("Re-authorized"), by=by)
     record(action, tenant=store.tenant, actor=by, target=str(store),
@@ -180,6 +288,44 @@ def revoke_store(store: Store, *, by: User, note: str = "") -> None:
         set_status(store, Status.REVOKED, note=note or _("Authorization revoked"), by=by)
     record(AuditEvent.Action.STORE_REVOKED, tenant=store.tenant, actor=by, target=str(store),
            details={"site": store.site_code, "shop_id": store.shop_id})
+
+
+STORE_ARCHIVED = "store.archived"  # audit action (audit.models lists its label once added)
+
+
+def _refuse_archived(store: Store) -> None:
+    if store.archived_at is not None:
+        raise StoreError(_("This store is archived. Add its shop again to use it."),
+                         code="store_archived")
+
+
+def archive_store(store: Store, *, by: User) -> Store:
+    """Hide a revoked store from every list and selection. It is kept, with its catalog,
+    jobs, usage and statements, for billing history and the audit trail; adding its shop
+    again brings it back. Only a revoked store without a running subscription can be
+    archived (the licence of a store nobody sees must not go on being billed)."""
+    from billing import quota  # billing builds on stores: imported when used
+
+    if store.archived_at is not None:
+        return store
+    if store.status != Status.REVOKED:
+        raise StoreError(_("Revoke the store's authorization first; then it can be archived."),
+                         code="store_not_revoked")
+    subscription = quota.current_subscription(store, quota.local_day(store.tenant))
+    if subscription is not None:
+        raise StoreError(
+            _("The store has a subscription running until %(date)s. Ask ISV sales to cancel "
+              "it first, so that no licence is billed for an archived store.")
+            % {"date": subscription.ends_on}, code="store_subscribed")
+    with transaction.atomic():
+        store.archived_at, store.archived_by = timezone.now(), by
+        store.save(update_fields=["archived_at", "archived_by"])
+        StoreStatusChange.unscoped.create(
+            tenant_id=store.tenant_id, store=store, from_status=store.status,
+            to_status=store.status, note=_("Archived"), changed_by=by)
+        record(STORE_ARCHIVED, tenant=store.tenant, actor=by, target=str(store),
+               details={"site": store.site_code, "shop_id": store.shop_id})
+    return store
 
 
 # Status ---------------------------------------------------------------------------------
@@ -235,10 +381,21 @@ def apply_marketplace_error(store: Store, error: MarketplaceError) -> str:
     logger.warning("Store %s (%s) marketplace error %s: %s (request %s)", store.pk,
                    store.site_code, error.code, error.message, error.request_id or "-")
     _remember_error(store, error.code, error.message)
+    if error.code == TOKEN_EXPIRED:
+        _end_token(store)
     if store.status != Status.REVOKED:
         set_status(store, ERROR_STATUS.get(error.code, Status.ERROR), error_code=error.code,
                    note=error.message)
     return store.status
+
+
+def _end_token(store: Store) -> None:
+    """The marketplace says the token no longer works: it ended now at the latest, whatever
+    expiry it was given with. The token's validity and the store's status then agree."""
+    now = timezone.now()
+    if store.token_expires_at is None or store.token_expires_at > now:
+        store.token_expires_at = now
+        store.save(update_fields=["token_expires_at"])
 
 
 def _remember_error(store: Store, code: str, message: str) -> None:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("<int:pk>/", views.store_detail, name="store_detail"),
     path("<int:pk>/reauthorize/", views.store_reauthorize, name="store_reauthorize"),
     path("<int:pk>/revoke/", views.store_revoke, name="store_revoke"),
+    path("<int:pk>/archive/", views.store_archive, name="store_archive"),
 ]

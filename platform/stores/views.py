@@ -24,10 +24,13 @@ def _form_error(form, error: services.StoreError) -> None:
 
 @member_required()
 def store_list(request: HttpRequest) -> HttpResponse:
-    overviews = selectors.store_overviews()
+    show_archived = request.GET.get("archived") == "1"
+    overviews = selectors.store_overviews(archived=show_archived)
     return render(request, "stores/store_list.html", {
         "overviews": overviews,
-        "attention": [o for o in overviews if o.needs_action or o.token.expired],
+        "show_archived": show_archived,
+        "archived_count": 0 if show_archived else selectors.archived_stores().count(),
+        "attention": [] if show_archived else [o for o in overviews if o.needs_action],
         "can_work": member_can(request, START_WORK),
         "egress_ips": selectors.egress_ips(),
         "daily_budget": settings.MARKETPLACE_DAILY_REQUEST_BUDGET,
@@ -43,6 +46,11 @@ def store_add(request: HttpRequest) -> HttpResponse:
             store = services.add_store(tenant=request.tenant, by=request.user,
                                        **form.cleaned_data)
         except services.StoreError as error:
+            if error.code == "wrong_site":  # offer the site the marketplace named
+                data = request.POST.copy()
+                data["site_code"] = error.details["site_code"]
+                form = AddStoreForm(data)
+                form.is_valid()
             _form_error(form, error)
         else:
             messages.success(request, _("%(store)s is connected. Sync its catalog next.")
@@ -59,11 +67,12 @@ def _detail(request: HttpRequest, store: Store, reauthorize_form: ReauthorizeFor
     return render(request, "stores/store_detail.html", {
         "store": store,
         "overview": overview,
-        "attention": [overview] if overview.needs_action or overview.token.expired else [],
+        "attention": [overview] if overview.needs_action else [],
         "daily_budget": settings.MARKETPLACE_DAILY_REQUEST_BUDGET,
         "history": selectors.status_history(store),
         "reauthorize_form": reauthorize_form or ReauthorizeForm(),
         "can_work": member_can(request, START_WORK),
+        "can_archive": member_can(request, TenantPermission.MANAGE_COMPANY),
         "egress_ips": selectors.egress_ips(),
     })
 
@@ -103,3 +112,18 @@ def store_revoke(request: HttpRequest, pk: int) -> HttpResponse:
                                     "the authorization in the seller center too.")
                          % {"store": store})
     return redirect("store_detail", pk=store.pk)
+
+
+@require_POST
+@member_required(TenantPermission.MANAGE_COMPANY)
+def store_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    store = get_object_or_404(Store, pk=pk)
+    try:
+        services.archive_store(store, by=request.user)
+    except services.StoreError as error:
+        messages.error(request, error.message)
+        return redirect("store_detail", pk=store.pk)
+    messages.success(request, _("%(store)s is archived: it no longer appears in lists and "
+                                "selections; its billing history and audit trail are kept.")
+                     % {"store": store})
+    return redirect("stores")

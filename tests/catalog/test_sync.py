@@ -16,6 +16,7 @@ from catalog.models import Product, QualityFlag, SyncRun
 from marketplaces.connectors import MarketplaceError
 from sandbox import pool, shops
 from sandbox import state as sandbox_state
+from stores import services as store_services
 from stores.models import Store, StoreStatusChange
 from tenants.scope import tenant_scope
 from tests.catalog.conftest import connect_store, fail_on_goods_request, products_of, sync
@@ -147,12 +148,28 @@ def test_skus_over_the_pack_limit_are_reported_not_dropped_silently(store_over_l
     assert Product.unscoped.filter(store=store_over_limit).count() == 5000
 
 
-def test_the_limit_comes_from_sku_limit_for(store_300, sandbox, settings):
+def test_a_store_without_a_pack_is_limited_by_the_setting(store_300, sandbox, settings):
     settings.SKU_LIMIT_PER_STORE = 250
     run = sync(store_300)
     assert (run.created, run.over_limit, run.sku_limit, run.error_code) == (
         250, 50, 250, "ERR_SKU_LIMIT")
     assert Product.unscoped.filter(store=store_300).count() == 250
+
+
+def test_the_packs_sku_limit_is_the_one_that_counts(store_300, sandbox, settings):
+    """The priced limit is the pack version's, not a global setting (issue 12)."""
+    from dataclasses import replace
+
+    from billing import services as billing
+
+    settings.SKU_LIMIT_PER_STORE = 5000
+    pack = billing.create_pack(code="small-catalog", name="Small catalogue", by=None,
+                               terms=replace(billing.STANDARD_TERMS, sku_limit=120))
+    billing.subscribe_store(store_300, pack, by=None)
+    run = sync(store_300)
+    assert (run.created, run.over_limit, run.sku_limit, run.error_code) == (
+        120, 180, 120, "ERR_SKU_LIMIT")
+    assert Product.unscoped.filter(store=store_300).count() == 120
 
 
 # Failures in the middle of a sync ------------------------------------------------------------
@@ -185,6 +202,17 @@ def test_a_failure_mid_sync_fails_the_run_and_a_rerun_completes(
     store = Store.unscoped.get(pk=store_300.pk)
     assert store.status == store_status
     assert store.last_error_code == code
+
+    if code == "ERR_TOKEN_EXPIRED":
+        # The marketplace's word ends the token: no sync with it until re-authorized.
+        assert store.token_expires_at <= timezone.now()
+        refused = sync(store)
+        assert (refused.status, refused.error_code) == (SyncRun.Status.FAILED, code)
+        with tenant_scope(store.tenant):
+            store_services.reauthorize_store(
+                store, by=store.created_by,
+                authorization_code=sandbox.state.issue_code(shops.TEMU_SHOP_300))
+        store = Store.unscoped.get(pk=store_300.pk)
 
     rerun = sync(store)
 

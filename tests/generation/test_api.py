@@ -34,8 +34,11 @@ def post(client: Client, url: str, payload: dict | None = None):
 
 
 def payload(store, **extra) -> dict:
+    """A job request; every SKU of the store (asked for explicitly) unless told otherwise."""
     body = {"store": store.pk, "kinds": ["title", "search_terms"], "languages": ["en"],
             "compliance_mode": True}
+    if not {"product_ids", "q", "category", "flag", "all"} & set(extra):
+        body["all"] = True
     body.update(extra)
     return body
 

@@ -34,8 +34,11 @@ def viewer_client(tenant_a) -> Client:
 
 
 def job_payload(store, **extra) -> dict:
+    """The new-job form; every SKU of the store (ticked explicitly) unless told otherwise."""
     payload = {"store": store.pk, "kinds": ["title", "bullet_points"],
                "languages": ["en", "de"], "compliance_mode": "on", "action": "start"}
+    if not {"product_ids", "q", "category", "flag", "all_skus"} & set(extra):
+        payload["all_skus"] = "on"
     payload.update(extra)
     return payload
 

@@ -16,11 +16,13 @@ def object_ids(world: TenantWorld) -> dict[str, int]:
         "/api/v1/stores/{id}/": world.store.pk,
         "/api/v1/stores/{id}/reauthorize/": world.store.pk,
         "/api/v1/stores/{id}/revoke/": world.store.pk,
+        "/api/v1/stores/{id}/archive/": world.store.pk,
         "/api/v1/subscriptions/{id}/": world.subscription.pk,
         "/api/v1/usage/today/{id}/": world.store.pk,
         "/api/v1/jobs/{id}/": job.pk,
         "/api/v1/jobs/{id}/cancel/": job.pk,
         "/api/v1/jobs/{id}/retry-failed/": job.pk,
+        "/api/v1/jobs/{id}/retry-plan/": job.pk,
         "/api/v1/jobs/{id}/items/": job.pk,
         "/api/v1/job-items/{id}/": _generation_item(world).pk,
     }

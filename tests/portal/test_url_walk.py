@@ -94,6 +94,7 @@ ROUTE_PARAMS: dict[str, Params] = {
     "portal/stores/<int:pk>/": lambda w: {"pk": w.store.pk},
     "portal/stores/<int:pk>/reauthorize/": lambda w: {"pk": w.store.pk},
     "portal/stores/<int:pk>/revoke/": lambda w: {"pk": w.store.pk},
+    "portal/stores/<int:pk>/archive/": lambda w: {"pk": w.store.pk},
     "portal/catalog/stores/<int:store_id>/sync/": lambda w: {"store_id": w.store.pk},
     "portal/catalog/sync-runs/<int:pk>/progress/": lambda w: {"pk": w.sync_run.pk},
     "portal/usage/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
@@ -130,6 +131,7 @@ ROUTE_PARAMS: dict[str, Params] = {
     "api/v1/^stores/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
     "api/v1/^stores/(?P<pk>[^/.]+)/reauthorize/$": lambda w: {"pk": w.store.pk},
     "api/v1/^stores/(?P<pk>[^/.]+)/revoke/$": lambda w: {"pk": w.store.pk},
+    "api/v1/^stores/(?P<pk>[^/.]+)/archive/$": lambda w: {"pk": w.store.pk},
     "api/v1/^subscriptions/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.subscription.pk},
     "api/v1/^usage/today/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.store.pk},
     "api/v1/^reviews/(?P<pk>[^/.]+)/$": lambda w: {"pk": w.review.pk},
@@ -201,7 +203,7 @@ def _job_routes() -> dict[str, Params]:
         "api/v1/^jobs/(?P<pk>[^/.]+)/$": job,
         "api/v1/^job-items/(?P<pk>[^/.]+)/$": item,
     }
-    for name in ("cancel", "retry-failed", "items"):
+    for name in ("cancel", "retry-failed", "retry-plan", "items"):
         routes[f"api/v1/^jobs/(?P<pk>[^/.]+)/{name}/$"] = job
     return routes
 
@@ -702,6 +704,7 @@ def test_owner_b_posting_to_tenant_a_objects_gets_404(world, tenant_b, owner_b):
                      ("invitation_revoke", world.invitation.pk),
                      ("api_key_revoke", world.api_key.pk),
                      ("store_revoke", world.store.pk),
+                     ("store_archive", world.store.pk),
                      ("store_reauthorize", world.store.pk)):
         response = client.post(reverse(name, args=[pk]), {"role": TenantRole.VIEWER})
         assert response.status_code == 404, f"{name} -> {response.status_code}"

@@ -46,7 +46,7 @@ def test_authorize_a_temu_store_with_a_sandbox_code(sandbox, tenant_a, owner_a):
 
 
 def test_authorize_an_aliexpress_store(sandbox, tenant_a, owner_a):
-    store = add(tenant_a, owner_a, "aliexpress-es",
+    store = add(tenant_a, owner_a, "aliexpress-fr",  # the shop's site
                 sandbox.state.issue_code(ALIEXPRESS_SHOP_300))
     assert reload(store).shop_id == ALIEXPRESS_SHOP_300
     assert reload(store).status == Status.CONNECTED

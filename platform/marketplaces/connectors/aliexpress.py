@@ -36,6 +36,7 @@ from marketplaces.connectors.transport import (
     unavailable,
 )
 from marketplaces.signing import aliexpress_sign
+from marketplaces.sites import SITES
 
 TOKEN_PATH = "/auth/token/create"
 TOKEN_INFO = "aliexpress.solution.token.info.get"
@@ -194,8 +195,11 @@ def _finding(entry: Any) -> ContentFinding:
 
 
 def _token_fields(answer: Any, *, shop_name: str) -> dict[str, Any]:
-    return token_fields(answer, shop_id="seller_id", shop_name=shop_name, scopes="scopes",
-                        expires_at="expire_time", to_datetime=_from_millis)
+    country = need(answer, "country", str)  # the shop's site, e.g. "ES": never guessed
+    site_code = f"aliexpress-{country.lower()}"
+    return {**token_fields(answer, shop_id="seller_id", shop_name=shop_name, scopes="scopes",
+                           expires_at="expire_time", to_datetime=_from_millis),
+            "site_code": site_code if site_code in SITES else "", "region": country}
 
 
 def _from_millis(value: int) -> datetime:

@@ -63,13 +63,17 @@ class ContentCheck:
 
 @dataclass(frozen=True)
 class TokenGrant:
-    """What exchanging an authorization code returns."""
+    """What exchanging an authorization code returns. `site_code` is the site the marketplace
+    says the shop is registered on (one of marketplaces.sites.SITES), or "" when it named a
+    region we do not offer; `region` is what it said, as it said it."""
 
     access_token: str
     expires_at: datetime
     shop_id: str
     shop_name: str
     scopes: list[str]
+    site_code: str = ""
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class TokenInfo:
     shop_name: str
     scopes: list[str]
     expires_at: datetime
+    site_code: str = ""  # as in TokenGrant
+    region: str = ""
 
 
 @dataclass(frozen=True)

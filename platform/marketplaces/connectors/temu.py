@@ -61,6 +61,16 @@ _ERRORS: dict[int, tuple[str, bool]] = {
 }
 
 
+# The shop's registration region in the token answers (`regionId`) and our site for it. 211 is
+# the United States in Temu's API; check the others against Temu's region list before going
+# live (the sandbox uses these same numbers, sandbox.shops.TEMU_REGION_IDS).
+TEMU_REGION_IDS: dict[int, str] = {
+    211: "temu-us", 37: "temu-ca", 12: "temu-au", 144: "temu-nz", 210: "temu-uk",
+    76: "temu-de", 69: "temu-fr", 186: "temu-es", 98: "temu-it", 141: "temu-nl",
+    162: "temu-pl",
+}
+
+
 class TemuConnector(Connector):
     page_size_max = 100
 
@@ -201,8 +211,10 @@ def _finding(entry: Any) -> ContentFinding:
 
 
 def _token_fields(answer: Any, *, expires_at: str) -> dict[str, Any]:
-    return token_fields(answer, shop_id="mallId", shop_name="mallName", scopes="apiScopeList",
-                        expires_at=expires_at, to_datetime=_from_seconds)
+    region = need(answer, "regionId", int)  # which site the shop is on: never guessed
+    return {**token_fields(answer, shop_id="mallId", shop_name="mallName", scopes="apiScopeList",
+                           expires_at=expires_at, to_datetime=_from_seconds),
+            "site_code": TEMU_REGION_IDS.get(region, ""), "region": str(region)}
 
 
 def _from_seconds(value: int) -> datetime:
