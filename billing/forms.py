@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import StatementPayment
 from billing.services import MAX_DAILY_OVERAGE_CAP
 from stores.models import Store
+from stores.selectors import listed_stores
 
 
 class OverageCapForm(forms.Form):
@@ -19,7 +20,7 @@ class OverageCapForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["store"].queryset = Store.objects.all()  # the tenant in scope only
+        self.fields["store"].queryset = listed_stores()  # in scope, not archived
 
 
 class PaymentForm(forms.Form):

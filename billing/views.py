@@ -21,6 +21,7 @@ from billing.forms import OverageCapForm, PaymentForm
 from billing.models import StoreSubscription, StripeInvoice, UsageStatement
 from kernel.money import format_cny
 from stores.models import Store
+from stores.selectors import listed_stores
 from tenants.access import member_can, member_required, staff_can, staff_required
 from tenants.models import Tenant
 from tenants.roles import StaffPermission, TenantPermission
@@ -52,7 +53,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     tenant = request.tenant
     today = quota.local_day(tenant)
     month = _month_of(request, today)
-    stores = list(Store.objects.select_related("tenant"))
+    stores = list(listed_stores().select_related("tenant"))  # today's cards: no archived store
     can_set_cap = member_can(request, SET_CAP)
     return render(request, "billing/usage.html", {
         "today": today,

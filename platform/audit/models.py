@@ -35,6 +35,7 @@ class AuditEvent(TenantOwnedModel):
         STORE_AUTHORIZED = "store.authorized", _("Store authorized")
         STORE_REAUTHORIZED = "store.reauthorized", _("Store re-authorized")
         STORE_REVOKED = "store.revoked", _("Store authorization revoked")
+        STORE_ARCHIVED = "store.archived", _("Store archived")
         SUBSCRIPTION_CREATED = "subscription.created", _("Store subscription created")
         SUBSCRIPTION_RENEWED = "subscription.renewed", _("Store subscription renewed")
         SUBSCRIPTION_CANCELLED = "subscription.cancelled", _("Store subscription cancelled")

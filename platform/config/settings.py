@@ -245,6 +245,7 @@ SPECTACULAR_SETTINGS = {
         "ContentKindEnum": "generation.content.ContentKind",
         "LanguageEnum": "generation.content.LANGUAGE_CHOICES",
         "QualityFlagEnum": "catalog.models.QualityFlag",
+        "JobStatusEnum": "generation.models.GenerationJob.Status",
     },
 }
 

@@ -36,6 +36,7 @@ STAFF_NAV = [
     NavItem(_("Tenants"), "console_tenants", StaffPermission.VIEW_TENANTS),
     NavItem(_("Usage"), "finance_usage", StaffPermission.VIEW_FINANCE),
     NavItem(_("Invoices"), "finance_invoices", StaffPermission.VIEW_FINANCE),
+    NavItem(_("Stores waiting for a pack"), "finance_waiting_stores", StaffPermission.VIEW_FINANCE),
     NavItem(_("Jobs"), "console_jobs", StaffPermission.VIEW_GENERATION),
     NavItem(_("Model nodes"), "console_nodes", StaffPermission.VIEW_GENERATION),
     NavItem(_("Instructions"), "console_instructions", StaffPermission.VIEW_GENERATION),

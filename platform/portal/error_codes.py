@@ -84,7 +84,8 @@ _CODES = [
     ErrorCode("ERR_VS_402", _("The source image resolution is too low."),
               _("Use a main image at least 1200 px wide.")),
     ErrorCode("ERR_NO_SUBSCRIPTION", _("The store has no active subscription (quota pack)."),
-              _("Ask ISV sales to subscribe or renew the store; its usage page says why.")),
+              _("An owner can start the pack's trial once per store on the usage page; "
+                "otherwise ask ISV sales to subscribe or renew the store.")),
     ErrorCode("ERR_QUOTA_EXCEEDED", _("Today's AI-call quota for the store is used up."),
               _("Wait until the quota resets at midnight, or raise the daily overage cap.")),
     # Review and publishing.

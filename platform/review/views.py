@@ -33,7 +33,7 @@ from portal.error_codes import describe
 from portal.paging import int_param
 from review import publishing, selectors, services
 from review.models import Review
-from stores.models import Store
+from stores.selectors import listed_stores
 from tenants.access import member_can, member_required
 from tenants.roles import TenantPermission
 
@@ -229,7 +229,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         "page": page,
         "tabs": tabs,
         "counts": counts,
-        "stores": Store.objects.order_by("display_name"),
+        "stores": listed_stores().order_by("display_name"),
         "jobs": GenerationJob.objects.select_related("store").order_by("-id")[:50],
         "kinds": ContentKind.choices,
         "language_options": LANGUAGE_CHOICES,

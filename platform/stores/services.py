@@ -290,9 +290,6 @@ def revoke_store(store: Store, *, by: User, note: str = "") -> None:
            details={"site": store.site_code, "shop_id": store.shop_id})
 
 
-STORE_ARCHIVED = "store.archived"  # audit action (audit.models lists its label once added)
-
-
 def _refuse_archived(store: Store) -> None:
     if store.archived_at is not None:
         raise StoreError(_("This store is archived. Add its shop again to use it."),
@@ -323,7 +320,7 @@ def archive_store(store: Store, *, by: User) -> Store:
         StoreStatusChange.unscoped.create(
             tenant_id=store.tenant_id, store=store, from_status=store.status,
             to_status=store.status, note=_("Archived"), changed_by=by)
-        record(STORE_ARCHIVED, tenant=store.tenant, actor=by, target=str(store),
+        record(AuditEvent.Action.STORE_ARCHIVED, tenant=store.tenant, actor=by, target=str(store),
                details={"site": store.site_code, "shop_id": store.shop_id})
     return store
 

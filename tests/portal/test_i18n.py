@@ -31,8 +31,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 SELLER_NAV = ["Dashboard", "Stores", "Catalog", "Jobs", "Review", "Usage", "Members",
               "API keys", "Company"]
-STAFF_NAV = ["Tenants", "Usage", "Invoices", "Jobs", "Model nodes", "Instructions",
-             "Banned words", "Model requests", "Model cost"]
+STAFF_NAV = ["Tenants", "Usage", "Invoices", "Stores waiting for a pack", "Jobs", "Model nodes",
+             "Instructions", "Banned words", "Model requests", "Model cost"]
 
 
 def read_catalogue(path: Path = ZH_PO):

@@ -152,7 +152,7 @@ def test_an_owner_archives_a_revoked_store_and_it_leaves_every_list(
 
     archived = reload(revoked)
     assert archived.archived_at is not None and archived.archived_by == owner_a
-    event = AuditEvent.unscoped.get(action=services.STORE_ARCHIVED)
+    event = AuditEvent.unscoped.get(action=AuditEvent.Action.STORE_ARCHIVED)
     assert (event.actor, event.details["shop_id"]) == (owner_a, TEMU_SHOP_300)
     with tenant_scope(tenant_a):
         assert list(catalog_selectors.stores()) == [other]
