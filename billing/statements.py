@@ -225,12 +225,22 @@ def _tenants_with_stores():
     return Tenant.objects.filter(pk__in=Store.unscoped.values("tenant_id")).order_by("pk")
 
 
+def has_month_to_bill(tenant: Tenant, period: date) -> bool:
+    """Whether the month needs a statement: a store subscription covered one of its days, or
+    one exists already. A month before the tenant's first subscription gets none (a bill of
+    0.00 for a month nobody subscribed is noise, not a record)."""
+    first, last = month_bounds(period)
+    return (StoreSubscription.unscoped.filter(tenant=tenant, starts_on__lte=last,
+                                              ends_on__gte=first).exists()
+            or UsageStatement.unscoped.filter(tenant=tenant, period=first).exists())
+
+
 def draw_up_month(period: date, *, by: User | None = None) -> int:
-    """Drafts (statements or adjustments) for every tenant with stores, for one month.
-    Returns how many drafts were drawn up or redrawn; statements under review or approved
-    are left as they are and not counted."""
+    """Drafts (statements or adjustments) for every tenant with a month to bill. Returns how
+    many drafts were drawn up or redrawn; statements under review or approved are left as
+    they are and not counted."""
     return sum(draw_up(tenant, period, by=by).status == Status.DRAFT
-               for tenant in _tenants_with_stores())
+               for tenant in _tenants_with_stores() if has_month_to_bill(tenant, period))
 
 
 def draw_up_last_month() -> int:
@@ -240,7 +250,8 @@ def draw_up_last_month() -> int:
     drafts = 0
     for tenant in _tenants_with_stores():
         last_month = previous_month(local_day(tenant))
-        drafts += draw_up(tenant, last_month).status == Status.DRAFT
+        if has_month_to_bill(tenant, last_month):
+            drafts += draw_up(tenant, last_month).status == Status.DRAFT
         for period in _months_with_late_usage(tenant, before=last_month):
             drafts += draw_up(tenant, period).status == Status.DRAFT
     return drafts

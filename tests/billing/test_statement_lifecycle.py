@@ -180,6 +180,16 @@ def test_the_monthly_schedule_draws_up_adjustments_of_earlier_months(
     assert adjustment.included_calls == 1 and adjustment.adjusts == original
 
 
+def test_a_month_before_the_first_subscription_gets_no_statement(tenant_a, shop, clock):
+    """Seen in the demo: drawing up the month before a store's first subscription made a
+    statement of 0.00 for it; the schedule made one for every tenant with a store."""
+    assert st.draw_up_month(date(2026, 2, 1)) == 0
+    clock.set(datetime(2026, 3, 1, 0, 10, tzinfo=SHANGHAI))
+    assert st.draw_up_last_month() == 0
+    assert not UsageStatement.unscoped.exists()
+    assert st.draw_up_month(MARCH) == 1  # subscribed from 1 March: March has its statement
+
+
 def test_usage_arriving_while_under_review_waits_and_is_never_lost(
         tenant_a, shop, clock, preparer, approver):
     spend(clock, shop, datetime(2026, 3, 10, 10, tzinfo=SHANGHAI), 2, "m")
