@@ -7,6 +7,7 @@ from datetime import tzinfo
 from marketplaces.connectors.base import (
     Connector,
     ContentUpdate,
+    DailyPerformance,
     Goods,
     GoodsImage,
     GoodsPage,
@@ -16,8 +17,8 @@ from marketplaces.connectors.base import (
 )
 from marketplaces.sites import Marketplace, Site
 
-__all__ = ["Connector", "ContentUpdate", "Goods", "GoodsImage", "GoodsPage", "MarketplaceError",
-           "TokenGrant", "TokenInfo", "connector_for"]
+__all__ = ["Connector", "ContentUpdate", "DailyPerformance", "Goods", "GoodsImage", "GoodsPage",
+           "MarketplaceError", "TokenGrant", "TokenInfo", "connector_for"]
 
 
 def connector_for(site: Site, access_token: str = "", *, store_key: str = "",
