@@ -6,7 +6,8 @@ ground truth, and how fast ingest and attribution run on PostgreSQL.
   cycle, promotion days, binomial noise) at a baseline CTR of 2% and CVR of 5%; each judged by
   effects.attribution with the configured rule. `false_positive_rate` is the share called
   effective at lift 0, `power_30` / `power_50` the share called effective at +30% / +50%;
-  `rule_*` the same for the bare marketplace rule.
+  `rule_*` the same for the bare marketplace rule, `stats_*` for the statistics alone
+  (significant with enough data, whatever the rule says).
 - Speed: `ingest_seconds` writes 5,000 listings x 30 days through effects.services.ingest_rows
   (COPY into a staging table, one upsert into the partitioned table); `attribution_seconds`
   judges that store's 5,000 listings through effects.services.attribute_store (load, judge,
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from effects.attribution import EFFECTIVE, Counts, RuleSettings, attribute, rule_check
+from effects.attribution import EFFECTIVE, NOT_ENOUGH_DATA, Counts, RuleSettings, attribute, rule_check
 from sandbox.traffic import draw_days
 
 TRAFFIC_LEVELS = (500, 2_000, 10_000, 100_000)
@@ -62,6 +63,8 @@ def accuracy(rule: RuleSettings, listings: int, seed: int) -> dict[str, dict[str
             counts = simulate(rng, listings, level, lift, rule)
             results = attribute(counts, rule)
             row[name] = float(np.mean(results.verdict == EFFECTIVE))
+            row[f"stats_{name}"] = float(np.mean(results.significant
+                                                 & (results.verdict != NOT_ENOUGH_DATA)))
             base_ctr = results.baseline_ctr
             met, _days = rule_check(counts, base_ctr, results.baseline_cvr, rule)
             row[f"rule_{name}"] = float(np.mean(met))
@@ -142,7 +145,7 @@ def speed(listings: int = 5_000, days: int = 30, seed: int = 7) -> SpeedResult:
     return SpeedResult(ingest_seconds, attribution_seconds, len(rows), listings)
 
 
-def run(*, listings: int, seed: int, with_speed: bool = True,
+def run(*, listings: int, seed: int, with_speed: bool = True, speed_listings: int = 5_000,
         rule: RuleSettings | None = None) -> dict[str, Any]:
     from effects.services import rule_for
 
@@ -150,7 +153,7 @@ def run(*, listings: int, seed: int, with_speed: bool = True,
     result: dict[str, Any] = {"seed": seed, "listings_per_case": listings,
                               "cvr_mode": rule.cvr_mode, "levels": accuracy(rule, listings, seed)}
     if with_speed:
-        measured = speed()
+        measured = speed(listings=speed_listings)
         result.update(ingest_seconds=round(measured.ingest_seconds, 3),
                       ingest_rows=measured.rows,
                       attribution_seconds=round(measured.attribution_seconds, 3),
