@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from effects.attribution import EFFECTIVE, NOT_ENOUGH_DATA, Counts, RuleSettings, attribute, rule_check
+from effects.attribution import (
+    EFFECTIVE,
+    NOT_ENOUGH_DATA,
+    Counts,
+    RuleSettings,
+    attribute,
+    rule_check,
+)
 from sandbox.traffic import draw_days
 
 TRAFFIC_LEVELS = (500, 2_000, 10_000, 100_000)

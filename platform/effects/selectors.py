@@ -220,7 +220,19 @@ def line_chart(days: list[Day], metric: str, rule: attribution.RuleSettings,
         "baseline_y": y(baseline) if baseline else None,
         "threshold_y": y(threshold) if threshold else None,
         "left": PAD, "right": CHART_WIDTH - PAD, "bottom": CHART_HEIGHT - PAD, "top": PAD,
-        "ticks": ticks, "first_label": f"{first}", "last_label": f"+{last}",
+        "plot_height": CHART_HEIGHT - 2 * PAD, "tick_x": PAD - 4, "caption_y": PAD - 6,
+        "axis_label_y": CHART_HEIGHT - 16, "window_right": x(rule.rule_days + 0.5),
+        "ticks": ticks, "threshold_label": f"+{rule.ctr_lift_min:.0%}",
+        "first_label": f"{first}", "last_label": f"+{last}",
         "dots": [{"x": x(d.offset), "y": y(getattr(d, metric)), "window": d.in_window}
                  for d in days if getattr(d, metric) is not None],
     }
+
+
+def instruction_version_labels(ids: list[Any]) -> dict[Any, str]:
+    """"Instruction set vN" for the given instruction version ids (ISV-wide, not tenant data)."""
+    from generation.models import InstructionVersion
+
+    versions = InstructionVersion.objects.filter(pk__in=[i for i in ids if i is not None]) \
+        .select_related("instruction_set")
+    return {version.pk: f"{version.instruction_set} v{version.number}" for version in versions}

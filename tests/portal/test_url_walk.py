@@ -208,6 +208,24 @@ def _job_routes() -> dict[str, Params]:
 ROUTE_PARAMS.update(_job_routes())
 
 
+# Effects: tenant A's listing with AI content (its first publish), made once.
+def _effect_listing(world: TenantWorld) -> Params:
+    from effects.models import EffectListing
+
+    listing, _created = EffectListing.unscoped.get_or_create(
+        tenant=world.tenant, store=world.store, marketplace_id=world.product.marketplace_id,
+        defaults={"product": world.product, "first_published_at": timezone.now(),
+                  "publish_day": timezone.localdate(), "content_kind": "title"})
+    return {"pk": listing.pk}
+
+
+ROUTE_PARAMS.update({
+    "portal/effects/stores/<int:pk>/": lambda w: {"pk": w.store.pk},
+    "portal/effects/listings/<int:pk>/": _effect_listing,
+    "api/v1/^effects/listings/(?P<pk>[^/.]+)/$": _effect_listing,
+})
+
+
 # ISV staff's generation console: nodes, the prompt library and the ISV banned words are not
 # tenant data, but the pages must stay closed to sellers; diagnose opens tenant A's job.
 def _model_node(world: TenantWorld) -> ModelNode:
