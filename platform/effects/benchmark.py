@@ -32,7 +32,6 @@ from effects.attribution import (
     attribute,
     rule_check,
 )
-from sandbox.traffic import draw_days
 
 TRAFFIC_LEVELS = (500, 2_000, 10_000, 100_000)
 LIFTS = {"false_positive_rate": 0.0, "power_30": 0.30, "power_50": 0.50}
@@ -45,6 +44,8 @@ def simulate(rng: np.random.Generator, listings: int, impressions_per_day: float
              rule: RuleSettings) -> Counts:
     """Counts for `listings` listings with the sandbox's noise model; the publish day falls on
     a random weekday."""
+    from sandbox.traffic import draw_days  # devtools: only the benchmark needs the sandbox
+
     counts = Counts.empty(listings, rule)
     start = rng.integers(0, 7, size=(listings, 1))
     base_days = np.arange(rule.baseline_days)[None, :]
@@ -95,6 +96,7 @@ def speed(listings: int = 5_000, days: int = 30, seed: int = 7) -> SpeedResult:
     from effects import services
     from effects.models import EffectListing
     from marketplaces.connectors import DailyPerformance
+    from sandbox.traffic import draw_days
     from stores.models import Store
     from tenants.models import Tenant, User
     from tenants.scope import tenant_scope
