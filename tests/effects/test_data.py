@@ -229,3 +229,22 @@ def test_the_schedule_reads_every_store_with_published_ai_content(
     assert totals == {"stores": 1, "requests": 1, "rows": 2 * 30, "failed": 0}
     with tenant_scope(sandbox_desk.tenant):
         assert EffectListing.objects.filter(verdict__isnull=False).count() == 2
+
+
+def test_the_command_reads_one_store_through_a_given_day(
+        sandbox_desk, sandbox, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    publish_items(sandbox_desk, [0], django_capture_on_commit_callbacks)
+    traffic.advance(60)
+    out = StringIO()
+    through = traffic.today() - timedelta(days=1)
+    call_command("sync_listing_performance", "--store", str(sandbox_desk.store.pk),
+                 "--through", through.isoformat(), stdout=out)
+    assert "1 listings judged" in out.getvalue()
+    with tenant_scope(sandbox_desk.tenant):
+        assert DailyPerformance.objects.count() == 28 + 60
+    with pytest.raises(CommandError):
+        call_command("sync_listing_performance", "--through", "yesterday")
