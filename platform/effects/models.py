@@ -113,3 +113,69 @@ class ListingVerdict(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.listing_id}: {self.verdict}"
+
+
+class Experiment(TenantOwnedModel):
+    """An A/B test on one store's SKUs: arm A (control: the SKU keeps its current text, or
+    instruction version A) against arm B (instruction version B), for at least 14 days."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        FINISHED = "finished", _("Finished")
+        STOPPED = "stopped", _("Stopped early")
+
+    MIN_DAYS = 14
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=200)
+    content_kind = models.CharField(_("content kind"), max_length=30, choices=ContentKind.choices)
+    version_a = models.ForeignKey(
+        InstructionVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("arm A"), help_text=_("Empty: control, the SKUs keep their current text."))
+    version_b = models.ForeignKey(InstructionVersion, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("arm B"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.RUNNING)
+    starts_on = models.DateField(_("first day"))
+    planned_days = models.PositiveSmallIntegerField(_("planned days"), default=MIN_DAYS)
+    seed = models.CharField(max_length=32, help_text=_("Seed of the random assignment."))
+    created_by = models.ForeignKey("tenants.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("experiment")
+        verbose_name_plural = _("experiments")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(planned_days__gte=14),
+                                   name="experiment_runs_at_least_14_days"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExperimentAssignment(TenantOwnedModel):
+    """Which arm a SKU is in: recorded once, never changed (sticky)."""
+
+    class Arm(models.TextChoices):
+        A = "a", _("Arm A")
+        B = "b", _("Arm B")
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE,
+                                   related_name="assignments")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    marketplace_id = models.CharField(max_length=64)
+    arm = models.CharField(_("arm"), max_length=1, choices=Arm.choices)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("experiment assignment")
+        verbose_name_plural = _("experiment assignments")
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "product"],
+                                    name="one_arm_per_sku_and_experiment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}:{self.marketplace_id}={self.arm}"
