@@ -31,6 +31,8 @@ api_router.register("job-items", generation_api.JobItemViewSet, basename="job-it
 api_router.register("reviews", review_api.ReviewViewSet, basename="review")
 api_router.register("effects/listings", effects_api.EffectListingViewSet,
                     basename="effect-listing")
+api_router.register("effects/experiments", effects_api.ExperimentViewSet,
+                    basename="experiment")
 
 api_urlpatterns = [
     path("me/", tenant_api.me, name="api_me"),

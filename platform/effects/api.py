@@ -17,10 +17,16 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from effects import selectors
-from effects.models import EffectListing, ListingVerdict
+from effects import experiments, selectors
+from effects.models import EffectListing, Experiment, ListingVerdict
+from generation.content import ContentKind
+from generation.models import InstructionVersion
+from portal.limits import MAX_ID
 from portal.paging import int_param
+from stores.models import Store
 from tenants.api import TenantScopedViewSet
+from tenants.permissions import requires
+from tenants.roles import KeyScope, TenantPermission
 
 
 class VerdictSerializer(serializers.ModelSerializer):
@@ -171,3 +177,123 @@ class EffectListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             verdicts = verdicts.filter(store_id=store_id)
         summaries = selectors.summarize(verdicts, by)
         return Response(SummarySerializer(summaries, many=True).data)
+
+
+# -- experiments (A/B tests) -----------------------------------------------------------------
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    skus = serializers.IntegerField(source="assignments.count", read_only=True)
+
+    class Meta:
+        model = Experiment
+        fields = ["id", "store", "name", "content_kind", "version_a", "version_b", "status",
+                  "status_label", "starts_on", "planned_days", "seed", "skus", "created_at"]
+        read_only_fields = fields
+
+
+class ArmSerializer(serializers.Serializer):
+    arm = serializers.CharField()
+    assigned = serializers.IntegerField()
+    with_data = serializers.IntegerField(help_text=_("SKUs that reported traffic."))
+    mean_ctr = serializers.FloatField(allow_null=True)
+    adjusted_ctr = serializers.FloatField(allow_null=True, help_text=_("CUPED-adjusted."))
+    ctr_low = serializers.FloatField(allow_null=True)
+    ctr_high = serializers.FloatField(allow_null=True)
+
+
+class ExperimentResultSerializer(serializers.Serializer):
+    ends_on = serializers.DateField()
+    through = serializers.DateField(allow_null=True)
+    days_done = serializers.IntegerField()
+    progress = serializers.FloatField()
+    finished = serializers.BooleanField()
+    arms = ArmSerializer(many=True)
+    lift = serializers.FloatField(allow_null=True, help_text=_("CTR of arm B over arm A."))
+    lift_low = serializers.FloatField(allow_null=True)
+    lift_high = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True)
+    cuped_theta = serializers.FloatField(allow_null=True)
+    variance_reduction = serializers.FloatField(allow_null=True)
+    srm_p_value = serializers.FloatField(allow_null=True)
+    sample_ratio_mismatch = serializers.BooleanField()
+    achieved_power = serializers.FloatField(allow_null=True)
+    verdict = serializers.CharField(allow_null=True, help_text=_(
+        "b_better, a_better or no_difference; null before the planned end."))
+
+
+class ExperimentDetailSerializer(ExperimentSerializer):
+    result = serializers.SerializerMethodField()
+
+    class Meta(ExperimentSerializer.Meta):
+        fields = [*ExperimentSerializer.Meta.fields, "result"]
+        read_only_fields = fields
+
+    @extend_schema_field(ExperimentResultSerializer)
+    def get_result(self, experiment: Experiment) -> dict:
+        return ExperimentResultSerializer(experiments.analyze(experiment)).data
+
+
+class NewExperimentSerializer(serializers.Serializer):
+    store = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    name = serializers.CharField(max_length=200)
+    content_kind = serializers.ChoiceField(choices=ContentKind.choices)
+    version_a = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                         allow_null=True, help_text=_(
+                                             "Empty: control, the SKUs keep their text."))
+    version_b = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    products = serializers.ListField(child=serializers.IntegerField(min_value=1,
+                                                                    max_value=MAX_ID),
+                                     min_length=experiments.MIN_SKUS, max_length=5000)
+    planned_days = serializers.IntegerField(min_value=Experiment.MIN_DAYS, max_value=365,
+                                            default=Experiment.MIN_DAYS)
+
+
+class ExperimentRefused(exceptions.ValidationError):
+    def __init__(self, error: experiments.ExperimentError) -> None:
+        super().__init__({error.field or "non_field_errors": [error.message]})
+        self.error_code = error.code
+
+
+class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        TenantScopedViewSet):
+    """A/B tests of listing content on a store's SKUs (at least 14 days)."""
+
+    model = Experiment
+    serializer_class = ExperimentSerializer
+    key_scopes = {"create": KeyScope.JOBS}
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [requires(TenantPermission.START_WORK)()]
+        return super().get_permissions()
+
+    def get_serializer_class(self):
+        return ExperimentDetailSerializer if self.action == "retrieve" else ExperimentSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("-created_at", "-id")
+
+    @extend_schema(request=NewExperimentSerializer, responses={201: ExperimentDetailSerializer})
+    def create(self, request: Request) -> Response:
+        """Start an experiment: the SKUs are randomised into arms A and B, for good."""
+        data = NewExperimentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        store = Store.objects.filter(pk=values["store"]).first()
+        if store is None:
+            raise exceptions.ValidationError({"store": [_("No such store.")]})
+        found = {v.pk: v for v in InstructionVersion.objects.select_related("instruction_set")
+                 .filter(pk__in=[values.get("version_a"), values["version_b"]])}
+        version_b = found.get(values["version_b"])
+        version_a = found.get(values.get("version_a")) if values.get("version_a") else None
+        if version_b is None or (values.get("version_a") and version_a is None):
+            raise exceptions.ValidationError({"version_b": [_("No such instruction version.")]})
+        try:
+            experiment = experiments.create_experiment(
+                store=store, name=values["name"], content_kind=values["content_kind"],
+                version_a=version_a, version_b=version_b, product_ids=values["products"],
+                planned_days=values["planned_days"], by=request.user)
+        except experiments.ExperimentError as error:
+            raise ExperimentRefused(error) from error
+        return Response(ExperimentDetailSerializer(experiment).data, status=201)

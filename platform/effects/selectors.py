@@ -236,3 +236,16 @@ def instruction_version_labels(ids: list[Any]) -> dict[Any, str]:
     versions = InstructionVersion.objects.filter(pk__in=[i for i in ids if i is not None]) \
         .select_related("instruction_set")
     return {version.pk: f"{version.instruction_set} v{version.number}" for version in versions}
+
+
+def eligible_products(store: Store, count: int) -> list[int]:
+    """A random sample of `count` of the store's products that are in no running experiment
+    (the sample for a new experiment; the arms are drawn afterwards)."""
+    from catalog.models import Product
+    from effects.models import Experiment, ExperimentAssignment
+
+    busy = ExperimentAssignment.objects.filter(
+        experiment__store=store, experiment__status=Experiment.Status.RUNNING
+    ).values("product_id")
+    return list(Product.objects.filter(store=store).exclude(pk__in=busy).order_by("?")
+                .values_list("pk", flat=True)[:count])

@@ -188,7 +188,8 @@ def sync_store(store: Store, *, through: date | None = None) -> SyncResult:
 
 def sync_all_stores(through: date | None = None) -> dict[str, int]:
     """The daily schedule: every store with AI content published to its listings, across
-    tenants (on purpose): register new listings, read performance, attribute."""
+    tenants (on purpose): register new listings, read performance, attribute; then mark the
+    experiments past their planned end finished."""
     store_ids = (Review.unscoped.filter(status=Review.Status.PUBLISHED,
                                         destination=Review.Destination.LISTING)
                  .values_list("store_id", flat=True).distinct())
@@ -208,6 +209,15 @@ def sync_all_stores(through: date | None = None) -> dict[str, int]:
         totals["stores"] += 1
         totals["requests"] += result.requests
         totals["rows"] += result.rows
+    from effects.experiments import finish_due_experiments
+    from effects.models import Experiment
+    from tenants.models import Tenant
+
+    running = Experiment.unscoped.filter(status=Experiment.Status.RUNNING).values("tenant_id")
+    for tenant in Tenant.objects.filter(pk__in=running):
+        with tenant_scope(tenant):
+            totals["experiments_finished"] = totals.get("experiments_finished", 0) \
+                + finish_due_experiments()
     logger.info("Listing performance sync: %s", totals)
     return totals
 

@@ -3,16 +3,21 @@ instruction version; a store's effect dashboard; one listing's chart and verdict
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
-from effects import selectors
-from effects.models import EffectListing, ListingVerdict
+from effects import experiments, selectors
+from effects.forms import NewExperimentForm
+from effects.models import EffectListing, Experiment, ListingVerdict
 from generation.content import ContentKind
 from portal.paging import query_without_page
 from stores.models import Store
-from tenants.access import member_required
+from tenants.access import member_can, member_required
+from tenants.roles import TenantPermission
 
 LISTINGS_PER_PAGE = 50
 
@@ -59,3 +64,40 @@ def listing_effect(request: HttpRequest, pk: int) -> HttpResponse:
     listing = get_object_or_404(EffectListing.objects.select_related("store", "product"), pk=pk)
     return render(request, "effects/listing.html", {"effect": selectors.listing_effect(listing),
                                                     "listing": listing})
+
+
+@member_required()
+def experiment_list(request: HttpRequest) -> HttpResponse:
+    form = NewExperimentForm(request.POST or None)
+    if request.method == "POST":
+        if not member_can(request, TenantPermission.START_WORK):
+            raise PermissionDenied
+        if form.is_valid():
+            values = form.cleaned_data
+            products = selectors.eligible_products(values["store"], values["sku_count"])
+            try:
+                experiment = experiments.create_experiment(
+                    store=values["store"], name=values["name"],
+                    content_kind=values["content_kind"], version_a=values["version_a"],
+                    version_b=values["version_b"], product_ids=products,
+                    planned_days=values["planned_days"], by=request.user)
+            except experiments.ExperimentError as error:
+                form.add_error(None if error.field not in form.fields else error.field,
+                               error.message)
+            else:
+                messages.success(request, _("The experiment is set up: its SKUs are in their "
+                                            "arms for good."))
+                return redirect("effects_experiment", pk=experiment.pk)
+    return render(request, "effects/experiments.html", {
+        "experiments": Experiment.objects.select_related("store").order_by("-created_at"),
+        "form": form, "can_work": member_can(request, TenantPermission.START_WORK),
+    })
+
+
+@member_required()
+def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment = get_object_or_404(
+        Experiment.objects.select_related("store", "version_a__instruction_set",
+                                          "version_b__instruction_set"), pk=pk)
+    return render(request, "effects/experiment.html", {
+        "experiment": experiment, "result": experiments.analyze(experiment)})

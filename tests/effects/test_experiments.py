@@ -143,3 +143,54 @@ def test_finished_experiments_are_marked(desk):
         assert experiments.finish_due_experiments(today=START + timedelta(days=14)) == 1
     experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.FINISHED
+
+
+# -- pages and API ---------------------------------------------------------------------------
+
+def test_the_experiment_pages_and_api(desk, tenant_b, owner_b):
+    from tests.conftest import client_for, english_client
+
+    experiment = experiment_for(desk, skus=60)
+    feed(desk, experiment, lift=0.3)
+    client = english_client(desk.owner, desk.tenant)
+    page = client.get(f"/portal/effects/experiments/{experiment.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Lift of B over A" in html and "Arm B is better" in html  # ended long ago
+    assert client.get("/portal/effects/experiments/").status_code == 200
+    detail = client.get(f"/api/v1/effects/experiments/{experiment.pk}/").json()
+    assert detail["result"]["verdict"] == "b_better" and detail["skus"] == 60
+    assert not detail["result"]["sample_ratio_mismatch"]
+    other = client_for(owner_b, tenant_b)
+    assert other.get(f"/portal/effects/experiments/{experiment.pk}/").status_code == 404
+    assert other.get(f"/api/v1/effects/experiments/{experiment.pk}/").status_code == 404
+    assert other.get("/api/v1/effects/experiments/").json()["results"] == []
+
+
+def test_experiments_are_created_through_the_api_and_the_portal(desk):
+    from tests.conftest import english_client
+
+    version_a, version_b = versions()
+    with tenant_scope(desk.tenant):
+        products = [make_product(desk.store) for _ in range(10)]
+    client = english_client(desk.owner, desk.tenant)
+    answer = client.post("/api/v1/effects/experiments/", {
+        "store": desk.store.pk, "name": "API test", "content_kind": "title",
+        "version_b": version_b.pk, "products": [p.pk for p in products[:6]],
+        "planned_days": 21}, content_type="application/json")
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["skus"] == 6 and answer.json()["result"]["verdict"] is None
+    too_short = client.post("/api/v1/effects/experiments/", {
+        "store": desk.store.pk, "name": "Short", "content_kind": "title",
+        "version_b": version_b.pk, "products": [p.pk for p in products[6:]],
+        "planned_days": 7}, content_type="application/json")
+    assert too_short.status_code == 400 and {"code", "message", "details"} <= set(
+        too_short.json())
+    page = client.post("/portal/effects/experiments/", {
+        "store": desk.store.pk, "name": "Portal test", "content_kind": "title",
+        "version_a": version_a.pk, "version_b": version_b.pk, "sku_count": 4,
+        "planned_days": 14})
+    assert page.status_code == 302
+    with tenant_scope(desk.tenant):
+        made = Experiment.objects.get(name="Portal test")
+        assert made.assignments.count() == 4  # only the SKUs in no running experiment
