@@ -167,7 +167,7 @@ class EffectListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return Response(ListingEffectSerializer(listing).data)
 
     @extend_schema(parameters=SUMMARY_PARAMETERS, responses=SummarySerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def summary(self, request: Request, *args, **kwargs) -> Response:
         """Share of effective listings and the average lift with its 95% CI, grouped."""
         by = _choice(request, "by", list(selectors.GROUPINGS)) or "store"

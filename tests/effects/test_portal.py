@@ -111,3 +111,6 @@ def test_the_endpoints_are_in_the_openapi_schema(owner_a, tenant_a):
     assert "/api/v1/effects/listings/" in paths
     assert "/api/v1/effects/listings/{id}/" in paths
     assert "/api/v1/effects/listings/summary/" in paths
+    summary = paths["/api/v1/effects/listings/summary/"]["get"]["responses"]["200"]
+    assert summary["content"]["application/json"]["schema"]["type"] == "array"  # not paged
+    assert "/api/v1/effects/experiments/{id}/" in paths
