@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "catalog",
     "generation",
     "review",
+    "effects",
     "billing",
     "operations",
 ]
@@ -392,6 +393,19 @@ MARKETPLACE_APP_SLOT_WAIT_SECONDS = env.float("MARKETPLACE_APP_SLOT_WAIT_SECONDS
 # A gateway "rate limited" answer is retried this many times, waiting backoff * 2**attempt.
 MARKETPLACE_RATE_LIMIT_RETRIES = env.int("MARKETPLACE_RATE_LIMIT_RETRIES", default=3)
 MARKETPLACE_RETRY_BACKOFF_SECONDS = env.float("MARKETPLACE_RETRY_BACKOFF_SECONDS", default=0.5)
+
+# Effect attribution (effects/, docs/effects.md): the marketplace's rule per marketplace.
+# cvr_mode: "points" (CVR within +/- cvr_tolerance percentage points on each day), "relative"
+# (within +/- cvr_tolerance of the baseline CVR on each day: the literal reading, which almost
+# never passes) or "relative_pooled" (relative, on the window's pooled CVR).
+_EFFECT_RULE = {"ctr_lift_min": 0.15, "rule_days": 7, "cvr_tolerance": 0.02,
+                "cvr_mode": "points", "baseline_days": 28, "min_baseline_days": 14,
+                "stat_max_days": 28, "alpha": 0.05, "power": 0.80,
+                "cvr_noninferiority_margin": 0.10}
+EFFECT_RULES = {"temu": dict(_EFFECT_RULE), "aliexpress": dict(_EFFECT_RULE)}
+# Marketplace requests a store keeps for publishing and catalog syncs: performance reads stop
+# when no more than this is left of the day's budget.
+EFFECT_REQUEST_RESERVE = 1000
 
 # Security hardening (README "Security") ----------------------------------------------------
 # How many proxies of ours (e.g. the HTTPS load balancer) stand in front of the app. Behind

@@ -7,6 +7,7 @@ from billing import api as billing_api
 from billing import urls as billing_urls
 from billing import webhooks as billing_webhooks
 from catalog import api as catalog_api
+from effects import api as effects_api
 from generation import api as generation_api
 from generation import console_urls as generation_console_urls
 from operations import views as operations_views
@@ -28,6 +29,10 @@ api_router.register("stores", store_api.StoreViewSet, basename="store")
 api_router.register("jobs", generation_api.JobViewSet, basename="job")
 api_router.register("job-items", generation_api.JobItemViewSet, basename="job-item")
 api_router.register("reviews", review_api.ReviewViewSet, basename="review")
+api_router.register("effects/listings", effects_api.EffectListingViewSet,
+                    basename="effect-listing")
+api_router.register("effects/experiments", effects_api.ExperimentViewSet,
+                    basename="experiment")
 
 api_urlpatterns = [
     path("me/", tenant_api.me, name="api_me"),
@@ -44,6 +49,7 @@ portal_urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("jobs/", include("generation.urls")),
     path("review/", include("review.urls")),
+    path("effects/", include("effects.urls")),
     *billing_urls.portal_urlpatterns,
     *tenant_urls.portal_urlpatterns,
 ]

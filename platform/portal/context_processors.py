@@ -26,6 +26,7 @@ SELLER_NAV = [
     NavItem(_("Catalog"), "catalog", TenantPermission.VIEW),
     NavItem(_("Jobs"), "jobs", TenantPermission.VIEW),
     NavItem(_("Review"), "review", TenantPermission.VIEW),
+    NavItem(_("Effects"), "effects", TenantPermission.VIEW),
     NavItem(_("Usage"), "usage", TenantPermission.VIEW),
     NavItem(_("Members"), "members", TenantPermission.VIEW),
     NavItem(_("API keys"), "api_keys", TenantPermission.MANAGE_API_KEYS),

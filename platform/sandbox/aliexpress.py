@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from marketplaces.signing import aliexpress_sign
-from sandbox import pool, vocabulary
+from sandbox import pool, traffic, vocabulary
 from sandbox import state as st
 from sandbox.shops import APP_SECRETS, LANGUAGES, SHOPS, Shop
 
@@ -114,6 +114,8 @@ def _answer(state: st.SandboxState, api_path: str, params: dict[str, str], clien
     if method == PRODUCT_EDIT:
         return method, _edit(state, shop, _json_param(params, "edit_product_request"),
                              request_id)
+    if method == traffic.ALIEXPRESS_PERFORMANCE:
+        return method, _performance(state, shop, _json_param(params, "performance_query"))
     raise _Refused(INVALID_PARAMETER, f"unknown method {method!r}")
 
 
@@ -192,6 +194,7 @@ def _edit(state: st.SandboxState, shop: Shop, request: dict[str, Any], request_i
         "bullet_points": request.get("bullet_points"), "description": request.get("detail"),
         "search_terms": request.get("keywords"), "ai_assisted": request.get("ai_generated"),
         "request_id": request_id,
+        "day": traffic.today().isoformat(),  # the sandbox clock's day (listing traffic)
     })
     state.delay_update_answer()  # applied: a detail call already shows it
     return {"success": True, "product_id": product.goods_id}
@@ -211,6 +214,18 @@ def _content_violations(request: dict[str, Any]) -> list[dict[str, Any]]:
                     entry["index"] = index
                 found.append(entry)
     return found
+
+
+def _performance(state: st.SandboxState, shop: Shop, query: dict[str, Any]) -> dict[str, Any]:
+    try:
+        rows = traffic.query(state.updates, shop.shop_id, shop.sku_count, query.get("product_ids"),
+                             query.get("start_date"), query.get("end_date"), pool.index_for)
+    except traffic.BadQuery as error:
+        raise _Refused(INVALID_PARAMETER, str(error)) from error
+    return {"performance_list": [
+        {"product_id": row.goods_id, "stat_date": row.day.isoformat(), "exposure": row.impressions,
+         "clicks": row.clicks, "add_cart": row.add_to_cart, "orders": row.orders,
+         "gmv": str(row.gmv), "currency_code": shop.currency} for row in rows]}
 
 
 def product_json(state: st.SandboxState, shop: Shop, product: pool.Product, base_url: str,

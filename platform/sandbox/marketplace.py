@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox import aliexpress, pool, temu
+from sandbox import aliexpress, pool, temu, traffic
 from sandbox import state as st
 from sandbox.shops import SHOPS
 
@@ -189,6 +189,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             elif method == "POST" and name == "reset":
                 state.reset()
                 result = {"ok": True}
+            elif (answer := traffic.control(state.updates, method, name, payload)) is not None:
+                result = answer  # the listing-traffic clock and truth (sandbox.traffic)
             else:
                 self._send_json(404, {"error": f"no control call {method} {name}"})
                 return

@@ -22,12 +22,14 @@ TEMU_APIS = (
     "bg.local.goods.detail.query",
     "bg.local.goods.partial.update",
     "temu.local.goods.illegal.vocabulary.check",
+    "bg.local.goods.performance.query",  # listing traffic (sandbox.traffic)
 )
 ALIEXPRESS_APIS = (
     "aliexpress.solution.token.info.get",
     "aliexpress.solution.product.list.get",
     "aliexpress.solution.product.info.get",
     "aliexpress.solution.product.edit",
+    "aliexpress.solution.product.performance.get",  # listing traffic (sandbox.traffic)
 )
 APIS = {"temu": TEMU_APIS, "aliexpress": ALIEXPRESS_APIS}
 

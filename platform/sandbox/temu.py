@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from marketplaces.signing import temu_sign
-from sandbox import pool, vocabulary
+from sandbox import pool, traffic, vocabulary
 from sandbox import state as st
 from sandbox.shops import APP_SECRETS, LANGUAGES, SHOPS, Shop
 
@@ -106,6 +106,8 @@ def _answer(state: st.SandboxState, body: bytes, client_ip: str, forced: str | N
         return _partial_update(state, shop, params, request_id)
     if api == VOCABULARY_CHECK:
         return _vocabulary_check(shop, params)
+    if api == traffic.TEMU_PERFORMANCE:
+        return _performance(state, shop, params)
     raise _Refused(PARAMETER_ERROR, f"unknown type {api!r}")
 
 
@@ -170,6 +172,7 @@ def _partial_update(state: st.SandboxState, shop: Shop, params: dict[str, Any],
         "search_terms": content.get("searchTerms"),
         # None when the flag was not sent at all: tests can tell "missing" from "false".
         "ai_assisted": params.get("aiAssisted"), "request_id": request_id,
+        "day": traffic.today().isoformat(),  # the sandbox clock's day (listing traffic)
     })
     state.delay_update_answer()  # applied: a detail call already shows it
     return {"goodsId": product.goods_id, "updated": True}
@@ -199,6 +202,18 @@ def _vocabulary_check(shop: Shop, params: dict[str, Any]) -> dict[str, Any]:
                 entry["index"] = index
             found.append(entry)
     return {"hasIllegalVocabulary": bool(found), "illegalVocabularyList": found}
+
+
+def _performance(state: st.SandboxState, shop: Shop, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        rows = traffic.query(state.updates, shop.shop_id, shop.sku_count, params.get("goodsIdList"),
+                             params.get("startDate"), params.get("endDate"), pool.index_for)
+    except traffic.BadQuery as error:
+        raise _Refused(PARAMETER_ERROR, str(error)) from error
+    return {"statList": [
+        {"goodsId": row.goods_id, "statDate": row.day.isoformat(), "impressionCnt": row.impressions,
+         "clickCnt": row.clicks, "addCartCnt": row.add_to_cart, "orderCnt": row.orders,
+         "gmv": {"amount": str(row.gmv), "currency": shop.currency}} for row in rows]}
 
 
 def goods_json(state: st.SandboxState, shop: Shop, product: pool.Product, base_url: str,

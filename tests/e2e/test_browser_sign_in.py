@@ -105,8 +105,8 @@ def test_seller_owner_signs_in_and_sees_only_their_company(live_server, demo_acc
     switch_to_english(page)
     expect(page).to_have_url(f"{live_server.url}/portal/")
     expect(page.locator("nav.sidenav a")).to_have_text(
-        ["Dashboard", "Stores", "Catalog", "Jobs", "Review", "Usage", "Members", "API keys",
-         "Company"])
+        ["Dashboard", "Stores", "Catalog", "Jobs", "Review", "Effects", "Usage", "Members",
+         "API keys", "Company"])
     expect(page.locator("main h1")).to_have_text(YIWU["name"])
     shot(page, "03-owner-dashboard-en")
 

@@ -86,7 +86,7 @@ def test_authorization_code_is_exchanged_for_a_token(case, sandbox):
     assert grant.shop_name == SHOPS[case.shop_id].name
     assert grant.access_token in sandbox.state.tokens
     assert grant.expires_at > datetime.now(UTC) + timedelta(days=80)
-    assert grant.scopes == list(SHOPS[case.shop_id].default_scopes)
+    assert list(grant.scopes) == list(SHOPS[case.shop_id].default_scopes)
     info = connector_for(get_site(case.site_code), grant.access_token).token_info()
     assert (info.shop_id, info.scopes) == (case.shop_id, grant.scopes)
     assert abs(info.expires_at - grant.expires_at) < timedelta(seconds=1)

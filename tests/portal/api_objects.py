@@ -4,7 +4,12 @@ requests at real objects through it. A new path with an id needs an entry here."
 from __future__ import annotations
 
 from tests.portal.conftest import TenantWorld
-from tests.portal.test_url_walk import _generation_item, _generation_job
+from tests.portal.test_url_walk import (
+    _effect_listing,
+    _experiment,
+    _generation_item,
+    _generation_job,
+)
 
 
 def object_ids(world: TenantWorld) -> dict[str, int]:
@@ -25,6 +30,8 @@ def object_ids(world: TenantWorld) -> dict[str, int]:
         "/api/v1/jobs/{id}/retry-plan/": job.pk,
         "/api/v1/jobs/{id}/items/": job.pk,
         "/api/v1/job-items/{id}/": _generation_item(world).pk,
+        "/api/v1/effects/listings/{id}/": _effect_listing(world)["pk"],
+        "/api/v1/effects/experiments/{id}/": _experiment(world)["pk"],
     }
     for action in ("", "approve/", "edit/", "reject/", "regenerate/", "history/"):
         ids[f"/api/v1/reviews/{{id}}/{action}"] = world.review.pk

@@ -29,7 +29,7 @@ from tests.conftest import client_for
 ZH_PO = Path(settings.BASE_DIR) / "platform" / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-SELLER_NAV = ["Dashboard", "Stores", "Catalog", "Jobs", "Review", "Usage", "Members",
+SELLER_NAV = ["Dashboard", "Stores", "Catalog", "Jobs", "Review", "Effects", "Usage", "Members",
               "API keys", "Company"]
 STAFF_NAV = ["Tenants", "Usage", "Invoices", "Stores waiting for a pack", "Jobs", "Model nodes",
              "Instructions", "Banned words", "Model requests", "Model cost"]
@@ -166,6 +166,7 @@ PAGES = [
     PageSpec("catalog", "owner", "catalog", "Catalog", SELLER_NAV),
     PageSpec("jobs", "owner", "jobs", "Jobs", SELLER_NAV),
     PageSpec("review", "owner", "review", "Review", SELLER_NAV),
+    PageSpec("effects", "owner", "effects", "Effects", SELLER_NAV),
     PageSpec("usage", "owner", "usage", "Usage", SELLER_NAV),
     PageSpec("statements", "owner", "statements", "Statements and invoices", SELLER_NAV),
     PageSpec("members", "owner", "members", "Members", SELLER_NAV),

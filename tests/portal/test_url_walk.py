@@ -211,6 +211,43 @@ def _job_routes() -> dict[str, Params]:
 ROUTE_PARAMS.update(_job_routes())
 
 
+# Effects: tenant A's listing with AI content (its first publish), made once.
+def _effect_listing(world: TenantWorld) -> Params:
+    from effects.models import EffectListing
+
+    listing, _created = EffectListing.unscoped.get_or_create(
+        tenant=world.tenant, store=world.store, marketplace_id=world.product.marketplace_id,
+        defaults={"product": world.product, "first_published_at": timezone.now(),
+                  "publish_day": timezone.localdate(), "content_kind": "title"})
+    return {"pk": listing.pk}
+
+
+ROUTE_PARAMS.update({
+    "portal/effects/stores/<int:pk>/": lambda w: {"pk": w.store.pk},
+    "portal/effects/listings/<int:pk>/": _effect_listing,
+    "api/v1/^effects/listings/(?P<pk>[^/.]+)/$": _effect_listing,
+    "portal/effects/experiments/<int:pk>/": lambda w: _experiment(w),  # defined below
+    "api/v1/^effects/experiments/(?P<pk>[^/.]+)/$": lambda w: _experiment(w),
+})
+
+
+def _experiment(world: TenantWorld) -> Params:
+    from effects.models import Experiment, ExperimentAssignment
+
+    experiment = Experiment.unscoped.filter(tenant=world.tenant).first()
+    if experiment is None:
+        ensure_default_library()
+        experiment = Experiment.unscoped.create(
+            tenant=world.tenant, store=world.store, name="Alpha walk experiment",
+            content_kind="title", version_b=InstructionVersion.objects.first(),
+            starts_on=timezone.localdate(), planned_days=14, seed="0123abcd",
+            created_by=world.owner)
+        ExperimentAssignment.unscoped.create(tenant=world.tenant, experiment=experiment,
+                                             product=world.product, arm="b",
+                                             marketplace_id=world.product.marketplace_id)
+    return {"pk": experiment.pk}
+
+
 # ISV staff's generation console: nodes, the prompt library and the ISV banned words are not
 # tenant data, but the pages must stay closed to sellers; diagnose opens tenant A's job.
 def _model_node(world: TenantWorld) -> ModelNode:

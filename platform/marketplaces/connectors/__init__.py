@@ -9,6 +9,7 @@ from marketplaces.connectors.base import (
     ContentCheck,
     ContentFinding,
     ContentUpdate,
+    DailyPerformance,
     Goods,
     GoodsImage,
     GoodsPage,
@@ -18,8 +19,9 @@ from marketplaces.connectors.base import (
 )
 from marketplaces.sites import Marketplace, Site
 
-__all__ = ["Connector", "ContentCheck", "ContentFinding", "ContentUpdate", "Goods", "GoodsImage",
-           "GoodsPage", "MarketplaceError", "TokenGrant", "TokenInfo", "connector_for"]
+__all__ = ["Connector", "ContentCheck", "ContentFinding", "ContentUpdate", "DailyPerformance",
+           "Goods", "GoodsImage", "GoodsPage", "MarketplaceError", "TokenGrant", "TokenInfo",
+           "connector_for"]
 
 
 def connector_for(site: Site, access_token: str = "", *, store_key: str = "",

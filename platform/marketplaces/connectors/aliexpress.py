@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from marketplaces.connectors.base import (
     Connector,
     ContentFinding,
     ContentUpdate,
+    DailyPerformance,
     Goods,
     GoodsImage,
     GoodsPage,
@@ -43,6 +44,7 @@ TOKEN_INFO = "aliexpress.solution.token.info.get"
 PRODUCT_LIST = "aliexpress.solution.product.list.get"
 PRODUCT_INFO = "aliexpress.solution.product.info.get"
 PRODUCT_EDIT = "aliexpress.solution.product.edit"
+PRODUCT_PERFORMANCE = "aliexpress.solution.product.performance.get"
 
 _ERRORS: dict[str, tuple[str, bool]] = {
     "IncompleteSignature": (SIGNATURE, False),
@@ -111,6 +113,21 @@ class AliExpressConnector(Connector):
             if optional(result, "success", bool, True) is not True:
                 raise ShapeError("the edit was answered without success")
         return request_id
+
+    def daily_performance(self, marketplace_ids: list[str], start: date, end: date
+                          ) -> list[DailyPerformance]:
+        query = {"product_ids": [int(_product_id(goods)) for goods in marketplace_ids],
+                 "start_date": start.isoformat(), "end_date": end.isoformat()}
+        result, request_id = self._call(PRODUCT_PERFORMANCE, {"performance_query": query})
+        with reading_answer("aliexpress", request_id):
+            return [DailyPerformance(
+                marketplace_id=str(need(row, "product_id", (int, str))),
+                day=date.fromisoformat(need(row, "stat_date", str)),
+                impressions=need(row, "exposure", int), clicks=need(row, "clicks", int),
+                add_to_cart=need(row, "add_cart", int), orders=need(row, "orders", int),
+                gmv=Decimal(need(row, "gmv", str)),
+                currency=optional(row, "currency_code", str, ""))
+                for row in need(result, "performance_list", list)]
 
     # -- the protocol ----------------------------------------------------------------------
 

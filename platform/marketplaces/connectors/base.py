@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -146,8 +146,24 @@ class ContentUpdate:
         return content
 
 
+@dataclass(frozen=True)
+class DailyPerformance:
+    """One listing's counts on one local day of the marketplace's performance report."""
+
+    marketplace_id: str
+    day: date
+    impressions: int
+    clicks: int
+    add_to_cart: int
+    orders: int
+    gmv: Decimal  # in the site's currency
+    currency: str = ""
+
+
 class Connector(abc.ABC):
     page_size_max: int = 100
+    performance_goods_max: int = 100  # goods ids per performance call
+    performance_days_max: int = 31  # days per performance call
 
     def __init__(self, site: Site, access_token: str = "", *, store_key: str = "",
                  time_zone: str | tzinfo | None = None) -> None:
@@ -182,6 +198,12 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def update_content(self, marketplace_id: str, update: ContentUpdate) -> str:
         """Partially update a listing's text; returns the gateway's request id."""
+
+    def daily_performance(self, marketplace_ids: list[str], start: date, end: date
+                          ) -> list[DailyPerformance]:
+        """Daily counts of up to performance_goods_max listings over start..end (inclusive,
+        at most performance_days_max days, ending yesterday at the latest). One request."""
+        raise NotImplementedError
 
 
 def _default_time_zone() -> str:

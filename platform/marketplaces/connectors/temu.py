@@ -4,7 +4,7 @@ signed with marketplaces.signing.temu_sign over every top-level parameter."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from marketplaces.connectors.base import (
     ContentCheck,
     ContentFinding,
     ContentUpdate,
+    DailyPerformance,
     Goods,
     GoodsImage,
     GoodsPage,
@@ -45,6 +46,7 @@ VOCABULARY_CHECK = "temu.local.goods.illegal.vocabulary.check"
 # The check's field names and ours (search terms are not among the fields it checks).
 _CHECKED_FIELDS = {"goodsName": "title", "goodsDesc": "description",
                    "bulletPoints": "bullet_points"}
+GOODS_PERFORMANCE = "bg.local.goods.performance.query"
 
 # The router's error codes and ours. Unknown codes: ERR_MARKETPLACE_UNAVAILABLE, not retried.
 _ERRORS: dict[int, tuple[str, bool]] = {
@@ -139,6 +141,21 @@ class TemuConnector(Connector):
         with reading_answer("temu", request_id):
             optional(result, "goodsId", (int, str), None)  # an object, whatever it holds
         return request_id
+
+    def daily_performance(self, marketplace_ids: list[str], start: date, end: date
+                          ) -> list[DailyPerformance]:
+        result, request_id = self._call(GOODS_PERFORMANCE, {
+            "goodsIdList": [_goods_id(goods) for goods in marketplace_ids],
+            "startDate": start.isoformat(), "endDate": end.isoformat()})
+        with reading_answer("temu", request_id):
+            return [DailyPerformance(
+                marketplace_id=str(need(row, "goodsId", (int, str))),
+                day=date.fromisoformat(need(row, "statDate", str)),
+                impressions=need(row, "impressionCnt", int), clicks=need(row, "clickCnt", int),
+                add_to_cart=need(row, "addCartCnt", int), orders=need(row, "orderCnt", int),
+                gmv=Decimal(need(need(row, "gmv", dict), "amount", str)),
+                currency=optional(need(row, "gmv", dict), "currency", str, ""))
+                for row in need(result, "statList", list)]
 
     # -- the protocol ----------------------------------------------------------------------
 
