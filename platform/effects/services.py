@@ -136,6 +136,16 @@ def _day_ranges(start: date, end: date, size: int) -> list[tuple[date, date]]:
     return ranges
 
 
+PERFORMANCE_NOT_AUTHORIZED = "ERR_PERFORMANCE_NOT_AUTHORIZED"
+
+
+def performance_authorized(store: Store) -> bool:
+    """Whether the store's token was granted the marketplace's performance report (a store
+    authorized before the platform read it was not). Unknown scopes count as granted."""
+    return (not store.token_scopes
+            or connector_for_store(store).performance_api in store.token_scopes)
+
+
 def sync_store(store: Store, *, through: date | None = None) -> SyncResult:
     """Read what is missing of each listing's days up to `through` (default: yesterday in the
     tenant's time zone): the baseline (`baseline_days` before the publish) for new listings,
@@ -156,6 +166,11 @@ def sync_store(store: Store, *, through: date | None = None) -> SyncResult:
             by_start[start].append(listing)
     if not by_start:
         return result
+    if not performance_authorized(store):
+        # A token granted before the platform read listing performance: the store works as
+        # before; its effects wait for a re-authorization that includes the permission.
+        result.stopped = PERFORMANCE_NOT_AUTHORIZED
+        return result
     connector = connector_for_store(store)
     for start, listings in sorted(by_start.items()):
         step = connector.performance_goods_max
@@ -173,7 +188,9 @@ def sync_store(store: Store, *, through: date | None = None) -> SyncResult:
                     result.requests += 1
             except MarketplaceError as error:
                 result.stopped = error.code
-                if error.code != "ERR_DAILY_REQUEST_BUDGET":
+                # A refusal of this one optional API says nothing of the store's other calls;
+                # an expired token or a missing IP whitelist entry does.
+                if error.code not in ("ERR_DAILY_REQUEST_BUDGET", "ERR_TEMU_403"):
                     apply_marketplace_error(store, error)
                 return result
             result.rows += ingest_rows(store, rows)

@@ -10,10 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from effects import experiments, selectors
+from effects import experiments, selectors, services
 from effects.forms import NewExperimentForm
 from effects.models import EffectListing, Experiment, ListingVerdict
 from generation.content import ContentKind
+from portal.error_codes import describe
 from portal.paging import query_without_page
 from stores.models import Store
 from tenants.access import member_can, member_required
@@ -56,6 +57,8 @@ def store_effects(request: HttpRequest, pk: int) -> HttpResponse:
         "store": store, "summary": selectors.store_summary(store),
         "counts": selectors.verdict_counts(store), "verdicts": ListingVerdict.Verdict.choices,
         "verdict": verdict, "page": page, "query": query_without_page(request),
+        "not_authorized": None if services.performance_authorized(store)
+        else describe(services.PERFORMANCE_NOT_AUTHORIZED),
     })
 
 

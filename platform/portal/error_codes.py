@@ -21,6 +21,11 @@ class ErrorCode:
 _CODES = [
     ErrorCode("ERR_TEMU_403", _("The store's authorization does not allow this call."),
               _("Re-authorize the store in the seller center and paste the new code here.")),
+    ErrorCode("ERR_PERFORMANCE_NOT_AUTHORIZED",
+              _("The store's authorization does not include the listing performance report, "
+                "so the effect of published texts cannot be measured."),
+              _("Re-authorize the store with a new code from the seller center: new codes "
+                "include the performance report. Generation and publishing work meanwhile.")),
     ErrorCode("ERR_TOKEN_EXPIRED", _("The store's access token has expired."),
               _("Generate a new authorization code in the seller center (valid for 7 days) and "
                 "re-authorize the store.")),

@@ -11,6 +11,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django_q.models import Schedule
 
 from effects import partitions, services
@@ -20,6 +21,7 @@ from marketplaces.connectors import MarketplaceError
 from sandbox import pool, shops, traffic
 from stores.services import connector_for_store
 from tenants.scope import tenant_scope
+from tests.conftest import english_client
 from tests.effects.conftest import publish_items
 
 SHOP = shops.TEMU_SHOP_300
@@ -178,6 +180,50 @@ def test_an_expired_token_stops_the_read_and_marks_the_store(
         store.refresh_from_db()
     assert result.stopped == "ERR_TOKEN_EXPIRED"
     assert store.status == store.Status.TOKEN_EXPIRED
+
+
+def test_a_token_granted_before_the_performance_report_leaves_the_store_working(
+        sandbox_desk, sandbox, django_capture_on_commit_callbacks):
+    """Seen in the demo: a store authorized before the platform read performance was marked
+    'permission denied' by the first daily read, which stopped its generation and publishing."""
+    publish_items(sandbox_desk, [0], django_capture_on_commit_callbacks)
+    store = sandbox_desk.store
+    api = connector_for_store(store).performance_api
+    old_scopes = [scope for scope in store.token_scopes if scope != api]
+    type(store).unscoped.filter(pk=store.pk).update(token_scopes=old_scopes)
+    store.refresh_from_db()
+    status = store.status
+    with tenant_scope(sandbox_desk.tenant):
+        services.register_listings(store)
+        traffic.advance(3)
+        before = len(sandbox.state.requests)
+        result = services.sync_store(store, through=traffic.today() - timedelta(days=1))
+    assert result.stopped == services.PERFORMANCE_NOT_AUTHORIZED
+    assert len(sandbox.state.requests) == before  # not even asked
+    store.refresh_from_db()
+    assert store.status == status
+    client = english_client(sandbox_desk.owner, sandbox_desk.tenant)
+    page = client.get(reverse("effects_store", args=[store.pk])).content.decode()
+    assert services.PERFORMANCE_NOT_AUTHORIZED in page and "Re-authorize the store" in page
+
+
+def test_a_refused_performance_call_does_not_mark_the_store(
+        sandbox_desk, sandbox, django_capture_on_commit_callbacks):
+    """The marketplace refusing this one report (its permission withdrawn) is no reason to
+    stop the store's other calls: the store keeps its status."""
+    publish_items(sandbox_desk, [0], django_capture_on_commit_callbacks)
+    store = sandbox_desk.store
+    api = connector_for_store(store).performance_api
+    for token in sandbox.state.tokens.values():
+        token.scopes = tuple(scope for scope in token.scopes if scope != api)
+    status = store.status
+    with tenant_scope(sandbox_desk.tenant):
+        services.register_listings(store)
+        traffic.advance(3)
+        result = services.sync_store(store, through=traffic.today() - timedelta(days=1))
+        store.refresh_from_db()
+    assert result.stopped == "ERR_TEMU_403"
+    assert store.status == status
 
 
 # -- storage -------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ _FIELDS = {"subject": "title", "detail": "description", "bullet_points": "bullet
 
 class AliExpressConnector(Connector):
     page_size_max = 100
+    performance_api = PRODUCT_PERFORMANCE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

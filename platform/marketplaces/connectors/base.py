@@ -164,6 +164,7 @@ class Connector(abc.ABC):
     page_size_max: int = 100
     performance_goods_max: int = 100  # goods ids per performance call
     performance_days_max: int = 31  # days per performance call
+    performance_api: str = ""  # the API a token must be granted to read listing performance
 
     def __init__(self, site: Site, access_token: str = "", *, store_key: str = "",
                  time_zone: str | tzinfo | None = None) -> None:

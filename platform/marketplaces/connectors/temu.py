@@ -75,6 +75,7 @@ TEMU_REGION_IDS: dict[int, str] = {
 
 class TemuConnector(Connector):
     page_size_max = 100
+    performance_api = GOODS_PERFORMANCE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
