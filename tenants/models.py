@@ -122,8 +122,11 @@ class Tenant(models.Model):
         """Staff have something to check: a new company, or changed verified fields."""
         return self.status == self.Status.PENDING or bool(self.fields_to_verify)
 
-    def get_fields_to_verify_display(self) -> list[str]:
-        return [str(self._meta.get_field(name).verbose_name) for name in self.fields_to_verify]
+    def get_fields_to_verify_display(self) -> str:
+        from django.utils.translation import gettext
+
+        return gettext(", ").join(str(self._meta.get_field(name).verbose_name)
+                                  for name in self.fields_to_verify)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

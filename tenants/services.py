@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.text import capfirst, slugify
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
@@ -73,7 +73,7 @@ def missing_for_verification(tenant: Tenant) -> list[str]:
     """What the seller still has to provide before staff can verify: field and document labels."""
     from tenants.models import VerificationDocument
 
-    missing = [str(Tenant._meta.get_field(name).verbose_name)
+    missing = [capfirst(str(Tenant._meta.get_field(name).verbose_name))
                for name in ("licence_number", "legal_representative")
                if not getattr(tenant, name).strip()]
     uploaded = set(VerificationDocument.unscoped.filter(tenant=tenant)

@@ -160,8 +160,8 @@ def test_the_company_page_lists_what_is_missing(pending):
                   "Legal representative ID", "Company bank account"):
         assert label in page
     _upload_all(client)
-    assert services.missing_for_verification(tenant) == ["business licence number",
-                                                        "legal representative"]
+    assert services.missing_for_verification(tenant) == ["Business licence number",
+                                                        "Legal representative"]
 
 
 def test_verification_needs_everything_and_emails_the_owners(pending, platform_admin, committed):
@@ -222,7 +222,7 @@ def test_a_verified_company_changing_its_name_goes_back_to_verification(tenant_a
     tenant_a.refresh_from_db()
     assert tenant_a.status == Tenant.Status.ACTIVE  # keeps working meanwhile
     assert tenant_a.fields_to_verify == ["name"]
-    assert "Waiting for ISV staff to verify your change" in seller.get("/portal/company/").text
+    assert "waits for verification by ISV staff" in seller.get("/portal/company/").text
     # Changing it back needs no verification; changing the legal representative never does.
     services.update_company(tenant_a, by=owner_a, name="Alpha Trading", legal_representative="Wu")
     assert tenant_a.fields_to_verify == []
