@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from billing import services as billing_services
+from generation.models import GenerationJob
 from tenants import services
 from tenants.models import Invitation, Membership, Tenant, VerificationDocument
 from tenants.roles import StaffRole, TenantRole
@@ -284,6 +285,38 @@ def test_support_sees_everything_about_a_tenant_at_once(tenant_a, owner_a):
     assert "Alpha Temu US" in text and owner_a.email in text
     assert "0 / 500" in text  # today's included calls
     assert 'id="actions"' not in text  # support looks, platform admins act
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_tenant_page_shows_jobs_failures_and_statements_in_both_languages(
+        tenant_a, owner_a, platform_admin, language):
+    from datetime import date
+
+    from billing import statements
+    from generation.models import GenerationItem
+    from tests.review.conftest import make_item, make_job, make_product
+
+    pack = billing_services.create_pack(code="standard", name="Standard",
+                                        terms=billing_services.STANDARD_TERMS, by=None)
+    store = make_store(tenant_a, owner_a, "Alpha Temu US")
+    billing_services.subscribe_store(store, pack, by=None)
+    job = make_job(store, owner_a, status=GenerationJob.Status.COMPLETED_WITH_ERRORS)
+    item = make_item(job, make_product(store, title="Steel water bottle"), enter=False,
+                     status=GenerationItem.Status.FAILED)
+    GenerationItem.unscoped.filter(pk=item.pk).update(error_code="ERR_VS_402")
+    statement = statements.draw_up(tenant_a, date.today().replace(day=1))
+
+    client = client_for(platform_admin)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+    response = client.get(reverse("console_tenant", args=[tenant_a.slug]))
+    assert response.status_code == 200
+    html = response.text
+    assert f"#{job.pk}" in html and "ERR_VS_402" in html and "Steel water bottle" in html
+    assert statement.number in html
+    assert reverse("console_job_diagnose", args=[job.pk]) in html
+    assert reverse("finance_statement", args=[statement.pk]) in html
+    for repr_marker in ("{'", "<QuerySet", ">None<", "[]"):
+        assert repr_marker not in html, repr_marker
 
 
 def test_the_admins_tenant_pages_open(tenant_a, owner_a, platform_admin):
