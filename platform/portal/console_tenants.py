@@ -4,6 +4,7 @@ verification and the audit trail). It composes the apps, so it lives in the port
 
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -22,6 +23,17 @@ from tenants.scope import tenant_scope
 RECENT = 10
 
 
+def _memberships() -> list[Membership]:
+    """The members, each marked whether they confirmed their e-mail (a self-signed-up company
+    whose owner never confirmed is most likely not worth verifying)."""
+    memberships = list(Membership.objects.select_related("user"))
+    confirmed = set(EmailAddress.objects.filter(
+        user__in=[m.user for m in memberships], verified=True).values_list("user_id", flat=True))
+    for membership in memberships:
+        membership.email_confirmed = membership.user_id in confirmed
+    return memberships
+
+
 @staff_required(StaffPermission.VIEW_TENANTS)
 def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = get_object_or_404(Tenant, slug=slug)
@@ -38,7 +50,7 @@ def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
                              .select_related("product", "store")
                              .order_by("-finished_at", "-pk")[:RECENT]),
             "statements": list(UsageStatement.objects.order_by("-period", "-sequence")[:12]),
-            "memberships": list(Membership.objects.select_related("user")),
+            "memberships": _memberships(),
             "invitations": list(Invitation.objects.filter(status=Invitation.Status.PENDING)),
             "documents": list(VerificationDocument.objects.all()),
             "audit_events": list(AuditEvent.objects.select_related("actor")[:50]),

@@ -285,6 +285,10 @@ def test_support_sees_everything_about_a_tenant_at_once(tenant_a, owner_a):
     assert "Alpha Temu US" in text and owner_a.email in text
     assert "0 / 500" in text  # today's included calls
     assert 'id="actions"' not in text  # support looks, platform admins act
+    assert "e-mail confirmed" in text and "e-mail not confirmed" not in text
+    EmailAddress.objects.filter(user=owner_a).update(verified=False)
+    response = english_client(support).get(reverse("console_tenant", args=[tenant_a.slug]))
+    assert "e-mail not confirmed" in response.text
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
@@ -324,3 +328,17 @@ def test_the_admins_tenant_pages_open(tenant_a, owner_a, platform_admin):
     assert client.get(reverse("admin:tenants_tenant_add")).status_code == 200
     change = reverse("admin:tenants_tenant_change", args=[tenant_a.pk])
     assert client.get(change).status_code == 200
+    membership = Membership.unscoped.get(tenant=tenant_a)
+    response = client.post(change, {
+        "name": "Alpha Trading Co", "slug": tenant_a.slug, "status": Tenant.Status.ACTIVE,
+        "time_zone": "Asia/Shanghai", "licence_number": tenant_a.licence_number,
+        "legal_representative": "Li", "suspension_reason": "", "refusal_reason": "",
+        "contact_phone": "",
+        "membership_set-TOTAL_FORMS": "1", "membership_set-INITIAL_FORMS": "1",
+        "membership_set-MIN_NUM_FORMS": "0", "membership_set-MAX_NUM_FORMS": "1000",
+        "membership_set-0-id": membership.pk, "membership_set-0-tenant": tenant_a.pk,
+        "membership_set-0-user": owner_a.pk, "membership_set-0-role": TenantRole.OWNER,
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    tenant_a.refresh_from_db()
+    assert tenant_a.name == "Alpha Trading Co"
