@@ -77,8 +77,15 @@ def tenant_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         messages.error(request, str(error))
         # Redirect after POST all the same, so a refresh does not send it again.
     else:
-        messages.success(request, _("%(tenant)s is now %(status)s.")
-                         % {"tenant": tenant.name, "status": tenant.get_status_display()})
+        if action == "refuse":
+            message = _("%(tenant)s: verification refused; the owners were e-mailed the "
+                        "reason.")
+        elif action == "verify":
+            message = _("%(tenant)s is verified; the owners were e-mailed.")
+        else:
+            message = _("%(tenant)s is now %(status)s.")
+        messages.success(request, message % {"tenant": tenant.name,
+                                             "status": tenant.get_status_display()})
     return redirect("console_tenant", slug=tenant.slug)
 
 

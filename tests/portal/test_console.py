@@ -140,7 +140,7 @@ def test_verify_suspend_reactivate_are_recorded(platform_admin, pending_tenant):
     tenant = Tenant.objects.get(pk=pending_tenant.pk)
     assert tenant.status == Tenant.Status.ACTIVE
     assert tenant.verified_by == platform_admin and tenant.verified_at is not None
-    assert "Gamma Pending is now Active." in html
+    assert "Gamma Pending is verified; the owners were e-mailed." in html
     assert "Tenant verified" in section(html, "Audit trail")
 
     html = act("suspend", reason="Licence expired on 2026-10-01")

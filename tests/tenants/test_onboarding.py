@@ -231,11 +231,15 @@ def test_a_verified_company_changing_its_name_goes_back_to_verification(tenant_a
     assert tenant_a.fields_to_verify == ["licence_number"]
 
     admin = english_client(platform_admin)
+    waiting = admin.get(reverse("console_tenants"), {"status": "awaiting"}).text
+    assert tenant_a.name in waiting and "Changes to verify" in waiting
     url = reverse("console_tenant_action", args=[tenant_a.slug, "refuse"])
     assert admin.post(url, {"reason": "The new licence is not on file."}).status_code == 302
     tenant_a.refresh_from_db()
     assert tenant_a.licence_number == "91330000ALPHA" and tenant_a.fields_to_verify == []
     assert tenant_a.status == Tenant.Status.ACTIVE
+    waiting = admin.get(reverse("console_tenants"), {"status": "awaiting"}).text
+    assert reverse("console_tenant", args=[tenant_a.slug]) not in waiting
 
     services.update_company(tenant_a, by=owner_a, name="Alpha Group")
     services.verify_tenant(tenant_a, by=platform_admin)
