@@ -64,9 +64,45 @@ def sign_up_company(*, owner: User, company: str, phone: str) -> Tenant:
     tenant = create_tenant(name=company.strip(), owner=owner)
     tenant.contact_phone = phone.strip()
     tenant.save(update_fields=["contact_phone"])
-    record(AuditEvent.Action.COMPANY_UPDATED, tenant=tenant, actor=owner, target=tenant.name,
-           details={"created": True, "signed_up": True})
+    # No audit row yet: until the owner confirms the e-mail this may be a bot's, which
+    # purge_unconfirmed_signups deletes (audit rows are immutable and would keep it).
     return tenant
+
+
+UNCONFIRMED_SIGNUP_DAYS = 7
+
+
+def purge_unconfirmed_signups(now=None) -> int:
+    """Housekeeping (django-q2 schedule): a company signed up more than a week ago whose
+    members never confirmed their e-mail (so never signed in, uploaded or invited anyone) is
+    most likely a bot's; it is deleted with those accounts. A company with an audit row
+    (anything done in it), a document or an invitation, and one that staff onboarded (no member
+    until the invitation is accepted) is left alone."""
+    from allauth.account.models import EmailAddress
+
+    from tenants.models import VerificationDocument
+
+    cutoff = (now or timezone.now()) - timedelta(days=UNCONFIRMED_SIGNUP_DAYS)
+    candidates = Tenant.objects.filter(status=Tenant.Status.PENDING, verified_at__isnull=True,
+                                       created_at__lt=cutoff, membership__isnull=False
+                                       ).distinct()
+    purged = 0
+    for tenant in candidates:
+        members = list(Membership.unscoped.filter(tenant=tenant).select_related("user"))
+        users = [m.user for m in members]
+        if (EmailAddress.objects.filter(user__in=users, verified=True).exists()
+                or any(user.last_login or user.is_isv_staff for user in users)
+                or VerificationDocument.unscoped.filter(tenant=tenant).exists()
+                or Invitation.unscoped.filter(tenant=tenant).exists()
+                or AuditEvent.unscoped.filter(tenant=tenant).exists()):
+            continue
+        with transaction.atomic():
+            tenant.delete()
+            for user in users:
+                if not Membership.unscoped.filter(user=user).exists():
+                    user.delete()
+        purged += 1
+    return purged
 
 
 def missing_for_verification(tenant: Tenant) -> list[str]:

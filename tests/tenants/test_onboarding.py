@@ -346,3 +346,36 @@ def test_the_admins_tenant_pages_open(tenant_a, owner_a, platform_admin):
     assert response.status_code == 302, response.context["adminform"].form.errors
     tenant_a.refresh_from_db()
     assert tenant_a.name == "Alpha Trading Co"
+
+
+# Abandoned sign-ups ---------------------------------------------------------------------------
+
+def test_week_old_sign_ups_never_confirmed_are_purged_and_nothing_else(db, platform_admin):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from tenants.models import User
+
+    assert Schedule.objects.filter(func="tenants.services.purge_unconfirmed_signups").exists()
+    for n in range(3):
+        Client().post(reverse("company_signup"),
+                      dict(SIGNUP, email=f"s{n}@example.com", company=f"Signup {n}"))
+    confirmed = Tenant.objects.get(name="Signup 1")
+    EmailAddress.objects.filter(email="s1@example.com").update(verified=True)
+    with_document = Tenant.objects.get(name="Signup 2")
+    attach_documents(with_document)
+    services.onboard_tenant(name="Staff Onboarded", owner_email="boss@example.com",
+                            by=platform_admin)
+    Tenant.objects.update(created_at=timezone.now() - timedelta(days=8))
+    fresh = Client().post(reverse("company_signup"),
+                          dict(SIGNUP, email="new@example.com", company="Fresh"))
+    assert fresh.status_code == 302
+
+    assert services.purge_unconfirmed_signups() == 1
+    assert set(Tenant.objects.values_list("name", flat=True)) == {
+        confirmed.name, with_document.name, "Staff Onboarded", "Fresh"}
+    assert not User.objects.filter(email="s0@example.com").exists()
+    assert User.objects.filter(email="s1@example.com").exists()
+    assert services.purge_unconfirmed_signups() == 0
