@@ -1,7 +1,8 @@
 """A seller company onboards itself in a real browser (Debian's Chromium, driven by Playwright,
 against the live server): sign-up in Chinese, the e-mailed verification link, the company page
 listing what is missing, the uploads; ISV staff (with TOTP) refuse with a reason, the seller
-resubmits, staff verify; each decision reaches the owner by e-mail in both languages.
+resubmits, staff verify, then suspend and reactivate; each decision reaches the owner by e-mail
+in both languages.
 
 The e-mails are read from Django's in-memory outbox (the live server runs in this process);
 no ORM call happens once the browser runs (see test_browser_sign_in.py).
@@ -135,3 +136,16 @@ def test_a_seller_signs_up_uploads_documents_and_staff_refuse_then_verify(
     expect(seller.locator("main section.card").first.locator("p strong").first).to_have_text(
         "正常")  # Active
     _no_server_error(seller)
+
+    # Suspended with a reason, then reactivated: the owner is e-mailed both times.
+    sent = len(mail.outbox)
+    staff.fill("#actions textarea[name=reason]", "Unpaid usage statement.")
+    staff.click("#actions button:text('Suspend')")
+    expect(staff.locator("main h1")).to_contain_text("Suspended")
+    assert "Unpaid usage statement." in _mail_to(OWNER, sent).body
+    seller.reload()
+    expect(seller.locator("main .alert").first).to_contain_text("Unpaid usage statement.")
+    sent = len(mail.outbox)
+    staff.click("#actions button:text('Reactivate')")
+    expect(staff.locator("main h1")).to_contain_text("Active")
+    assert "reactivated" in _mail_to(OWNER, sent).body
