@@ -1,5 +1,5 @@
-"""django-allauth hooks: sign-up is by invitation only; the client address behind our proxy;
-MFA secrets encrypted at rest."""
+"""django-allauth hooks: sign-up is by invitation or on the company sign-up page; the client
+address behind our proxy; MFA secrets encrypted at rest."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ class AccountAdapter(DefaultAccountAdapter):
         return invitation if invitation is not None and invitation.is_usable else None
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
+        # Open on the company sign-up page; elsewhere only for an invitation.
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.url_name == "company_signup":
+            return True
         return self.pending_invitation(request) is not None
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:

@@ -22,7 +22,9 @@ class TenantAdmin(StaffModelAdmin):
     list_display = ["name", "slug", "status", "time_zone", "verified_at", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "licence_number", "legal_representative"]
-    readonly_fields = ["verified_by", "verified_at", "created_at"]
+    # Verification goes through the console (tenants.services), which e-mails the owners.
+    readonly_fields = ["verified_by", "verified_at", "verified_values", "fields_to_verify",
+                       "created_at"]
     inlines = [MembershipInline]
 
     def get_inlines(self, request, obj):

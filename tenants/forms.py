@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import filetype
+from allauth.account.forms import SignupForm
 from django import forms
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -62,10 +64,83 @@ class ApiKeyForm(forms.Form):
                 "expires_at": expires_at}
 
 
+phone_validator = RegexValidator(
+    r"^\+?[0-9][0-9 ()-]{5,30}$",
+    _("Enter a phone number of digits, e.g. +86 138 0000 0000."), code="invalid_phone")
+
+
+class OnboardTenantForm(forms.Form):
+    """ISV staff create a company and invite its first owner."""
+
+    name = forms.CharField(label=_("Company name"), max_length=200)
+    owner_email = forms.EmailField(label=_("Owner's e-mail address"),
+                                   help_text=_("The first owner receives the invitation."))
+    time_zone = forms.CharField(label=_("Time zone"), max_length=64, initial="Asia/Shanghai")
+    licence_number = forms.CharField(label=_("Business licence number"), max_length=64,
+                                     required=False)
+    legal_representative = forms.CharField(label=_("Legal representative"), max_length=100,
+                                           required=False)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError(_("Enter the company's name."))
+        return name
+
+    def clean_time_zone(self) -> str:
+        from tenants.models import validate_time_zone
+
+        value = self.cleaned_data["time_zone"].strip()
+        validate_time_zone(value)
+        return value
+
+
+class CompanySignupForm(SignupForm):
+    """A seller signs the company up: it waits for verification by ISV staff."""
+
+    company = forms.CharField(label=_("Company name"), max_length=200)
+    contact_name = forms.CharField(label=_("Contact person"), max_length=150)
+    phone = forms.CharField(label=_("Phone"), max_length=32, validators=[phone_validator])
+
+    field_order = ["company", "contact_name", "phone", "email", "password1", "password2"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order_fields(self.field_order)
+
+    def clean_company(self) -> str:
+        company = self.cleaned_data["company"].strip()
+        if not company:
+            raise forms.ValidationError(_("Enter the company's name."))
+        return company
+
+    def custom_signup(self, request, user) -> None:
+        from tenants.services import sign_up_company
+
+        user.name = self.cleaned_data["contact_name"].strip()
+        user.save(update_fields=["name"])
+        tenant = sign_up_company(owner=user, company=self.cleaned_data["company"],
+                                 phone=self.cleaned_data["phone"])
+        request.session["tenant_id"] = tenant.pk
+
+
+class RefuseForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text=_("The seller sees this reason in the e-mail and on the "
+                                         "company page."))
+
+
 class CompanyForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["name", "time_zone", "licence_number", "legal_representative"]
+        fields = ["name", "time_zone", "licence_number", "legal_representative",
+                  "contact_phone"]
+
+    def clean_contact_phone(self) -> str:
+        phone = self.cleaned_data["contact_phone"].strip()
+        if phone:
+            phone_validator(phone)
+        return phone
 
 
 class DocumentForm(forms.ModelForm):

@@ -76,8 +76,13 @@ class Tenant(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending verification")
+        REFUSED = "refused", _("Verification refused")
         ACTIVE = "active", _("Active")
         SUSPENDED = "suspended", _("Suspended")
+
+    # What staff check against the documents: changing one of these on a verified company
+    # sends that field back to verification.
+    VERIFIED_FIELDS = ("name", "licence_number")
 
     name = models.CharField(_("company name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
@@ -93,6 +98,11 @@ class Tenant(models.Model):
                                     related_name="+")
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     suspension_reason = models.TextField(_("suspension reason"), blank=True)
+    refusal_reason = models.TextField(_("reason verification was refused"), blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True)
+    # The values of VERIFIED_FIELDS as staff last verified them, and the fields changed since.
+    verified_values = models.JSONField(_("verified values"), default=dict, blank=True)
+    fields_to_verify = models.JSONField(_("fields to verify again"), default=list, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -106,6 +116,17 @@ class Tenant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def awaits_verification(self) -> bool:
+        """Staff have something to check: a new company, or changed verified fields."""
+        return self.status == self.Status.PENDING or bool(self.fields_to_verify)
+
+    def get_fields_to_verify_display(self) -> str:
+        from django.utils.translation import gettext
+
+        return gettext(", ").join(str(self._meta.get_field(name).verbose_name)
+                                  for name in self.fields_to_verify)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

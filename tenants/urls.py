@@ -14,9 +14,13 @@ portal_urlpatterns = [
     path("switch/", views.switch_tenant, name="switch_tenant"),
 ]
 
+# Public: anyone may sign a company up (allauth's sign-up rate limit applies).
+public_urlpatterns = [
+    path("signup/", views.company_signup, name="company_signup"),
+]
+
 console_urlpatterns = [
     path("tenants/", console_views.tenant_list, name="console_tenants"),
-    path("tenants/<slug:slug>/", console_views.tenant_detail, name="console_tenant"),
     path("tenants/<slug:slug>/documents/<int:pk>/", console_views.document_download,
          name="console_tenant_document"),
     path("tenants/<slug:slug>/<str:action>/", console_views.tenant_action,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from allauth.account.adapter import get_adapter
+from allauth.account.views import SignupView
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +14,14 @@ from audit.models import AuditEvent
 from tenants import api_keys, services
 from tenants.access import member_can, member_required
 from tenants.adapters import INVITATION_SESSION_KEY
-from tenants.forms import ApiKeyForm, CompanyForm, DocumentForm, InvitationForm, RoleForm
+from tenants.forms import (
+    ApiKeyForm,
+    CompanyForm,
+    CompanySignupForm,
+    DocumentForm,
+    InvitationForm,
+    RoleForm,
+)
 from tenants.models import ApiKey, Invitation, Membership, VerificationDocument
 from tenants.roles import TenantPermission, TenantRole
 from tenants.selectors import memberships_of
@@ -143,36 +151,66 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("api_keys")
 
 
+class CompanySignupView(SignupView):
+    """A seller signs the company up (company, contact, phone). allauth's sign-up does the
+    rest: its rate limit per address, mandatory e-mail verification, and the same answer
+    whether or not the e-mail already has an account (it is told so by e-mail instead)."""
+
+    template_name = "tenants/signup.html"
+    form_class = CompanySignupForm
+
+    def get_form_class(self):
+        return CompanySignupForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
+
+company_signup = CompanySignupView.as_view()
+
+
 @member_required()
 def company(request: HttpRequest) -> HttpResponse:
     tenant = request.tenant
     can_manage = member_can(request, TenantPermission.MANAGE_COMPANY)
     form = CompanyForm(instance=tenant)
     document_form = DocumentForm()
+    status = 200
     if request.method == "POST":
         if not can_manage:
             return _forbidden(request)
-        if "upload" in request.POST:
-            document_form = DocumentForm(request.POST, request.FILES)
-            if document_form.is_valid():
-                document = document_form.save(commit=False)
-                document.uploaded_by = request.user
-                document.save()
-                messages.success(request, _("Document uploaded."))
+        try:
+            if "resubmit" in request.POST:
+                services.resubmit_for_verification(tenant, by=request.user)
+                messages.success(request, _("Submitted again: ISV staff will check your "
+                                            "company's details."))
                 return redirect("company")
-        else:
-            form = CompanyForm(request.POST, instance=tenant)
-            if form.is_valid():
-                services.update_company(tenant, by=request.user, **{
-                    name: form.cleaned_data[name] for name in form.changed_data})
-                messages.success(request, _("Company details saved."))
-                return redirect("company")
-            tenant.refresh_from_db()
+            if "upload" in request.POST:
+                document_form = DocumentForm(request.POST, request.FILES)
+                if document_form.is_valid():
+                    services.add_verification_document(
+                        tenant, document=document_form.save(commit=False), by=request.user)
+                    messages.success(request, _("Document uploaded."))
+                    return redirect("company")
+            else:
+                form = CompanyForm(request.POST, instance=tenant)
+                if form.is_valid():
+                    services.update_company(tenant, by=request.user, **{
+                        name: form.cleaned_data[name] for name in form.changed_data})
+                    messages.success(request, _("Company details saved."))
+                    return redirect("company")
+                tenant.refresh_from_db()
+        except services.TenantError as error:
+            messages.error(request, str(error))
+        status = 400
     return render(request, "tenants/company.html", {
         "form": form, "document_form": document_form, "can_manage": can_manage,
         "documents": VerificationDocument.objects.select_related("uploaded_by"),
+        "missing": services.missing_for_verification(tenant),
         "audit_events": AuditEvent.objects.select_related("actor")[:20],
-    })
+    }, status=status)
 
 
 @member_required()

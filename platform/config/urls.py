@@ -11,6 +11,7 @@ from effects import api as effects_api
 from generation import api as generation_api
 from generation import console_urls as generation_console_urls
 from operations import views as operations_views
+from portal import console_tenants as portal_console_tenants
 from portal import views as portal_views
 from review import api as review_api
 from stores import api as store_api
@@ -56,6 +57,7 @@ portal_urlpatterns = [
 
 console_urlpatterns = [
     path("", portal_views.console_home, name="console_home"),
+    path("tenants/<slug:slug>/", portal_console_tenants.tenant_detail, name="console_tenant"),
     *tenant_urls.console_urlpatterns,
     *billing_urls.console_urlpatterns,
     *generation_console_urls.console_urlpatterns,
@@ -70,6 +72,7 @@ urlpatterns = [
     path("billing/stripe/webhook/", billing_webhooks.stripe_webhook, name="stripe_webhook"),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include(tenant_urls.public_urlpatterns)),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("portal/", include(portal_urlpatterns)),
     path("console/", include(console_urlpatterns)),

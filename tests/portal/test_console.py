@@ -16,6 +16,7 @@ from tenants.models import Membership, Tenant, User
 from tenants.roles import StaffRole, TenantRole
 from tests.conftest import add_member, client_for, create_staff, create_tenant
 from tests.portal.test_url_walk import all_routes
+from tests.tenants.documents import attach_documents
 
 
 def english(client):
@@ -32,8 +33,10 @@ def section(html: str, heading: str) -> str:
 
 @pytest.fixture
 def pending_tenant(db) -> Tenant:
-    return create_tenant("Gamma Pending", status=Tenant.Status.PENDING,
-                         licence_number="91110000GAMMA", legal_representative="Zhao")
+    tenant = create_tenant("Gamma Pending", status=Tenant.Status.PENDING,
+                           licence_number="91110000GAMMA", legal_representative="Zhao")
+    attach_documents(tenant)
+    return tenant
 
 
 # Who sees what --------------------------------------------------------------------------------
@@ -137,7 +140,7 @@ def test_verify_suspend_reactivate_are_recorded(platform_admin, pending_tenant):
     tenant = Tenant.objects.get(pk=pending_tenant.pk)
     assert tenant.status == Tenant.Status.ACTIVE
     assert tenant.verified_by == platform_admin and tenant.verified_at is not None
-    assert "Gamma Pending is now Active." in html
+    assert "Gamma Pending is verified; the owners were e-mailed." in html
     assert "Tenant verified" in section(html, "Audit trail")
 
     html = act("suspend", reason="Licence expired on 2026-10-01")
@@ -181,7 +184,10 @@ def test_verify_needs_the_business_details(platform_admin):
     client = english(client_for(platform_admin))
     response = client.post(reverse("console_tenant_action", args=[bare.slug, "verify"]),
                            follow=True)
-    assert "must be filled in before the tenant can be verified" in response.content.decode()
+    html = response.content.decode()
+    assert "Still missing before the company can be verified" in html
+    for missing in ("Business licence number", "Legal representative", "Company bank account"):
+        assert missing in html
     assert Tenant.objects.get(pk=bare.pk).status == Tenant.Status.PENDING
 
 

@@ -378,6 +378,7 @@ PUBLIC_ROUTES = {
     "api_schema",
     "api_docs",
     "invitation_accept",
+    "company_signup",  # a seller signs the company up (allauth's sign-up rate limit applies)
     # Stripe's webhook: public by necessity (Stripe cannot sign in), but every request must
     # carry a valid, fresh Stripe signature; unsigned requests answer 400 and change nothing.
     "stripe_webhook",

@@ -37,7 +37,7 @@ def test_a_file_whose_content_is_not_what_its_name_says_is_refused(tenant_a, own
                                                                    tmp_path, name, content):
     settings.MEDIA_ROOT = tmp_path
     response = _upload(english_client(owner_a, tenant_a), name, content)
-    assert response.status_code == 200
+    assert response.status_code == 400
     errors = response.context["document_form"].errors["file"]
     assert errors and ("content is not" in errors[0] or "Upload a PDF" in errors[0]
                        or "empty" in errors[0])

@@ -19,6 +19,7 @@ from tenants.roles import (
 )
 from tenants.scope import tenant_scope
 from tests.conftest import add_member, client_for, create_staff, create_tenant, create_user
+from tests.tenants.documents import attach_documents
 
 P = TenantPermission
 ALL_TENANT_PERMISSIONS = list(TenantPermission)
@@ -243,6 +244,7 @@ def test_a_suspended_tenants_viewer_still_reads_members(db):
 def test_console_pages_follow_the_staff_matrix(db, role):
     tenant = create_tenant("Pending Co", status=Tenant.Status.PENDING,
                            licence_number="9133", legal_representative="Zhang")
+    attach_documents(tenant)
     client = client_for(create_staff(role))
     allowed = STAFF_MATRIX[role]
 
