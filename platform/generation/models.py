@@ -218,6 +218,9 @@ class GenerationJob(TenantOwnedModel):
         _("compliance mode"), default=False,
         help_text=_("Content that hits a banned word is regenerated once with stricter "
                     "instructions and then needs a person's check."))
+    target_terms = models.JSONField(
+        _("target search terms"), default=dict, blank=True,
+        help_text=_("Per language, the search terms the seller wants the text to name."))
     selection = models.JSONField(_("selection"), default=dict, blank=True,
                                  help_text=_("How the SKUs were chosen (filter or list)."))
     status = models.CharField(_("status"), max_length=30, choices=Status.choices,
@@ -299,6 +302,11 @@ class GenerationItem(TenantOwnedModel):
     needs_human_check = models.BooleanField(
         _("needs a compliance check"), default=False,
         help_text=_("Regenerated in compliance mode: a person must check it."))
+    gate_findings = models.JSONField(
+        _("quality-gate findings"), default=list, blank=True,
+        help_text=_("Wrong language, facts the product data does not support, marketplace "
+                    "limits (generation.gates): a person must edit or accept the text."))
+    keyword_coverage = models.JSONField(_("keyword coverage"), default=dict, blank=True)
     regeneration_note = models.TextField(_("note for regeneration"), blank=True)
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
     error_message = models.TextField(_("error"), blank=True)
@@ -338,6 +346,7 @@ class ModelRequestLog(TenantOwnedModel):
     class Purpose(models.TextChoices):
         GENERATE = "generate", _("Generate")
         STRICTER = "stricter", _("Regenerate (compliance)")
+        GATE = "gate", _("Regenerate (refusal or placeholder)")
 
     store = models.ForeignKey(Store, null=True, on_delete=models.SET_NULL, related_name="+")
     job = models.ForeignKey(GenerationJob, null=True, on_delete=models.SET_NULL, related_name="+")

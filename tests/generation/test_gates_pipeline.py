@@ -1,0 +1,94 @@
+"""The quality gates in the pipeline: the model sandbox, over real HTTP, writes each defect
+(wrong language, invented facts, a refusal, placeholders) and the gates catch it."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.models import UsageEvent
+from generation import gates
+from generation.models import GenerationItem, GenerationJob, ModelRequestLog
+from generation.services import Selection, start_job
+from tenants.scope import tenant_scope
+from tests.generation.conftest import run_job
+
+Status = GenerationItem.Status
+pytestmark = pytest.mark.django_db
+
+
+def start(store, owner, products, *, kinds=("title",), languages=("en",), targets=None):
+    with tenant_scope(store.tenant):
+        job = start_job(store=store, selection=Selection(product_ids=tuple(p.pk for p in
+                                                                            products)),
+                        kinds=list(kinds), languages=list(languages), compliance_mode=False,
+                        by=owner)
+    if targets:
+        GenerationJob.unscoped.filter(pk=job.pk).update(target_terms=targets)
+        job.refresh_from_db()
+    return job
+
+
+def items_of(job) -> list[GenerationItem]:
+    return list(GenerationItem.unscoped.filter(job=job).order_by("id"))
+
+
+def test_clean_content_passes_every_gate_with_its_coverage(store, owner_a, products, nodes,
+                                                          model_sandbox):
+    job = run_job(start(store, owner_a, products[:2], kinds=("title", "bullet_points"),
+                        languages=("en", "fr"),
+                        targets={"en": ["water bottle", "gym flask"]}))
+    assert job.status == GenerationJob.Status.COMPLETED
+    for item in items_of(job):
+        assert item.gate_findings == [] and not item.needs_human_check
+        assert item.keyword_coverage["attributes"]["total"] == 3
+    english_title = next(item for item in items_of(job)
+                         if item.language == "en" and item.kind == "title")
+    targets = english_title.keyword_coverage["targets"]
+    assert targets["total"] == 2 and targets["missing"] == ["gym flask"]
+
+
+def test_wrong_language_is_a_finding_that_needs_a_person(store, owner_a, products, nodes,
+                                                         model_sandbox):
+    model_sandbox.state.set_behaviour("*", wrong_language=True)
+    job = run_job(start(store, owner_a, products[:1], kinds=("bullet_points",),
+                        languages=("fr",)))
+    item = items_of(job)[0]
+    assert item.status == Status.READY and item.needs_human_check
+    languages = [finding for finding in item.gate_findings if finding["gate"] == gates.LANGUAGE]
+    assert languages and languages[0]["found"] == "de" and languages[0]["expected"] == "fr"
+    assert job.items_flagged == 1
+
+
+def test_invented_facts_are_caught(store, owner_a, products, nodes, model_sandbox):
+    model_sandbox.state.set_behaviour("*", invented_facts=True)
+    job = run_job(start(store, owner_a, products[:1]))
+    item = items_of(job)[0]
+    facts = [finding for finding in item.gate_findings if finding["gate"] == gates.FACT]
+    assert item.needs_human_check and facts
+    assert "copper" in item.content["title"].lower()
+    assert facts[0]["found"] == "copper" and "steel" in facts[0]["expected"]
+
+
+@pytest.mark.parametrize("defect", ["refusal", "placeholder"])
+def test_a_refusal_or_placeholder_is_regenerated_once(defect, store, owner_a, products, nodes,
+                                                      model_sandbox):
+    model_sandbox.state.set_behaviour("*", count=1, **{defect: True})
+    job = run_job(start(store, owner_a, products[:1]))
+    item = items_of(job)[0]
+    assert item.status == Status.READY and item.gate_findings == []
+    purposes = list(ModelRequestLog.unscoped.filter(item=item).order_by("attempt")
+                    .values_list("purpose", flat=True))
+    assert purposes == ["generate", "gate"]
+    assert UsageEvent.unscoped.filter(store=store).count() == 1  # one call, charged once
+
+
+@pytest.mark.parametrize("defect", ["refusal", "placeholder"])
+def test_a_second_refusal_fails_the_item_uncharged(defect, store, owner_a, products, nodes,
+                                                   model_sandbox):
+    model_sandbox.state.set_behaviour("*", **{defect: True})
+    job = run_job(start(store, owner_a, products[:1]))
+    item = items_of(job)[0]
+    assert item.status == Status.FAILED and item.error_code == "ERR_CONTENT_REFUSAL"
+    assert item.gate_findings[0]["gate"] == defect
+    assert item.model_attempts == 2
+    assert UsageEvent.unscoped.filter(store=store).count() == 0
