@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from generation.content import ContentKind, text_fields
 from marketplaces.sites import Marketplace
@@ -103,6 +104,22 @@ def explain(finding: Mapping[str, str]) -> tuple[str, str]:
                 gettext("Regenerate the item; if it happens again, check the instructions."))
     return (gettext("Over the marketplace's limit: %(found)s, the limit is %(expected)s.")
             % values, gettext("Shorten the text until it fits the limit."))
+
+
+_FIELD_NAMES = {"title": _("Title"), "bullet_points": _("Bullet point"),
+                "search_terms": _("Search terms"), "alt_text": _("Alt text"),
+                "description": _("Description"), "modules": _("Module"), "heading": _("heading"),
+                "body": _("text"), "shots": _("Shot"), "visual": _("visual"),
+                "caption": _("caption"), "voiceover": _("Voice-over"), "opening": _("Opening"),
+                "segments": _("Segment"), "topic": _("topic"), "script": _("script"),
+                "closing": _("Closing")}
+
+
+def field_label(path: str) -> str:
+    """"bullet_points.2" -> "Bullet point 3"."""
+    return " ".join(str(int(part) + 1) if part.isdigit()
+                    else str(_FIELD_NAMES.get(part, part.replace("_", " ")))
+                    for part in path.split(".") if part)
 
 
 def _language_name(code: str) -> str:
@@ -277,7 +294,7 @@ _MATERIALS = {
     "aluminium": "aluminium aluminum alu aluminio alluminio alumínio алюминий",
     "iron": "iron fer eisen hierro ferro железо чугун",
     "titanium": "titanium titane titan titanio titânio титан",
-    "silver": "sterling argent silber plata argento prata серебро",
+    "silver": "silver sterling argent silber plata argento prata серебро",
     "gold": "gold or oro ouro золото",
     "wood": "wood wooden bois holz madera legno madeira дерево деревянный bamboo bambou "
             "bambus bambú bambù бамбук",
@@ -417,11 +434,11 @@ def check_facts(kind: str, content: Mapping[str, Any], source: Source) -> list[F
 def keyword_coverage(kind: str, content: Mapping[str, Any], source: Source,
                      target_terms: Iterable[str] = ()) -> dict[str, Any]:
     """What share of the core attribute words and target search terms the text names."""
-    text = " " + " ".join(_fold(word) for _path, piece in text_fields(kind, dict(content))
-                          for word in _WORD.findall(piece) + _QUANTITY_TOKENS(piece)) + " "
+    text = " " + " ".join(_tokens(piece) for _path, piece in text_fields(kind, dict(content))) \
+        + " "
 
     def present(term: str) -> bool:
-        folded = " ".join(_fold(word) for word in _WORD.findall(term) + _QUANTITY_TOKENS(term))
+        folded = _tokens(term)
         return bool(folded) and f" {folded} " in text
 
     result: dict[str, Any] = {}
@@ -434,8 +451,12 @@ def keyword_coverage(kind: str, content: Mapping[str, Any], source: Source,
     return result
 
 
-def _QUANTITY_TOKENS(text: str) -> list[str]:  # noqa: N802 (reads as a word list above)
-    return re.findall(r"\d+(?:[.,/]\d+)*", text)
+_TOKEN = re.compile(r"\d+(?:[.,/]\d+)*|[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
+
+
+def _tokens(text: str) -> str:
+    """The words and numbers of `text`, folded, in order, one space apart."""
+    return " ".join(_fold(token) for token in _TOKEN.findall(text))
 
 
 # All gates ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from billing import quota
 from catalog.models import Product
-from generation import compliance, gateway, gates, instructions
+from generation import compliance, gates, gateway, instructions
 from generation.content import VISION_KINDS
 from generation.models import (
     BannedWord,

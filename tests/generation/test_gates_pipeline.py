@@ -92,3 +92,28 @@ def test_a_second_refusal_fails_the_item_uncharged(defect, store, owner_a, produ
     assert item.gate_findings[0]["gate"] == defect
     assert item.model_attempts == 2
     assert UsageEvent.unscoped.filter(store=store).count() == 0
+
+
+def test_the_job_page_and_review_show_the_finding_and_remedy_in_chinese(
+        store, owner_a, tenant_a, products, nodes, model_sandbox):
+    from django.urls import reverse
+
+    from review.models import Review
+    from tests.conftest import client_for, english_client
+
+    model_sandbox.state.set_behaviour("*", invented_facts=True)
+    job = run_job(start(store, owner_a, products[:1]))
+    item = items_of(job)[0]
+    client = client_for(owner_a, tenant_a)  # the default language: Simplified Chinese
+    page = client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "“copper”与商品资料" in page and "请按商品资料改正" in page
+    assert "核心属性词" in page
+    review = Review.unscoped.get(item=item)
+    page = client.get(reverse("review_item", args=[review.pk])).content.decode()
+    assert 'data-gate="fact"' in page and "须由人工改正文字或确认原样保留" in page
+    assert "核心属性词" in page
+    # Not the compliance filter's message: this text was not regenerated in compliance mode.
+    english = english_client(owner_a, tenant_a).get(
+        reverse("review_item", args=[review.pk])).content.decode()
+    assert "contradicts the product data" in english
+    assert "regenerated in compliance mode" not in english
