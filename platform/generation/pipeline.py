@@ -134,13 +134,15 @@ def forget_cached_jobs() -> None:
 
 # Banned words and brand voice (read once per job and worker, not per item) ---------------
 
-def banned_terms(tenant_id: int, marketplace: str, language: str) -> list[str]:
-    """The ISV's list plus the tenant's own, for one marketplace and language."""
+def banned_terms(tenant_id: int | None, marketplace: str, language: str) -> list[str]:
+    """The ISV's list plus the tenant's own (none: the ISV's alone, as when evaluating an
+    instruction version), for one marketplace and language."""
     applies = (Q(marketplace="") | Q(marketplace=marketplace)) & (Q(language="") |
                                                                    Q(language=language))
     terms = set(BannedWord.objects.filter(applies).values_list("term", flat=True))
-    terms.update(TenantBannedWord.unscoped.filter(applies, tenant_id=tenant_id)
-                 .values_list("term", flat=True))
+    if tenant_id is not None:
+        terms.update(TenantBannedWord.unscoped.filter(applies, tenant_id=tenant_id)
+                     .values_list("term", flat=True))
     return sorted(terms)
 
 

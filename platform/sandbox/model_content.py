@@ -14,7 +14,13 @@ import random
 import re
 from typing import Any
 
-from generation.content import KIND_HEADER, LANGUAGE_HEADER, PRODUCT_DATA_HEADER, SHAPES
+from generation.content import (
+    JUDGE_HEADER,
+    KIND_HEADER,
+    LANGUAGE_HEADER,
+    PRODUCT_DATA_HEADER,
+    SHAPES,
+)
 
 # Superlatives the marketplaces ban: scrubbed from the product's own text in normal answers,
 # and put in on purpose by the `banned_words` behaviour.
@@ -353,6 +359,8 @@ def write(messages: list[dict[str, Any]], seed: str, *, language: str | None = N
     in another language than the one asked (the `wrong_language` behaviour)."""
     kind, asked, product = read_request(messages)
     language = language or asked
+    if candidates := judge_candidates(messages):
+        return json.dumps({"scores": [judge_score(text, product) for text in candidates]})
     writer = _Writer(language, product, seed)
     if kind is None:
         subject = writer.title if product else "your request"
@@ -462,3 +470,33 @@ def with_first_text(content: str, text: str) -> str:
         return value
 
     return json.dumps(walk(answer), ensure_ascii=False)
+
+
+# -- the judge (generation.evaluation) --------------------------------------------------------
+
+_JUDGE_DEFECTS = re.compile(r"sorry|as an ai|cannot|lorem|\[|\{", re.IGNORECASE)
+
+
+def judge_candidates(messages: list[dict[str, Any]]) -> list[str]:
+    last = next((message_text(m.get("content")) for m in reversed(messages)
+                 if isinstance(m, dict) and m.get("role") == "user"), "")
+    if JUDGE_HEADER not in last:
+        return []
+    try:
+        found, _end = json.JSONDecoder().raw_decode(last.split(JUDGE_HEADER, 1)[1].lstrip())
+    except ValueError:
+        return []
+    return [str(text) for text in found] if isinstance(found, list) else []
+
+
+def judge_score(text: str, product: dict[str, Any]) -> int:
+    """1-5: how much of the product's own title the text keeps; 1 for a refusal or an
+    unfilled placeholder. A stand-in for a real model's judgement, stable for tests."""
+    if _JUDGE_DEFECTS.search(text):
+        return 1
+    words = {word.lower() for word in re.findall(r"\w+", str(product.get("title", "")))
+             if len(word) > 2}
+    if not words:
+        return 3
+    kept = sum(word in text.lower() for word in words) / len(words)
+    return 1 + round(4 * kept)
