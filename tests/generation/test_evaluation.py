@@ -133,3 +133,64 @@ def test_outcomes_after_publishing_count_the_gate_findings(store, owner_a, produ
     outcomes = evaluation.version_outcomes(version)
     assert outcomes["items"] == 2 and outcomes["findings"]["fact"] >= 2
     assert outcomes["decided"] == 0 and outcomes["approval_rate"] is None
+
+
+# The console pages -----------------------------------------------------------------------------
+
+def english_staff(user):
+    from django.conf import settings
+
+    from tests.conftest import client_for
+
+    client = client_for(user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+def test_console_makes_a_set_runs_a_draft_and_shows_it_beside_the_published(
+        published, nodes, model_sandbox, platform_admin, store):
+    from django.urls import reverse
+
+    client = english_staff(platform_admin)
+    assert client.get(reverse("console_evaluation_sets")).status_code == 200
+    bad = client.post(reverse("console_evaluation_set_add"), {"name": "x", "cases_json": "[]"})
+    assert bad.status_code == 400 and "The cases are not usable" in bad.content.decode()
+    product = make_product(store)
+    made = client.post(reverse("console_evaluation_set_add"), {
+        "name": "From a store", "store": store.pk, "products": product.sku})
+    chosen = evaluation.EvaluationSet.objects.get(name="From a store")
+    assert made.status_code == 302 and chosen.cases[0]["sku"] == product.sku
+    page = client.post(reverse("console_evaluation_set", args=[chosen.pk]),
+                       {"version": published.pk, "languages": ["en"]})
+    assert page.status_code == 302
+    draft = draft_of(published, platform_admin)
+    model_sandbox.state.set_behaviour("deepseek-chat", invented_facts=True)
+    page = client.post(reverse("console_evaluation_set", args=[chosen.pk]),
+                       {"version": draft.pk, "languages": ["en"]})
+    run = EvaluationRun.objects.get(version=draft)
+    body = client.get(page["Location"]).content.decode()
+    assert 'data-worse="fact"' in body and 'data-gate="fact"' in body
+    assert "needs a second person" in body
+    version_page = client.get(reverse("console_instruction_version", args=[draft.pk]))
+    assert 'data-worse="fact"' in version_page.content.decode()
+    publish = client.post(reverse("console_instruction_publish", args=[draft.pk]), follow=True)
+    assert "Another person must publish it" in publish.content.decode()
+    assert InstructionVersion.objects.get(pk=draft.pk).status == "draft"
+    assert run.status == EvaluationRun.Status.COMPLETED
+
+
+def test_console_runs_are_limited_and_support_staff_may_only_look(
+        published, nodes, model_sandbox, platform_admin):
+    from django.urls import reverse
+
+    big = evaluation.create_set(name="Twenty", cases=CASES * 10, by=platform_admin)
+    client = english_staff(platform_admin)
+    too_many = client.post(reverse("console_evaluation_set", args=[big.pk]), {
+        "version": published.pk, "languages": ["en", "fr", "de", "es", "it", "ru", "pt"]})
+    assert too_many.status_code == 400 and "At most 100 items a run" in \
+        too_many.content.decode()
+    support = english_staff(create_staff(StaffRole.SUPPORT))
+    assert support.get(reverse("console_evaluation_set", args=[big.pk])).status_code == 200
+    refused = support.post(reverse("console_evaluation_set", args=[big.pk]),
+                           {"version": published.pk, "languages": ["en"]})
+    assert refused.status_code == 403 and not EvaluationRun.objects.exists()
