@@ -42,7 +42,8 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GenerationJob
-        fields = ["id", "store", "status", "kinds", "languages", "compliance_mode", "selection",
+        fields = ["id", "store", "status", "kinds", "languages", "compliance_mode", "target_terms",
+                  "selection",
                   "items_total", "items_succeeded", "items_failed", "items_cancelled",
                   "items_flagged", "items_done", "progress_percent", "is_active", "created_by",
                   "created_at", "started_at", "finished_at", "cancelled_by",
@@ -112,6 +113,12 @@ class JobRequestSerializer(serializers.Serializer):
         child=serializers.ChoiceField(list(LANGUAGE_NAMES.items())),
         max_length=len(LANGUAGE_NAMES))
     compliance_mode = serializers.BooleanField(required=False, default=True)
+    target_terms = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField(max_length=100),
+                                    max_length=50),
+        required=False, default=dict,
+        help_text=_("Per language code, the search terms the text should name: their "
+                    "coverage is scored and shown in review."))
 
 
 class InputProblemSerializer(ErrorCodeSerializer):
@@ -267,7 +274,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
             store, selection, data = _parse(request)
             job = services.start_job(store=store, selection=selection, kinds=data["kinds"],
                                      languages=data["languages"],
-                                     compliance_mode=data["compliance_mode"], by=request.user)
+                                     compliance_mode=data["compliance_mode"], by=request.user,
+                                     target_terms=data.get("target_terms") or {})
         except services.JobError as error:
             return _error(error)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -117,3 +117,31 @@ def test_the_job_page_and_review_show_the_finding_and_remedy_in_chinese(
         reverse("review_item", args=[review.pk])).content.decode()
     assert "contradicts the product data" in english
     assert "regenerated in compliance mode" not in english
+
+
+def test_target_terms_come_from_the_api_and_the_job_form(tenant_a, owner_a, store, products,
+                                                         nodes, model_sandbox):
+    from django.urls import reverse
+
+    from tests.conftest import english_client
+    from tests.generation.test_api import api_client, payload, post
+
+    api = api_client(tenant_a, owner_a)
+    body = post(api, "/api/v1/jobs/", payload(store, q=products[0].sku, target_terms={
+        "en": ["water bottle", " water bottle ", "gym flask"], "ru": ["not a job language"]}))
+    assert body.status_code == 201, body.content
+    assert body.json()["target_terms"] == {"en": ["water bottle", "gym flask"]}
+    job = run_job(GenerationJob.unscoped.get(pk=body.json()["id"]))
+    title = next(item for item in items_of(job) if item.kind == "title")
+    assert title.keyword_coverage["targets"]["total"] == 2
+
+    client = english_client(owner_a, tenant_a)
+    form = {"store": store.pk, "kinds": ["title"], "languages": ["en"], "action": "start",
+            "product_ids": [products[1].pk], "target_terms": "nonsense without a colon"}
+    page = client.post(reverse("job_new"), form)
+    assert page.status_code in (200, 400)
+    assert "Start each line with a language code" in page.content.decode()
+    form["target_terms"] = "en: gym flask, hiking\nEN: gym flask"
+    assert client.post(reverse("job_new"), form).status_code == 302
+    newest = GenerationJob.unscoped.filter(store=store).order_by("-id").first()
+    assert newest.target_terms == {"en": ["gym flask", "hiking"]}
