@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from catalog.models import QualityFlag
-from generation import services
+from generation import gates, services
 from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
 from portal.api import Pagination, error_body
@@ -57,6 +57,16 @@ class ErrorCodeSerializer(serializers.Serializer):
     remedy = serializers.CharField()
 
 
+class GateFindingSerializer(serializers.Serializer):
+    gate = serializers.ChoiceField(choices=["language", "fact", "refusal", "placeholder",
+                                            "limit"])
+    path = serializers.CharField()
+    found = serializers.CharField()
+    expected = serializers.CharField()
+    meaning = serializers.CharField()
+    remedy = serializers.CharField()
+
+
 class ItemSerializer(serializers.ModelSerializer):
     job = serializers.PrimaryKeyRelatedField(read_only=True)
     store = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -67,11 +77,13 @@ class ItemSerializer(serializers.ModelSerializer):
     instruction_version = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     plain_text = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
+    gate_findings = serializers.SerializerMethodField()
 
     class Meta:
         model = GenerationItem
         fields = ["id", "job", "store", "product", "sku", "kind", "language", "status",
-                  "generation", "content", "plain_text", "compliance_hits", "needs_human_check",
+                  "generation", "content", "plain_text", "compliance_hits", "gate_findings",
+                  "keyword_coverage", "needs_human_check",
                   "error_code", "error", "error_message", "node", "instruction_version",
                   "model_attempts", "created_at", "started_at", "finished_at"]
         read_only_fields = fields
@@ -82,6 +94,16 @@ class ItemSerializer(serializers.ModelSerializer):
     @extend_schema_field(ErrorCodeSerializer(allow_null=True))
     def get_error(self, item: GenerationItem) -> dict | None:
         return as_json(item.error_code) if item.error_code else None
+
+    @extend_schema_field(GateFindingSerializer(many=True))
+    def get_gate_findings(self, item: GenerationItem) -> list[dict]:
+        """The quality gates' findings, each with its meaning and remedy in the user's
+        language (generation.gates)."""
+        found = []
+        for finding in item.gate_findings or []:
+            meaning, remedy = gates.explain(finding)
+            found.append({**finding, "meaning": meaning, "remedy": remedy})
+        return found
 
 
 class JobRequestSerializer(serializers.Serializer):

@@ -145,3 +145,19 @@ def test_target_terms_come_from_the_api_and_the_job_form(tenant_a, owner_a, stor
     assert client.post(reverse("job_new"), form).status_code == 302
     newest = GenerationJob.unscoped.filter(store=store).order_by("-id").first()
     assert newest.target_terms == {"en": ["gym flask", "hiking"]}
+
+
+def test_the_items_api_explains_the_findings_in_the_users_language(tenant_a, owner_a, store,
+                                                                   products, nodes,
+                                                                   model_sandbox):
+    from tests.generation.test_api import api_client
+
+    model_sandbox.state.set_behaviour("*", invented_facts=True)
+    job = run_job(start(store, owner_a, products[:1]))
+    api = api_client(tenant_a, owner_a)
+    body = api.get(f"/api/v1/jobs/{job.pk}/items/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    item = body["results"][0] if "results" in body else body[0]
+    finding = item["gate_findings"][0]
+    assert finding["gate"] == "fact" and finding["found"] == "copper"
+    assert "与商品资料" in finding["meaning"] and finding["remedy"]
+    assert item["keyword_coverage"]["attributes"]["total"] == 3
