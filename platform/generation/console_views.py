@@ -309,9 +309,13 @@ def evaluation_set(request: HttpRequest, pk: int) -> HttpResponse:
         if not staff_can(request, MANAGE):
             raise PermissionDenied
         if form.is_valid():
-            made = evaluation.run(form.cleaned_data["version"], chosen,
-                                  languages=form.cleaned_data["languages"], by=request.user)
-            return redirect("console_evaluation_run", pk=made.pk)
+            try:
+                made = evaluation.run(form.cleaned_data["version"], chosen,
+                                      languages=form.cleaned_data["languages"], by=request.user)
+            except evaluation.EvaluationError as error:
+                form.add_error(None, str(error))
+            else:
+                return redirect("console_evaluation_run", pk=made.pk)
         status = 400
     return render(request, "console/generation/evaluation_set.html", {
         "set": chosen, "form": form, "can_manage": staff_can(request, MANAGE),

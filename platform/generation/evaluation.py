@@ -29,6 +29,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from pydantic import ValidationError
 
 from catalog.models import Product
@@ -37,6 +38,7 @@ from generation.content import (
     JUDGE_HEADER,
     LANGUAGE_NAMES,
     PRODUCT_DATA_HEADER,
+    VISION_KINDS,
     JudgeAnswer,
     as_plain_text,
 )
@@ -132,7 +134,10 @@ def run(version: InstructionVersion, evaluation_set: EvaluationSet, *,
     """Run `version` against the set in each language; every item is saved in the run."""
     languages = [language for language in languages if language in LANGUAGE_NAMES]
     if not languages:
-        raise EvaluationError("choose at least one language")
+        raise EvaluationError(gettext("Choose at least one language."))
+    if version.instruction_set.kind in VISION_KINDS:
+        raise EvaluationError(gettext("Image descriptions need the SKU's image: they are not "
+                                      "evaluated from a set yet."))
     picked = pick_nodes()
     record = EvaluationRun.objects.create(
         version=version, evaluation_set=evaluation_set, languages=languages, created_by=by,

@@ -194,3 +194,16 @@ def test_console_runs_are_limited_and_support_staff_may_only_look(
     refused = support.post(reverse("console_evaluation_set", args=[big.pk]),
                            {"version": published.pk, "languages": ["en"]})
     assert refused.status_code == 403 and not EvaluationRun.objects.exists()
+
+
+def test_image_descriptions_are_refused_with_a_message(published, eval_set, nodes,
+                                                       model_sandbox, platform_admin):
+    from django.urls import reverse
+
+    vision = InstructionVersion.objects.filter(
+        instruction_set__kind=ContentKind.IMAGE_DESCRIPTION).first()
+    page = english_staff(platform_admin).post(
+        reverse("console_evaluation_set", args=[eval_set.pk]),
+        {"version": vision.pk, "languages": ["en"]})
+    assert page.status_code == 400 and "not evaluated from a set yet" in page.content.decode()
+    assert not EvaluationRun.objects.exists()
