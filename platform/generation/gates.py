@@ -263,21 +263,34 @@ def _own_words(text: str, source_words: frozenset[str]) -> str:
 
 
 def check_language(kind: str, content: Mapping[str, Any], language: str,
-                   source_words: frozenset[str] = frozenset()) -> list[Finding]:
+                   source_words: frozenset[str] = frozenset(),
+                   source_title: str = "") -> list[Finding]:
+    """Each field's own words (not the product's) in `language`; and an item that is nothing
+    but the product's own text, in another language than asked, is untranslated."""
     if language not in _LINGUA_NAMES:
         return []
     fields = text_fields(kind, dict(content))
     if kind == ContentKind.SEARCH_TERMS:  # single terms are too short: judge them together
         fields = [("search_terms", " ".join(text for _path, text in fields))]
     findings = []
+    own_anywhere = 0
     for path, text in fields:
         own = _own_words(text, source_words)
+        own_anywhere += len(own.split())
         if len(own.split()) < MIN_LANGUAGE_WORDS or \
                 sum(char.isalpha() for char in own) < MIN_LANGUAGE_LETTERS:
             continue
         found = other_language(own, language)
         if found is not None:
             findings.append(Finding(LANGUAGE, path, found, language))
+    if not findings and not own_anywhere and source_title:
+        # Nothing of its own at all: the product's text copied untranslated.
+        copied = " ".join(text for _path, text in fields)
+        source_language = detect_language(source_title)
+        if len(copied.split()) >= MIN_LANGUAGE_WORDS + 1 and source_language not in (
+                None, language):
+            findings.append(Finding(LANGUAGE, fields[0][0] if fields else "", source_language,
+                                    language))
     return findings
 
 
@@ -468,7 +481,8 @@ def check(kind: str, content: Mapping[str, Any], *, language: str, marketplace: 
     source = source or source_of(product)
     findings = check_refusals(kind, content)
     if not findings:  # a refusal is regenerated whatever else it says
-        findings += check_language(kind, content, language, source.words)
+        findings += check_language(kind, content, language, source.words,
+                                   str(product.get("title") or ""))
         findings += check_facts(kind, content, source)
         findings += check_limits(kind, content, marketplace=marketplace, site=site)
     return Report(findings=findings,

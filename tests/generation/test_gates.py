@@ -114,3 +114,12 @@ def test_benchmark_quality_ends_with_one_json_line():
     assert last["language_accuracy"] >= 0.99
     assert last["fact_check_recall"] >= 0.95 and last["fact_check_precision"] >= 0.9
     assert 0 < last["gate_ms_per_item"] < 20 and last["gate_items"] == 3 * 7 * 7
+
+
+def test_the_products_own_text_copied_untranslated_is_the_wrong_language():
+    copied = {"title": "Stainless Steel Insulated Water Bottle 750 ml Matte Black"}
+    findings = check("title", copied, language="fr").findings
+    assert [(f.gate, f.found, f.expected) for f in findings] == [("language", "en", "fr")]
+    assert check("title", copied, language="en").findings == []
+    translated = {"title": "Stainless Steel Insulated Water Bottle 750 ml, idée cadeau"}
+    assert check("title", translated, language="fr").findings == []
