@@ -207,3 +207,21 @@ def test_image_descriptions_are_refused_with_a_message(published, eval_set, node
         {"version": vision.pk, "languages": ["en"]})
     assert page.status_code == 400 and "not evaluated from a set yet" in page.content.decode()
     assert not EvaluationRun.objects.exists()
+
+
+def test_outcomes_read_reviewers_approvals_and_edits(store, owner_a, products, nodes,
+                                                     model_sandbox):
+    from review import services as review
+    from review.models import Review
+    from tests.generation.test_gates_pipeline import items_of, run_job, start
+
+    job = run_job(start(store, owner_a, products[:3]))
+    reviews = [Review.unscoped.get(item=item) for item in items_of(job)]
+    review.approve(reviews[0], by=owner_a)
+    words = reviews[1].ai_content["title"].split()
+    review.edit_and_approve(reviews[1], content={"title": " ".join(words[:-2] + ["Gift"])},
+                            by=owner_a)
+    review.reject(reviews[2], reason="Not for this market", by=owner_a)
+    outcomes = evaluation.version_outcomes(items_of(job)[0].instruction_version)
+    assert outcomes["decided"] == 3 and outcomes["approval_rate"] == round(2 / 3, 4)
+    assert outcomes["edited"] == 1 and 0 < outcomes["edit_distance"] < 0.5
