@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from catalog.models import QualityFlag
-from generation import services
+from generation import gates, services
 from generation.content import LANGUAGE_NAMES, ContentKind, as_plain_text
 from generation.models import GenerationItem, GenerationJob
 from portal.api import Pagination, error_body
@@ -42,7 +42,8 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GenerationJob
-        fields = ["id", "store", "status", "kinds", "languages", "compliance_mode", "selection",
+        fields = ["id", "store", "status", "kinds", "languages", "compliance_mode", "target_terms",
+                  "selection",
                   "items_total", "items_succeeded", "items_failed", "items_cancelled",
                   "items_flagged", "items_done", "progress_percent", "is_active", "created_by",
                   "created_at", "started_at", "finished_at", "cancelled_by",
@@ -52,6 +53,16 @@ class JobSerializer(serializers.ModelSerializer):
 
 class ErrorCodeSerializer(serializers.Serializer):
     code = serializers.CharField()
+    meaning = serializers.CharField()
+    remedy = serializers.CharField()
+
+
+class GateFindingSerializer(serializers.Serializer):
+    gate = serializers.ChoiceField(choices=["language", "fact", "refusal", "placeholder",
+                                            "limit"])
+    path = serializers.CharField()
+    found = serializers.CharField()
+    expected = serializers.CharField()
     meaning = serializers.CharField()
     remedy = serializers.CharField()
 
@@ -66,11 +77,13 @@ class ItemSerializer(serializers.ModelSerializer):
     instruction_version = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     plain_text = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
+    gate_findings = serializers.SerializerMethodField()
 
     class Meta:
         model = GenerationItem
         fields = ["id", "job", "store", "product", "sku", "kind", "language", "status",
-                  "generation", "content", "plain_text", "compliance_hits", "needs_human_check",
+                  "generation", "content", "plain_text", "compliance_hits", "gate_findings",
+                  "keyword_coverage", "needs_human_check",
                   "error_code", "error", "error_message", "node", "instruction_version",
                   "model_attempts", "created_at", "started_at", "finished_at"]
         read_only_fields = fields
@@ -81,6 +94,16 @@ class ItemSerializer(serializers.ModelSerializer):
     @extend_schema_field(ErrorCodeSerializer(allow_null=True))
     def get_error(self, item: GenerationItem) -> dict | None:
         return as_json(item.error_code) if item.error_code else None
+
+    @extend_schema_field(GateFindingSerializer(many=True))
+    def get_gate_findings(self, item: GenerationItem) -> list[dict]:
+        """The quality gates' findings, each with its meaning and remedy in the user's
+        language (generation.gates)."""
+        found = []
+        for finding in item.gate_findings or []:
+            meaning, remedy = gates.explain(finding)
+            found.append({**finding, "meaning": meaning, "remedy": remedy})
+        return found
 
 
 class JobRequestSerializer(serializers.Serializer):
@@ -112,6 +135,12 @@ class JobRequestSerializer(serializers.Serializer):
         child=serializers.ChoiceField(list(LANGUAGE_NAMES.items())),
         max_length=len(LANGUAGE_NAMES))
     compliance_mode = serializers.BooleanField(required=False, default=True)
+    target_terms = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField(max_length=100),
+                                    max_length=50),
+        required=False, default=dict,
+        help_text=_("Per language code, the search terms the text should name: their "
+                    "coverage is scored and shown in review."))
 
 
 class InputProblemSerializer(ErrorCodeSerializer):
@@ -267,7 +296,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
             store, selection, data = _parse(request)
             job = services.start_job(store=store, selection=selection, kinds=data["kinds"],
                                      languages=data["languages"],
-                                     compliance_mode=data["compliance_mode"], by=request.user)
+                                     compliance_mode=data["compliance_mode"], by=request.user,
+                                     target_terms=data.get("target_terms") or {})
         except services.JobError as error:
             return _error(error)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

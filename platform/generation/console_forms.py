@@ -237,3 +237,88 @@ class PeriodForm(forms.Form):
             start_day, end_day = end_day, start_day
         return (datetime.combine(start_day, time.min, UTC),
                 datetime.combine(end_day + timedelta(days=1), time.min, UTC))
+
+
+# Evaluating instruction versions (generation.evaluation) -------------------------------------
+
+MAX_SET_CASES = 200
+MAX_RUN_ITEMS = 100  # a run is made while the page waits: cases x languages at most this
+
+
+class EvaluationSetForm(forms.Form):
+    """A named list of SKUs: products of any store (by ID or SKU), or cases as JSON."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(label=_("Description"), required=False,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    store = forms.ModelChoiceField(label=_("Store"), required=False,
+                                   queryset=Store.unscoped.select_related("tenant")
+                                   .order_by("tenant__name", "display_name"))
+    products = forms.CharField(label=_("Products (IDs or SKUs, comma-separated)"),
+                               required=False)
+    cases_json = forms.CharField(
+        label=_("Or cases as JSON"), required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": '[{"sku": "...", "product": '
+                                     '{"title": "...", "attributes": {}}, "references": '
+                                     '{"en": "..."}}]'}))
+
+    def clean_name(self) -> str:
+        from generation.models import EvaluationSet
+
+        name = self.cleaned_data["name"].strip()
+        if EvaluationSet.objects.filter(name=name).exists():
+            raise forms.ValidationError(_("An evaluation set of this name exists."))
+        return name
+
+    def clean(self) -> dict:
+        from generation import evaluation
+
+        data = super().clean()
+        raw = (data.get("cases_json") or "").strip()
+        store, wanted = data.get("store"), (data.get("products") or "").strip()
+        if raw:
+            try:
+                cases = evaluation.parse_cases(raw)
+            except evaluation.EvaluationError as error:
+                raise forms.ValidationError(_("The cases are not usable: %(error)s"),
+                                            params={"error": error}) from error
+        elif store is not None and wanted:
+            keys = [key.strip() for key in wanted.split(",") if key.strip()]
+            found = Product.unscoped.filter(store=store)
+            ids = [int(key) for key in keys if key.isdigit()]
+            products = list(found.filter(pk__in=ids)) + list(
+                found.filter(sku__in=keys).exclude(pk__in=ids))
+            if len(products) < len(set(keys)):
+                raise forms.ValidationError(_("Some of these products are not in the store."))
+            cases = [evaluation.case_from_product(product) for product in products]
+        else:
+            raise forms.ValidationError(_("Choose a store and its products, or enter the cases "
+                                          "as JSON."))
+        if len(cases) > MAX_SET_CASES:
+            raise forms.ValidationError(_("An evaluation set holds at most %(n)s SKUs."),
+                                        params={"n": MAX_SET_CASES})
+        data["cases"] = cases
+        return data
+
+
+class EvaluationRunForm(forms.Form):
+    version = forms.ModelChoiceField(
+        label=_("Instruction version"),
+        queryset=InstructionVersion.objects.select_related("instruction_set")
+        .exclude(status=InstructionVersion.Status.RETIRED)
+        .order_by("instruction_set__marketplace", "instruction_set__kind", "-number"))
+    languages = forms.MultipleChoiceField(label=_("Languages"), choices=LANGUAGE_CHOICES,
+                                          initial=["en"], widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, cases: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cases = cases
+
+    def clean(self) -> dict:
+        data = super().clean()
+        languages = data.get("languages") or []
+        if self.cases * len(languages) > MAX_RUN_ITEMS:
+            raise forms.ValidationError(
+                _("At most %(n)s items a run: choose fewer languages or a smaller set."),
+                params={"n": MAX_RUN_ITEMS})
+        return data

@@ -6,21 +6,25 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from generation import compliance, diagnose, gateway, instructions, nodes, reports
+from generation import compliance, diagnose, evaluation, gateway, instructions, nodes, reports
 from generation.console_forms import (
     BannedWordForm,
     BulkBannedWordsForm,
     CheckTextForm,
     DraftForm,
+    EvaluationRunForm,
+    EvaluationSetForm,
     InstructionSetForm,
     LogFilterForm,
     ModelNodeForm,
@@ -37,6 +41,8 @@ from generation.content import (
 )
 from generation.models import (
     BannedWord,
+    EvaluationRun,
+    EvaluationSet,
     GenerationJob,
     InstructionSet,
     InstructionVersion,
@@ -195,7 +201,16 @@ def instruction_version(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(InstructionVersion.objects.select_related("instruction_set"),
                                 pk=pk)
     return render(request, "console/generation/instruction_version.html", {
-        "version": version, "form": SampleTestForm(), "can_manage": staff_can(request, MANAGE)})
+        "version": version, "form": SampleTestForm(), "can_manage": staff_can(request, MANAGE),
+        **_evaluation_context(version)})
+
+
+def _evaluation_context(version: InstructionVersion) -> dict:
+    """The version's last evaluation beside the published version's, and, once it has made
+    items, what reviewers did with them."""
+    return {"comparison": evaluation.compare_with_published(version),
+            "outcomes": evaluation.version_outcomes(version)
+            if version.status != InstructionVersion.Status.DRAFT else None}
 
 
 @require_POST
@@ -236,7 +251,15 @@ def instruction_test(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required(MANAGE)
 def instruction_publish(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(InstructionVersion, pk=pk)
-    instructions.publish(version, by=request.user)
+    try:
+        instructions.publish(version, by=request.user)
+    except evaluation.NeedsSecondApproval as worse:
+        messages.warning(request, _(
+            "Version %(number)s scored worse than the published version on: %(gates)s. "
+            "Another person must publish it.") % {
+                "number": version.number,
+                "gates": ", ".join(str(GATE_LABELS.get(gate, gate)) for gate in worse.worse)})
+        return redirect("console_instruction_version", pk=version.pk)
     messages.success(request, _("Version %(number)s is published; new items use it.")
                      % {"number": version.number})
     return redirect("console_instruction_set", pk=version.instruction_set_id)
@@ -249,6 +272,69 @@ def instruction_retire(request: HttpRequest, pk: int) -> HttpResponse:
     instructions.retire(version, by=request.user)
     messages.success(request, _("Version %(number)s is retired.") % {"number": version.number})
     return redirect("console_instruction_set", pk=version.instruction_set_id)
+
+
+# Evaluation sets and runs (generation.evaluation) -----------------------------------------
+
+GATE_LABELS = {"language": _lazy("Language"), "fact": _lazy("Facts"),
+               "refusal": _lazy("Refusals and placeholders"),
+               "limit": _lazy("Marketplace limits"), "banned_word": _lazy("Banned words")}
+
+
+@staff_required(VIEW)
+def evaluation_sets(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/generation/evaluation_sets.html", {
+        "sets": EvaluationSet.objects.all(), "can_manage": staff_can(request, MANAGE)})
+
+
+@staff_required(MANAGE)
+def evaluation_set_add(request: HttpRequest) -> HttpResponse:
+    form = EvaluationSetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        created = evaluation.create_set(name=form.cleaned_data["name"],
+                                        description=form.cleaned_data["description"],
+                                        cases=form.cleaned_data["cases"], by=request.user)
+        messages.success(request, _("Evaluation set “%(name)s” saved.") % {"name": created.name})
+        return redirect("console_evaluation_set", pk=created.pk)
+    return render(request, "console/generation/evaluation_set_form.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+@staff_required(VIEW)
+def evaluation_set(request: HttpRequest, pk: int) -> HttpResponse:
+    chosen = get_object_or_404(EvaluationSet, pk=pk)
+    form = EvaluationRunForm(request.POST or None, cases=len(chosen.cases))
+    status = 200
+    if request.method == "POST":
+        if not staff_can(request, MANAGE):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                made = evaluation.run(form.cleaned_data["version"], chosen,
+                                      languages=form.cleaned_data["languages"], by=request.user)
+            except evaluation.EvaluationError as error:
+                form.add_error(None, str(error))
+            else:
+                return redirect("console_evaluation_run", pk=made.pk)
+        status = 400
+    return render(request, "console/generation/evaluation_set.html", {
+        "set": chosen, "form": form, "can_manage": staff_can(request, MANAGE),
+        "runs": chosen.runs.select_related("version__instruction_set")}, status=status)
+
+
+@staff_required(VIEW)
+def evaluation_run(request: HttpRequest, pk: int) -> HttpResponse:
+    made = get_object_or_404(EvaluationRun.objects.select_related(
+        "version__instruction_set", "evaluation_set"), pk=pk)
+    published = InstructionVersion.objects.filter(
+        instruction_set_id=made.version.instruction_set_id,
+        status=InstructionVersion.Status.PUBLISHED).exclude(pk=made.version_id).first()
+    current = evaluation.latest_run(published, made.evaluation_set_id) if published else None
+    comparison = evaluation.Comparison(
+        made, current, evaluation.worse_gates(made.summary, current.summary) if current else [])
+    return render(request, "console/generation/evaluation_run.html", {
+        "run": made, "comparison": comparison, "published": published,
+        "gate_labels": GATE_LABELS})
 
 
 # Banned words ------------------------------------------------------------------------------

@@ -217,3 +217,12 @@ def length_limit(marketplace: str, kind: str, path: str) -> int | None:
 KIND_HEADER = "Content kind:"        # "Content kind: title"
 LANGUAGE_HEADER = "Output language:"  # "Output language: fr (Français)"
 PRODUCT_DATA_HEADER = "Product data (JSON):"  # followed by the product as a JSON object
+
+# An LLM-as-judge request (generation.evaluation): the rubric as the system message, then one
+# user message with the product data and, after this header, the candidates as a JSON list
+# of texts. The answer: {"scores": [1-5, one per candidate, in their order]}.
+JUDGE_HEADER = "Candidates to judge (JSON):"
+
+
+class JudgeAnswer(_Shape):
+    scores: list[int] = Field(min_length=1, max_length=10)

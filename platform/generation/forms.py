@@ -45,6 +45,11 @@ class JobForm(forms.Form):
         label=_("Compliance mode"), required=False, initial=True,
         help_text=_("Content that hits a banned word is regenerated once with stricter "
                     "instructions and then needs a person's check before publishing."))
+    target_terms = forms.CharField(
+        label=_("Target search terms"), required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "en: water bottle, gym flask"}),
+        help_text=_("One line per language: the language code, a colon, then the terms "
+                    "separated by commas. Review shows how many of them each text names."))
 
     def __init__(self, *args, stores: list[Store], store: Store | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -65,6 +70,21 @@ class JobForm(forms.Form):
         getter = getattr(self.data, "getlist", None)
         values = getter("product_ids") if getter else self.data.get("product_ids", [])
         return [str(v) for v in values if int_param(str(v)) is not None]
+
+    def clean_target_terms(self) -> dict[str, list[str]]:
+        terms: dict[str, list[str]] = {}
+        for line in (self.cleaned_data.get("target_terms") or "").splitlines():
+            if not line.strip():
+                continue
+            language, colon, rest = line.partition(":")
+            language = language.strip().lower()
+            if not colon or language not in LANGUAGE_NAMES:
+                raise forms.ValidationError(
+                    _("Start each line with a language code and a colon, e.g. “en: water "
+                      "bottle, gym flask”."))
+            terms.setdefault(language, []).extend(
+                term.strip() for term in rest.split(",") if term.strip())
+        return terms
 
     def clean(self) -> dict:
         data = super().clean()

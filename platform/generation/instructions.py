@@ -144,7 +144,14 @@ def create_draft(instruction_set: InstructionSet, *, text: str, strict_text: str
 
 def publish(version: InstructionVersion, *, by: User | None) -> InstructionVersion:
     """Publish `version` (a draft, or a retired version brought back) and retire the set's
-    previously published version, in one transaction."""
+    previously published version, in one transaction. A version whose last evaluation
+    scored worse on any quality gate than the published version's on the same set needs a
+    second person: the first one's request is recorded and evaluation.NeedsSecondApproval
+    raised (generation.evaluation.check_publish)."""
+    from generation.evaluation import check_publish  # evaluation builds on this module
+
+    if version.status != InstructionVersion.Status.PUBLISHED:
+        check_publish(version, by)
     with transaction.atomic():
         InstructionSet.objects.select_for_update().filter(pk=version.instruction_set_id).first()
         version.refresh_from_db()

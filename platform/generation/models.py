@@ -120,6 +120,12 @@ class InstructionVersion(models.Model):
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="+")
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    publish_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text=_("Who asked to publish a version that scored worse than "
+                                      "the published one on a gate: a second person must "
+                                      "approve it."))
+    publish_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("instruction version")
@@ -218,6 +224,9 @@ class GenerationJob(TenantOwnedModel):
         _("compliance mode"), default=False,
         help_text=_("Content that hits a banned word is regenerated once with stricter "
                     "instructions and then needs a person's check."))
+    target_terms = models.JSONField(
+        _("target search terms"), default=dict, blank=True,
+        help_text=_("Per language, the search terms the seller wants the text to name."))
     selection = models.JSONField(_("selection"), default=dict, blank=True,
                                  help_text=_("How the SKUs were chosen (filter or list)."))
     status = models.CharField(_("status"), max_length=30, choices=Status.choices,
@@ -299,6 +308,11 @@ class GenerationItem(TenantOwnedModel):
     needs_human_check = models.BooleanField(
         _("needs a compliance check"), default=False,
         help_text=_("Regenerated in compliance mode: a person must check it."))
+    gate_findings = models.JSONField(
+        _("quality-gate findings"), default=list, blank=True,
+        help_text=_("Wrong language, facts the product data does not support, marketplace "
+                    "limits (generation.gates): a person must edit or accept the text."))
+    keyword_coverage = models.JSONField(_("keyword coverage"), default=dict, blank=True)
     regeneration_note = models.TextField(_("note for regeneration"), blank=True)
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
     error_message = models.TextField(_("error"), blank=True)
@@ -338,6 +352,7 @@ class ModelRequestLog(TenantOwnedModel):
     class Purpose(models.TextChoices):
         GENERATE = "generate", _("Generate")
         STRICTER = "stricter", _("Regenerate (compliance)")
+        GATE = "gate", _("Regenerate (refusal or placeholder)")
 
     store = models.ForeignKey(Store, null=True, on_delete=models.SET_NULL, related_name="+")
     job = models.ForeignKey(GenerationJob, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -379,3 +394,64 @@ class ModelRequestLog(TenantOwnedModel):
     def cost_per_thousand(self) -> Decimal:
         """A single request costs fractions of a fen: shown for 1,000 of them."""
         return self.cost * 1000
+
+
+# Evaluating instruction versions before they ship ------------------------------------------
+
+class EvaluationSet(models.Model):
+    """A named list of SKUs to run instruction versions against: product data copied from any
+    store (or written as JSON), each optionally with reference texts per language."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    cases = models.JSONField(
+        _("cases"), default=list,
+        help_text=_('A list of {"sku": ..., "product": {"title", "category", "attributes", '
+                    '"parameters"}, "references": {"en": "..."}}.'))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("evaluation set")
+        verbose_name_plural = _("evaluation sets")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvaluationRun(models.Model):
+    """One instruction version run against one evaluation set through the model nodes, outside
+    any tenant (no quota, no usage, no request log of a tenant): its results per item and
+    their summary (generation.evaluation)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    version = models.ForeignKey(InstructionVersion, on_delete=models.CASCADE,
+                                related_name="evaluation_runs")
+    evaluation_set = models.ForeignKey(EvaluationSet, on_delete=models.CASCADE,
+                                       related_name="runs")
+    languages = models.JSONField(_("languages"), default=list)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.RUNNING)
+    writer_node = models.CharField(_("writer node"), max_length=100, blank=True)
+    judge_node = models.CharField(_("judge node"), max_length=100, blank=True)
+    results = models.JSONField(_("results"), default=list, blank=True)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("evaluation run")
+        verbose_name_plural = _("evaluation runs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.version} on {self.evaluation_set}"

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from billing import quota
 from catalog.models import Product
-from generation import compliance, gateway, instructions
+from generation import compliance, gates, gateway, instructions
 from generation.content import VISION_KINDS
 from generation.models import (
     BannedWord,
@@ -134,13 +134,15 @@ def forget_cached_jobs() -> None:
 
 # Banned words and brand voice (read once per job and worker, not per item) ---------------
 
-def banned_terms(tenant_id: int, marketplace: str, language: str) -> list[str]:
-    """The ISV's list plus the tenant's own, for one marketplace and language."""
+def banned_terms(tenant_id: int | None, marketplace: str, language: str) -> list[str]:
+    """The ISV's list plus the tenant's own (none: the ISV's alone, as when evaluating an
+    instruction version), for one marketplace and language."""
     applies = (Q(marketplace="") | Q(marketplace=marketplace)) & (Q(language="") |
                                                                    Q(language=language))
     terms = set(BannedWord.objects.filter(applies).values_list("term", flat=True))
-    terms.update(TenantBannedWord.unscoped.filter(applies, tenant_id=tenant_id)
-                 .values_list("term", flat=True))
+    if tenant_id is not None:
+        terms.update(TenantBannedWord.unscoped.filter(applies, tenant_id=tenant_id)
+                     .values_list("term", flat=True))
     return sorted(terms)
 
 
@@ -245,13 +247,19 @@ def _carry(item: GenerationItem, token: str) -> Ending:
         return _fail(item, token, error.code, error.message)
     try:
         content, findings, flagged, answer = _write(item)
+        content, report, answer = _gate(item, content, answer)
     except gateway.ModelCallFailed as error:
         return _fail(item, token, error.code, error.message, attempts=error.attempts)
+    except _Refused as refusal:
+        return _fail(item, token, "ERR_CONTENT_REFUSAL", refusal.message,
+                     attempts=refusal.answer.attempts, rejected=refusal.answer.content,
+                     gate_findings=refusal.findings)
     except _Rejected as rejection:
         return _fail(item, token, "ERR_CONTENT_REJECTED", rejection.message,
                      attempts=rejection.attempts, rejected=rejection.content,
                      findings=rejection.findings)
-    return _succeed(item, token, content, findings, flagged, answer)
+    return _succeed(item, token, content, findings, flagged or bool(report.blocking), answer,
+                    report)
 
 
 def _hand_back(item: GenerationItem, token: str) -> None:
@@ -317,6 +325,50 @@ def _write(item: GenerationItem) -> tuple[dict, list[dict], bool, gateway.Answer
     return retry.content, findings, True, retry
 
 
+class _Refused(Exception):
+    def __init__(self, answer: gateway.Answer, findings: list[dict]) -> None:
+        self.answer, self.findings = answer, findings
+        self.message = " ".join(gates.explain(finding)[0] for finding in findings)[:2000]
+        super().__init__(self.message)
+
+
+REGENERATION_NOTE = ("The previous answer was a refusal or held placeholders. Write the "
+                     "finished text for this product, with nothing left to fill in.")
+
+
+def _gate(item: GenerationItem, content: dict,
+          answer: gateway.Answer) -> tuple[dict, gates.Report, gateway.Answer]:
+    """The quality gates (generation.gates) on the checked content. A refusal or a
+    placeholder is regenerated once (then the item fails with ERR_CONTENT_REFUSAL); the other
+    findings go to review, where a person must edit or accept the text."""
+    marketplace = item.store.site.marketplace
+    product = instructions.product_data(item.product)
+    source = gates.source_of(product)
+    check = dict(language=item.language, marketplace=marketplace, product=product,
+                 site=item.store.site.code, source=source,
+                 target_terms=(item.job.target_terms or {}).get(item.language, ()))
+    report = gates.check(item.kind, content, **check)
+    if not report.needs_regeneration:
+        return content, report, answer
+    terms, voice = _context(item)
+    vision = item.kind in VISION_KINDS
+    messages = instructions.build_messages(
+        item.instruction_version, kind=item.kind, language=item.language,
+        marketplace=marketplace, product=item.product, brand_voice=voice, banned_terms=terms,
+        note="\n".join(filter(None, (item.regeneration_note, REGENERATION_NOTE))),
+        image_url=main_image_url(item.product) if vision else None)
+    retry = gateway.generate(item, messages, vision=vision,
+                             purpose=ModelRequestLog.Purpose.GATE,
+                             first_attempt=answer.attempts + 1)
+    again = gates.check(item.kind, retry.content, **check)
+    violations = compliance.find_violations(item.kind, retry.content, marketplace=marketplace,
+                                            banned_terms=terms)
+    if again.needs_regeneration or violations:
+        raise _Refused(retry, [finding.as_dict() for finding in again.findings]
+                       or [_finding(violation) for violation in violations])
+    return retry.content, again, retry
+
+
 def _finding(violation: compliance.Violation) -> dict:
     return {"path": violation.path, "rule": violation.rule, "term": violation.term,
             "matched": violation.matched, "length": violation.length, "limit": violation.limit}
@@ -329,10 +381,12 @@ def _explain(violations: list[compliance.Violation]) -> str:
 # Endings -----------------------------------------------------------------------------------
 
 def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dict],
-             flagged: bool, answer: gateway.Answer) -> Ending:
+             flagged: bool, answer: gateway.Answer, report: gates.Report) -> Ending:
     from review.services import enter_review  # review builds on generation, not the reverse
 
     ending = dict(status=Status.READY, content=content, compliance_hits=findings,
+                  gate_findings=[finding.as_dict() for finding in report.findings],
+                  keyword_coverage=report.coverage,
                   needs_human_check=flagged, node=answer.node, error_code="", error_message="",
                   rejected_content=None, finished_at=timezone.now(), lease_expires_at=None,
                   model_attempts=answer.attempts)
@@ -357,13 +411,15 @@ def _succeed(item: GenerationItem, token: str, content: dict, findings: list[dic
 
 
 def _fail(item: GenerationItem, token: str, code: str, message: str, *, attempts: int = 0,
-          rejected: dict | None = None, findings: list[dict] | None = None) -> Ending:
+          rejected: dict | None = None, findings: list[dict] | None = None,
+          gate_findings: list[dict] | None = None) -> Ending:
     """`attempts`: the model requests this generation made (none before the quota passed)."""
     with transaction.atomic():
         ended = GenerationItem.unscoped.filter(
             pk=item.pk, claim_token=token, status=Status.RUNNING,
         ).update(status=Status.FAILED, error_code=code, error_message=message[:2000],
                  rejected_content=rejected, compliance_hits=findings or [],
+                 gate_findings=gate_findings or [],
                  finished_at=timezone.now(), lease_expires_at=None,
                  model_attempts=attempts)
         if not ended:

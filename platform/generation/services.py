@@ -217,10 +217,29 @@ def estimate_job(store: Store, selection: Selection, kinds: list[str],
 
 # Start, cancel, re-run ---------------------------------------------------------------------
 
+MAX_TARGET_TERMS = 50
+
+
+def target_terms_by_language(terms: dict[str, list[str]] | None,
+                             languages: list[str]) -> dict[str, list[str]]:
+    """The seller's target search terms per job language (generation.gates' keyword
+    coverage): trimmed, without duplicates, at most MAX_TARGET_TERMS a language."""
+    cleaned = {}
+    for language, found in (terms or {}).items():
+        if language not in languages:
+            continue
+        kept = list(dict.fromkeys(str(term).strip()[:100] for term in found if str(term).strip()))
+        if kept:
+            cleaned[language] = kept[:MAX_TARGET_TERMS]
+    return cleaned
+
+
 def start_job(*, store: Store, selection: Selection, kinds: list[str], languages: list[str],
-              compliance_mode: bool, by: User) -> GenerationJob:
+              compliance_mode: bool, by: User,
+              target_terms: dict[str, list[str]] | None = None) -> GenerationJob:
     """Create the job and its items (one per SKU x language x kind) and start dispatching.
-    Items whose input fails a pre-check end at once, with what to fix: no quota is used."""
+    Items whose input fails a pre-check end at once, with what to fix: no quota is used.
+    `target_terms`: per language, the search terms the text should name (shown in review)."""
     _validate(store, kinds, languages)
     if not selection.chosen:
         raise nothing_chosen()
@@ -246,7 +265,8 @@ def start_job(*, store: Store, selection: Selection, kinds: list[str], languages
     with transaction.atomic():
         job = GenerationJob.objects.create(
             store=store, created_by=by, kinds=kinds, languages=list(languages),
-            compliance_mode=compliance_mode, selection=selection.as_json())
+            compliance_mode=compliance_mode, selection=selection.as_json(),
+            target_terms=target_terms_by_language(target_terms, list(languages)))
         now = timezone.now()
         items = []
         for product in selection.products(store).iterator(2000):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
 
-from generation import pipeline
+from generation import gates, pipeline
 from tenants.background import tenant_task
 from tenants.models import Tenant
 
@@ -18,3 +19,10 @@ from tenants.models import Tenant
 def run_item_task(tenant: Tenant, item_id: int) -> str | None:
     ending = pipeline.run_item(item_id, then_more_for=settings.GENERATION_CONTINUE_SECONDS)
     return ending.status if ending else None
+
+
+@worker_process_init.connect
+def _load_language_models(**kwargs) -> None:
+    """The language gate's models load once per worker process, before its first item (about
+    3 s), not in the middle of one."""
+    gates.warm_up()

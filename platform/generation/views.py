@@ -165,7 +165,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
                         store=form.chosen_store, selection=form.selection(),
                         kinds=form.cleaned_data["kinds"],
                         languages=form.cleaned_data["languages"],
-                        compliance_mode=form.cleaned_data["compliance_mode"], by=request.user)
+                        compliance_mode=form.cleaned_data["compliance_mode"], by=request.user,
+                        target_terms=form.cleaned_data["target_terms"])
                 except services.JobError as error:
                     _add_job_error(form, error)
                 else:

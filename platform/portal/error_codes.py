@@ -86,6 +86,10 @@ _CODES = [
               _("Upload a clean main image without watermark or text and sync.")),
     ErrorCode("ERR_CONTENT_REJECTED", _("The generated content hit the banned-word list."),
               _("Enable compliance mode and have a person check the text.")),
+    ErrorCode("ERR_CONTENT_REFUSAL",
+              _("The model refused, wrote about itself or left placeholders, twice."),
+              _("Retry the item; if it happens again, ask ISV staff to check the instruction "
+                "set for this content kind.")),
     ErrorCode("ERR_VS_402", _("The source image resolution is too low."),
               _("Use a main image at least 1200 px wide.")),
     ErrorCode("ERR_NO_SUBSCRIPTION", _("The store has no active subscription (quota pack)."),

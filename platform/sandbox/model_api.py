@@ -8,7 +8,8 @@ official `openai` library) is tested over real HTTP. Only the base URL differs.
     GET  /__sandbox__/requests, POST /__sandbox__/reset
 
 It can be told, per model name, to be slow, hang, fail with 402/429/500/503, answer blank or
-broken JSON, use banned words, or hang up (tests use `state.set_behaviour` directly).
+broken JSON, use banned words, write in the wrong language, invent facts, refuse, leave
+placeholders, or hang up (tests use `state.set_behaviour` directly).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ class Behaviour:
     invalid_json: bool = False
     banned_words: bool = False  # except when the request asks for STRICT COMPLIANCE
     banned_words_always: bool = False
+    # The defects the quality gates (generation.gates) must catch:
+    wrong_language: bool = False  # written in another of the 7 languages than asked
+    invented_facts: bool = False  # a material, number or colour the product data contradicts
+    refusal: bool = False  # "I cannot fulfil this request" in place of the first text
+    placeholder: bool = False  # "[brand]" and "lorem ipsum" left in the first text
     connection_reset: bool = False
 
     @classmethod
@@ -353,7 +359,15 @@ class ModelHandler(BaseHTTPRequestHandler):
         if behaviour.blank:
             content = ""
         else:
-            content = model_content.write(messages, seed)
+            content = model_content.write(
+                messages, seed, language=model_content.another_language(messages)
+                if behaviour.wrong_language else None)
+            if behaviour.invented_facts:
+                content = model_content.with_invented_facts(content, messages)
+            if behaviour.refusal or behaviour.placeholder:
+                content = model_content.with_first_text(
+                    content, model_content.REFUSAL if behaviour.refusal
+                    else model_content.PLACEHOLDER)
             strict = STRICT_MARKER in prompt.lower()
             if behaviour.banned_words_always or (behaviour.banned_words and not strict):
                 content = model_content.with_banned_words(content, seed)

@@ -14,7 +14,13 @@ import random
 import re
 from typing import Any
 
-from generation.content import KIND_HEADER, LANGUAGE_HEADER, PRODUCT_DATA_HEADER, SHAPES
+from generation.content import (
+    JUDGE_HEADER,
+    KIND_HEADER,
+    LANGUAGE_HEADER,
+    PRODUCT_DATA_HEADER,
+    SHAPES,
+)
 
 # Superlatives the marketplaces ban: scrubbed from the product's own text in normal answers,
 # and put in on purpose by the `banned_words` behaviour.
@@ -25,6 +31,8 @@ BANNED_INSERTS = ("Best", "#1 Best Seller", "Top Quality", "Perfect Gift", "Guar
 # Temu's limits (generation.content.LENGTH_LIMITS) are the tighter of the two marketplaces
 # except for titles; AliExpress titles are shorter still, so titles stay under 128.
 TITLE_MAX = 128
+# AliExpress's bytes for all search terms together (generation.gates.MARKETPLACE_LIMITS).
+SEARCH_TERMS_BYTES = 200
 
 # The video shots' on-screen captions: the same placeholders in every language.
 CAPTIONS = ("{noun}", "{quality}", "{color}")
@@ -284,7 +292,14 @@ class _Writer:
         terms += [value.lower() for _key, value in self.attributes]
         terms += [f"{value} {self.category}".lower() for _key, value in self.parameters[:4]]
         unique = list(dict.fromkeys(cut(term, 50) for term in terms if term.strip()))
-        return {"search_terms": unique[:20]}
+        kept: list[str] = []
+        for term in unique[:20]:  # within the tighter marketplace's bytes (generation.gates)
+            if len(" ".join([*kept, term]).encode()) > SEARCH_TERMS_BYTES:
+                break
+            kept.append(term)
+        while len(kept) < min(3, len(unique)):
+            kept.append(cut(unique[len(kept)], 30))
+        return {"search_terms": kept}
 
     def image_description(self) -> dict[str, Any]:
         details = "; ".join(f"{key}: {value}" for key, value in self.attributes)
@@ -338,10 +353,14 @@ def seed_for(messages: list[dict[str, Any]], model: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write(messages: list[dict[str, Any]], seed: str) -> str:
+def write(messages: list[dict[str, Any]], seed: str, *, language: str | None = None) -> str:
     """The answer's content: JSON in the shape of the asked kind, or {"text": ...}.
-    `seed` (see seed_for) makes the same request get the same answer."""
-    kind, language, product = read_request(messages)
+    `seed` (see seed_for) makes the same request get the same answer; `language` writes it
+    in another language than the one asked (the `wrong_language` behaviour)."""
+    kind, asked, product = read_request(messages)
+    language = language or asked
+    if candidates := judge_candidates(messages):
+        return json.dumps({"scores": [judge_score(text, product) for text in candidates]})
     writer = _Writer(language, product, seed)
     if kind is None:
         subject = writer.title if product else "your request"
@@ -373,3 +392,111 @@ def with_banned_words(content: str, seed: str) -> str:
         return value
 
     return json.dumps(spoil(answer), ensure_ascii=False)
+
+
+# -- defects the quality gates catch (generation.gates) ----------------------------------------
+
+REFUSAL = "I'm sorry, but as an AI language model I cannot fulfil this request."
+PLACEHOLDER = "[brand] lorem ipsum {product_name}"
+# Another language for the `wrong_language` behaviour: one that no detector confuses with it.
+_OTHER_LANGUAGE = {"en": "de", "fr": "de", "de": "fr", "es": "de", "it": "de", "ru": "en",
+                   "pt": "de"}
+# Swapped materials and the numbers made wrong (Amazon's own AI wrote "steel" for "copper"
+# and "1-9/16" for "9/16").
+_SWAPS = {"copper": "steel", "steel": "copper", "stainless": "copper", "cotton": "polyester",
+          "polyester": "cotton", "silicone": "leather", "leather": "silicone",
+          "aluminum": "titanium", "aluminium": "titanium", "wood": "plastic",
+          "plastic": "wood", "glass": "ceramic", "ceramic": "glass", "nylon": "wool"}
+_NUMBER = re.compile(r"(?<![\w/.,-])(\d+(?:/\d+)?)(?![\w/])")
+
+
+def another_language(messages: list[dict[str, Any]]) -> str:
+    _kind, language, _product = read_request(messages)
+    return _OTHER_LANGUAGE.get(language, "de")
+
+
+def with_invented_facts(content: str, messages: list[dict[str, Any]]) -> str:
+    """The same answer with one fact changed in its first text field: a material swapped,
+    else a number turned into a mixed number (9/16 -> 1-9/16), else a claim added."""
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return content
+    done = False
+
+    def spoil(text: str) -> str:
+        for word, other in _SWAPS.items():
+            pattern = re.compile(rf"\b{word}\b", re.IGNORECASE)
+            if pattern.search(text):
+                return pattern.sub(other, text, count=1)
+        if _NUMBER.search(text):
+            return _NUMBER.sub(lambda match: f"1-{match.group(1)}"
+                               if "/" in match.group(1) else f"{int(match.group(1)) + 7}",
+                               text, count=1)
+        return f"{text} 18K gold, 2.5 kg"
+
+    def walk(value: Any) -> Any:
+        nonlocal done
+        if isinstance(value, str) and value.strip() and not done:
+            done = True
+            return spoil(value)
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, dict):
+            return {key: item if key in ("seconds", "duration_seconds") else walk(item)
+                    for key, item in value.items()}
+        return value
+
+    return json.dumps(walk(answer), ensure_ascii=False)
+
+
+def with_first_text(content: str, text: str) -> str:
+    """The answer with its first text field replaced by `text` (a refusal, a placeholder)."""
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return json.dumps({"text": text})
+    done = False
+
+    def walk(value: Any) -> Any:
+        nonlocal done
+        if isinstance(value, str) and value.strip() and not done:
+            done = True
+            return text
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        return value
+
+    return json.dumps(walk(answer), ensure_ascii=False)
+
+
+# -- the judge (generation.evaluation) --------------------------------------------------------
+
+_JUDGE_DEFECTS = re.compile(r"sorry|as an ai|cannot|lorem|\[|\{", re.IGNORECASE)
+
+
+def judge_candidates(messages: list[dict[str, Any]]) -> list[str]:
+    last = next((message_text(m.get("content")) for m in reversed(messages)
+                 if isinstance(m, dict) and m.get("role") == "user"), "")
+    if JUDGE_HEADER not in last:
+        return []
+    try:
+        found, _end = json.JSONDecoder().raw_decode(last.split(JUDGE_HEADER, 1)[1].lstrip())
+    except ValueError:
+        return []
+    return [str(text) for text in found] if isinstance(found, list) else []
+
+
+def judge_score(text: str, product: dict[str, Any]) -> int:
+    """1-5: how much of the product's own title the text keeps; 1 for a refusal or an
+    unfilled placeholder. A stand-in for a real model's judgement, stable for tests."""
+    if _JUDGE_DEFECTS.search(text):
+        return 1
+    words = {word.lower() for word in re.findall(r"\w+", str(product.get("title", "")))
+             if len(word) > 2}
+    if not words:
+        return 3
+    kept = sum(word in text.lower() for word in words) / len(words)
+    return 1 + round(4 * kept)

@@ -303,7 +303,20 @@ ROUTE_PARAMS.update({
     "console/instructions/versions/<int:pk>/retire/": _version,
     "console/banned-words/<int:pk>/delete/": lambda w: {"pk": _isv_banned_word(w).pk},
     "console/jobs/<int:pk>/diagnose/": lambda w: {"pk": _generation_job(w).pk},
+    "console/evaluation-sets/<int:pk>/": lambda w: {"pk": _evaluation_run(w).evaluation_set_id},
+    "console/evaluation-runs/<int:pk>/": lambda w: {"pk": _evaluation_run(w).pk},
 })
+
+
+def _evaluation_run(world: TenantWorld):
+    from generation.models import EvaluationRun, EvaluationSet
+
+    chosen, _created = EvaluationSet.objects.get_or_create(
+        name="url-walk set", defaults={"cases": [{"sku": "w", "product": {"title": "Mug"},
+                                                  "references": {}}]})
+    found = EvaluationRun.objects.filter(evaluation_set=chosen).first()
+    return found or EvaluationRun.objects.create(version=_instruction_version(world),
+                                                 evaluation_set=chosen, languages=["en"])
 
 
 # The object of tenant A each admin model's change/delete/history pages are opened for.
