@@ -53,8 +53,7 @@ def onboard_tenant(*, name: str, owner_email: str, by: User, time_zone: str = "A
                         legal_representative=legal_representative.strip())
         tenant.full_clean()
         tenant.save()
-        record(AuditEvent.Action.COMPANY_UPDATED, tenant=tenant, actor=by, target=tenant.name,
-               details={"created": True})
+        record(AuditEvent.Action.TENANT_CREATED, tenant=tenant, actor=by, target=tenant.name)
         with tenant_scope(tenant):
             return invite_member(tenant=tenant, email=owner_email, role=TenantRole.OWNER, by=by)
 
@@ -165,8 +164,8 @@ def refuse_verification(tenant: Tenant, *, by: User, reason: str) -> None:
     tenant.refusal_reason, tenant.fields_to_verify = reason, []
     tenant.save(update_fields=["status", "refusal_reason", "fields_to_verify",
                                *Tenant.VERIFIED_FIELDS])
-    record(AuditEvent.Action.COMPANY_UPDATED, tenant=tenant, actor=by, target=tenant.name,
-           details={"verification_refused": reason, **restored})
+    record(AuditEvent.Action.VERIFICATION_REFUSED, tenant=tenant, actor=by, target=tenant.name,
+           details={"reason": reason, **restored})
     _notify_owners(tenant, "refused", reason)
 
 
@@ -175,8 +174,8 @@ def resubmit_for_verification(tenant: Tenant, *, by: User) -> None:
         raise TenantError(_("Only a company whose verification was refused can resubmit."))
     tenant.status = Tenant.Status.PENDING
     tenant.save(update_fields=["status"])
-    record(AuditEvent.Action.COMPANY_UPDATED, tenant=tenant, actor=by, target=tenant.name,
-           details={"resubmitted": True})
+    record(AuditEvent.Action.VERIFICATION_RESUBMITTED, tenant=tenant, actor=by,
+           target=tenant.name)
 
 
 def suspend_tenant(tenant: Tenant, *, by: User, reason: str) -> None:
@@ -224,7 +223,7 @@ def update_company(tenant: Tenant, *, by: User, **fields: str) -> None:
 def add_verification_document(tenant: Tenant, *, document, by: User) -> None:
     document.tenant, document.uploaded_by = tenant, by
     document.save()
-    record(AuditEvent.Action.COMPANY_UPDATED, tenant=tenant, actor=by, target=tenant.name,
+    record(AuditEvent.Action.DOCUMENT_UPLOADED, tenant=tenant, actor=by, target=tenant.name,
            details={"document": document.kind})
 
 

@@ -19,7 +19,12 @@ class ImmutableQuerySet(models.QuerySet):
 
 class AuditEvent(TenantOwnedModel):
     class Action(models.TextChoices):
+        TENANT_CREATED = "tenant.created", _("Tenant created")
         TENANT_VERIFIED = "tenant.verified", _("Tenant verified")
+        VERIFICATION_REFUSED = "tenant.verification_refused", _("Verification refused")
+        VERIFICATION_RESUBMITTED = ("tenant.verification_resubmitted",
+                                    _("Resubmitted for verification"))
+        DOCUMENT_UPLOADED = "tenant.document_uploaded", _("Verification document uploaded")
         TENANT_SUSPENDED = "tenant.suspended", _("Tenant suspended")
         TENANT_REACTIVATED = "tenant.reactivated", _("Tenant reactivated")
         MEMBER_INVITED = "member.invited", _("Member invited")

@@ -247,6 +247,7 @@ SPECTACULAR_SETTINGS = {
         "LanguageEnum": "generation.content.LANGUAGE_CHOICES",
         "QualityFlagEnum": "catalog.models.QualityFlag",
         "JobStatusEnum": "generation.models.GenerationJob.Status",
+        "ExperimentStatusEnum": "effects.models.Experiment.Status",
     },
 }
 

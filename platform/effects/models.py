@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from catalog.models import Product
 from generation.content import ContentKind
@@ -121,7 +122,7 @@ class Experiment(TenantOwnedModel):
 
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
-        FINISHED = "finished", _("Finished")
+        FINISHED = "finished", pgettext_lazy("experiment status", "Finished")
         STOPPED = "stopped", _("Stopped early")
 
     MIN_DAYS = 14
