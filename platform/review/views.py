@@ -132,8 +132,7 @@ def _explained(code: str) -> dict[str, Any]:
 
 
 def _can_publish(request: HttpRequest) -> bool:
-    return member_can(request, TenantPermission.REVIEW) or member_can(
-        request, TenantPermission.START_WORK)
+    return member_can(request, TenantPermission.PUBLISH)
 
 
 def field_label(path: str) -> str:
