@@ -32,7 +32,7 @@ def variant_rules() -> list[tuple[str, re.Pattern, re.Pattern]]:
         if variant.startswith("ASCII"):
             rules.append(("ASCII punctuation after Chinese", CJK_ASCII_PUNCTUATION, when))
         else:
-            literal = variant.strip("`")
+            literal = re.match(r"`([^`]+)`", variant).group(1)
             rules.append((literal, re.compile(re.escape(literal)), when))
     return rules
 

@@ -162,3 +162,12 @@ def test_the_job_page_names_the_jobs_own_languages(world):
     html = client.get(f"/portal/jobs/{world.two_language_job.pk}/").content.decode()
     assert "English" in html and "Spanish" in html
     assert "bidi" not in html
+
+
+def test_languages_and_kinds_are_named_and_listed_in_chinese(world):
+    client = client_for(world.owner, world.tenant)
+    job = client.get(f"/portal/jobs/{world.two_language_job.pk}/").content.decode()
+    assert "英语、西班牙语" in job and "标题、卖点" in job
+    store = client.get(f"/portal/stores/{world.store.pk}/").content.decode()
+    # Temu US lists in English and Spanish: named, never the raw codes ("Listing 语言: en, es").
+    assert "<dt>刊登语言</dt><dd>英语、西班牙语</dd>" in store
