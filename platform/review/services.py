@@ -654,6 +654,6 @@ def _notice_text(job: GenerationJob, waiting: int) -> tuple[str, str]:
                 "Open the review queue: %(link)s") % {
                 "count": waiting, "job": job.pk, "store": job.store.display_name, "link": link})
     with translation.override("zh-hans"):
-        subject = _("%(count)s items wait for review (job #%(job)s)") % {
+        subject = f"[{_('Listing AI')}] " + _("%(count)s items wait for review (job #%(job)s)") % {
             "count": waiting, "job": job.pk}
     return subject, "\n\n----\n\n".join(bodies)

@@ -27,3 +27,26 @@ def test_the_password_reset_mail_names_the_product_in_both_languages(world_a):
         assert "/accounts/password/reset/key/" in part
     assert "Hello from" not in message.body and "的 Hello" not in message.body
     assert "127.0.0.1" not in message.subject and "example.com" not in message.subject
+
+
+def _both_languages_and_the_product(message):
+    assert "Listing AI" in message.subject
+    parts = message.body.split("\n----\n")
+    assert len(parts) == 2, message.body
+    assert CJK.search(parts[0]) and not CJK.search(parts[1])
+    assert all("Listing AI" in part for part in parts), message.body
+
+
+def test_the_statement_mail_names_the_product_in_both_languages(world_a):
+    from billing.statements import send_statement_email
+
+    assert send_statement_email(world_a.statement.pk, "issued") == 1
+    _both_languages_and_the_product(mail.outbox[-1])
+
+
+def test_the_review_notice_names_the_product(world_a):
+    from review.services import _notice_text
+
+    subject, body = _notice_text(world_a.review.item.job, 3)
+    assert subject.startswith("[Listing AI] ")
+    assert CJK.search(body.split("\n----\n")[0])
