@@ -138,15 +138,16 @@ def test_isv_admin_signs_in_with_totp_and_sees_both_tenants(live_server, demo_ac
     for tenant in (YIWU, SUDA):
         expect(page.locator("main table")).to_contain_text(tenant["name"])
     expect(page.locator("nav.sidenav a")).to_have_text(
-        ["租户", "用量", "账单", "任务", "模型节点", "指令", "违禁词", "模型请求", "模型费用"])
+        ["租户", "用量", "账单", "待开通套餐的店铺", "任务", "模型节点", "指令", "违禁词",
+         "模型请求", "模型费用"])
     shot(page, "06-console-tenants-zh")
 
     switch_to_english(page)
     expect(page).to_have_url(f"{live_server.url}/console/tenants/")
     expect(page.locator("main h1")).to_have_text("Tenants")
     expect(page.locator("nav.sidenav a")).to_have_text(
-        ["Tenants", "Usage", "Invoices", "Jobs", "Model nodes", "Instructions", "Banned words",
-         "Model requests", "Model cost"])
+        ["Tenants", "Usage", "Invoices", "Stores waiting for a pack", "Jobs", "Model nodes",
+         "Instructions", "Banned words", "Model requests", "Model cost"])
     expect(page.locator("main table thead")).to_contain_text("Company")
     shot(page, "07-console-tenants-en")
 
