@@ -42,6 +42,23 @@ class AccountAdapter(DefaultAccountAdapter):
         """The address the sign-in rate limits count per (TRUSTED_PROXY_COUNT)."""
         return client_ip(request)
 
+    def format_email_subject(self, subject: str) -> str:
+        return subject  # render_mail names the product (not the Site's host name)
+
+    def render_mail(self, template_prefix: str, email, context: dict, headers=None):
+        """Every allauth e-mail (password reset, e-mail confirmation, security notices) in
+        Chinese, then English, from "Listing AI", like the invitation."""
+        from django.utils import translation
+
+        with translation.override("zh-hans"):
+            message = super().render_mail(template_prefix, email, context, headers)
+            product = translation.gettext("Listing AI")
+        with translation.override("en"):
+            english = super().render_mail(template_prefix, email, context, headers)
+        message.subject = f"[{product}] {message.subject} / {english.subject}"
+        message.body = f"{message.body.rstrip()}\n\n----\n\n{english.body.lstrip()}"
+        return message
+
 
 class MFAAdapter(DefaultMFAAdapter):
     """TOTP secrets and recovery-code seeds are stored encrypted with FIELD_ENCRYPTION_KEYS

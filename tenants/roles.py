@@ -23,8 +23,12 @@ class StaffRole(models.TextChoices):
 
 class TenantPermission(StrEnum):
     VIEW = "view"
-    START_WORK = "start_work"  # authorize stores, sync, launch generation, publish
-    REVIEW = "review"
+    START_WORK = "start_work"  # authorize stores, sync, launch generation
+    REVIEW = "review"  # approve, edit, reject, regenerate AI texts
+    # Send approved texts to the marketplace. Reviewers publish what they approved (the
+    # person's check the marketplaces require is the approval, not the button), operators
+    # publish because they run the stores; viewers do not. README "Roles" says why.
+    PUBLISH = "publish"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_API_KEYS = "manage_api_keys"
     MANAGE_COMPANY = "manage_company"
@@ -41,13 +45,16 @@ class StaffPermission(StrEnum):
 
 TENANT_ROLE_PERMISSIONS: dict[str, frozenset[TenantPermission]] = {
     TenantRole.OWNER: frozenset(TenantPermission),
-    TenantRole.OPERATOR: frozenset({TenantPermission.VIEW, TenantPermission.START_WORK}),
-    TenantRole.REVIEWER: frozenset({TenantPermission.VIEW, TenantPermission.REVIEW}),
+    TenantRole.OPERATOR: frozenset({TenantPermission.VIEW, TenantPermission.START_WORK,
+                                    TenantPermission.PUBLISH}),
+    TenantRole.REVIEWER: frozenset({TenantPermission.VIEW, TenantPermission.REVIEW,
+                                    TenantPermission.PUBLISH}),
     TenantRole.VIEWER: frozenset({TenantPermission.VIEW}),
 }
 
 # Read-only while the tenant is pending verification or suspended.
-WORK_PERMISSIONS = frozenset({TenantPermission.START_WORK, TenantPermission.REVIEW})
+WORK_PERMISSIONS = frozenset({TenantPermission.START_WORK, TenantPermission.REVIEW,
+                              TenantPermission.PUBLISH})
 
 STAFF_ROLE_PERMISSIONS: dict[str, frozenset[StaffPermission]] = {
     StaffRole.PLATFORM_ADMIN: frozenset(StaffPermission),

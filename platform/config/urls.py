@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from audit import views as audit_views
 from billing import api as billing_api
 from billing import urls as billing_urls
 from billing import webhooks as billing_webhooks
@@ -51,6 +52,7 @@ portal_urlpatterns = [
     path("jobs/", include("generation.urls")),
     path("review/", include("review.urls")),
     path("effects/", include("effects.urls")),
+    path("audit/", audit_views.audit_trail, name="audit_trail"),
     *billing_urls.portal_urlpatterns,
     *tenant_urls.portal_urlpatterns,
 ]

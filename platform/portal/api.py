@@ -54,6 +54,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail_code = exc.detail.code if isinstance(exc.detail, exceptions.ErrorDetail) else None
         code = getattr(exc, "error_code", None) or detail_code or exc.default_code
         message, details = _message_and_details(exc)
+        details = getattr(exc, "error_details", None) or details
     else:  # Http404 / PermissionDenied turned into responses by DRF
         code = "not_found" if response.status_code == 404 else "permission_denied"
         message = str(response.data.get("detail", ""))

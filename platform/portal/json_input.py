@@ -18,9 +18,11 @@ from django.utils.translation import gettext as _
 class InvalidJson(ValueError):
     """Not JSON we accept; the message says what to fix."""
 
-    def __init__(self, message: str, code: str = "parse_error") -> None:
+    def __init__(self, message: str, code: str = "parse_error",
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.details = details or {}  # e.g. the parser's own (English) words, as a detail
 
 
 def loads(text: str | bytes, *, max_depth: int | None = None) -> Any:
@@ -29,9 +31,15 @@ def loads(text: str | bytes, *, max_depth: int | None = None) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise InvalidJson(_too_deep(max_depth)) from None
-    except ValueError as error:  # JSONDecodeError, bad UTF-8, an over-long number
-        raise InvalidJson(_("The body is not valid JSON: %(error)s") % {"error": error}
-                          ) from None
+    except json.JSONDecodeError as error:
+        raise InvalidJson(
+            _("The body is not valid JSON: the error is at line %(line)s, column %(column)s.")
+            % {"line": error.lineno, "column": error.colno},
+            details={"line": error.lineno, "column": error.colno,
+                     "parser_message": error.msg}) from None
+    except ValueError as error:  # bad UTF-8, an over-long number
+        raise InvalidJson(_("The body is not valid JSON."),
+                          details={"parser_message": str(error)}) from None
     check(value, max_depth=max_depth)
     return value
 

@@ -27,6 +27,7 @@ class InvalidJsonBody(exceptions.ParseError):
     def __init__(self, error: json_input.InvalidJson) -> None:
         super().__init__(str(error))
         self.error_code = error.code
+        self.error_details = error.details
 
 
 class JSONParser(parsers.JSONParser):
@@ -43,7 +44,9 @@ class JSONParser(parsers.JSONParser):
         try:
             return json_input.loads(raw.decode(encoding))
         except UnicodeDecodeError as error:
-            raise exceptions.ParseError(
-                _("The body is not valid JSON: %(error)s") % {"error": error}) from None
+            body = exceptions.ParseError(_("The body is not valid JSON: it is not %(encoding)s.")
+                                         % {"encoding": encoding})
+            body.error_details = {"parser_message": str(error)}
+            raise body from None
         except json_input.InvalidJson as error:
             raise InvalidJsonBody(error) from None

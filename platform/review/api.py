@@ -1,8 +1,8 @@
 """The review API: the queue, one item, decisions, bulk approve, publishing and its status.
 
 Tenant-scoped (another tenant's item is not found); decisions need the REVIEW permission,
-publishing REVIEW or START_WORK. Refusals answer in the project's error body with the
-ERR_REVIEW_* / store codes of portal.error_codes.
+publishing PUBLISH (owners, operators, reviewers). Refusals answer in the project's error body
+with the ERR_REVIEW_* / store codes of portal.error_codes.
 """
 
 from __future__ import annotations

@@ -202,9 +202,8 @@ class PublishResult:
 
 
 def may_publish(tenant: Tenant, role: str | None) -> bool:
-    return role is not None and (
-        tenant_role_allows(role, tenant.is_active, TenantPermission.REVIEW)
-        or tenant_role_allows(role, tenant.is_active, TenantPermission.START_WORK))
+    return role is not None and tenant_role_allows(role, tenant.is_active,
+                                                   TenantPermission.PUBLISH)
 
 
 def queue_publication(reviews: Iterable[Review], *, by: User,

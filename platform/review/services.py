@@ -56,6 +56,7 @@ from audit.services import record
 from generation import compliance
 from generation.content import SHAPES, ContentKind, as_plain_text, text_fields
 from generation.models import BannedWord, GenerationItem, GenerationJob, TenantBannedWord
+from review.labels import field_label
 from review.models import (
     NearDuplicateBand,
     Review,
@@ -429,6 +430,32 @@ def banned_terms_for(review: Review) -> list[str]:
     return sorted(set(isv) | set(own))
 
 
+def _shape_problem(entry: dict[str, Any]) -> str:
+    """A pydantic error of an edited text, in the user's language (pydantic speaks English)."""
+    context = entry.get("ctx") or {}
+    kind = entry.get("type", "")
+    if kind == "string_too_short":
+        return _("This text is empty. Write it, or send the item back for regeneration.")
+    if kind == "missing":
+        return _("This text is missing.")
+    if kind == "too_short":
+        return _("At least %(count)s entries are needed.") % {
+            "count": context.get("min_length", "")}
+    if kind == "too_long":
+        return _("At most %(count)s entries are allowed.") % {
+            "count": context.get("max_length", "")}
+    if kind in ("string_type", "list_type", "model_type", "dict_type"):
+        return _("This is not in the content kind's shape.")
+    return _("This value is not valid here.")
+
+
+def _listed(problems: dict[str, list[str]]) -> str:
+    """"Title: one. two. Bullet point 3: three." with the fields as the page labels them."""
+    return " ".join(_("%(field)s: %(problems)s") % {"field": field_label(path),
+                                                     "problems": " ".join(texts)}
+                    for path, texts in problems.items())
+
+
 def validate_edit(review: Review, content: Any) -> dict[str, Any]:
     """The edited content in its kind's shape, checked by the compliance filter; raises
     ReviewError (ERR_REVIEW_INVALID_CONTENT or ERR_REVIEW_EDIT_REJECTED)."""
@@ -439,20 +466,24 @@ def validate_edit(review: Review, content: Any) -> dict[str, Any]:
     try:
         cleaned = SHAPES[kind].model_validate(content).model_dump()
     except ValidationError as error:
-        problems = {".".join(str(p) for p in e.get("loc", ())) or "content": e.get("msg", "")
-                    for e in error.errors()}
-        raise ReviewError(_("The edited content is incomplete or malformed: %(where)s.")
-                          % {"where": ", ".join(sorted(problems))},
+        problems: dict[str, list[str]] = {}
+        for entry in error.errors():
+            path = ".".join(str(p) for p in entry.get("loc", ())) or "content"
+            problems.setdefault(path, []).append(_shape_problem(entry))
+        raise ReviewError(_("The edited content is incomplete or malformed: %(problems)s")
+                          % {"problems": _listed(problems)},
                           code="ERR_REVIEW_INVALID_CONTENT", field="content",
                           details=problems) from error
     violations = compliance.find_violations(
         kind, cleaned, marketplace=review.store.site.marketplace.value,
         banned_terms=banned_terms_for(review))
     if violations:
-        found = {v.path: v.explain() for v in violations}
+        found: dict[str, list[str]] = {}
+        for violation in violations:  # every finding, several per text when it has several
+            found.setdefault(violation.path, []).append(violation.explain())
         raise ReviewError(
-            _("The edited text cannot be approved: %(problems)s")
-            % {"problems": " ".join(f"{path}: {text}" for path, text in found.items())},
+            _("The edited text cannot be approved (findings: %(count)s): %(problems)s")
+            % {"count": len(violations), "problems": _listed(found)},
             code="ERR_REVIEW_EDIT_REJECTED", field="content", details=found)
     return cleaned
 
@@ -623,6 +654,6 @@ def _notice_text(job: GenerationJob, waiting: int) -> tuple[str, str]:
                 "Open the review queue: %(link)s") % {
                 "count": waiting, "job": job.pk, "store": job.store.display_name, "link": link})
     with translation.override("zh-hans"):
-        subject = _("%(count)s items wait for review (job #%(job)s)") % {
+        subject = f"[{_('Listing AI')}] " + _("%(count)s items wait for review (job #%(job)s)") % {
             "count": waiting, "job": job.pk}
     return subject, "\n\n----\n\n".join(bodies)

@@ -32,6 +32,7 @@ from generation.models import GenerationJob
 from portal.error_codes import describe
 from portal.paging import int_param
 from review import publishing, selectors, services
+from review.labels import field_label
 from review.models import Review
 from stores.selectors import listed_stores
 from tenants.access import member_can, member_required
@@ -58,25 +59,6 @@ FLAG_CHOICES = [
     (selectors.FLAG_CLEAN, gettext_lazy("No flags")),
 ]
 
-FIELD_LABELS = {
-    "title": gettext_lazy("Title"),
-    "bullet_points": gettext_lazy("Bullet point"),
-    "search_terms": gettext_lazy("Search term"),
-    "alt_text": gettext_lazy("Alt text"),
-    "description": gettext_lazy("Description"),
-    "modules": gettext_lazy("Module"),
-    "heading": gettext_lazy("heading"),
-    "body": gettext_lazy("text"),
-    "shots": gettext_lazy("Shot"),
-    "visual": gettext_lazy("visual"),
-    "caption": gettext_lazy("caption"),
-    "voiceover": gettext_lazy("Voice-over"),
-    "opening": gettext_lazy("Opening"),
-    "closing": gettext_lazy("Closing"),
-    "segments": gettext_lazy("Segment"),
-    "topic": gettext_lazy("topic"),
-    "script": gettext_lazy("script"),
-}
 LONG_FIELDS = frozenset({"description", "body", "script", "opening", "closing", "voiceover",
                          "visual"})
 # Lists of plain strings: the edit form offers spare inputs to add entries; blank ones drop.
@@ -132,19 +114,7 @@ def _explained(code: str) -> dict[str, Any]:
 
 
 def _can_publish(request: HttpRequest) -> bool:
-    return member_can(request, TenantPermission.REVIEW) or member_can(
-        request, TenantPermission.START_WORK)
-
-
-def field_label(path: str) -> str:
-    """"bullet_points.2" -> "Bullet point 3"; "modules.0.body" -> "Module 1 text"."""
-    words = []
-    for part in path.split("."):
-        if part.isdigit():
-            words.append(str(int(part) + 1))
-        else:
-            words.append(str(FIELD_LABELS.get(part, part.replace("_", " "))))
-    return " ".join(words)
+    return member_can(request, TenantPermission.PUBLISH)
 
 
 # The diff ----------------------------------------------------------------------------------
@@ -195,7 +165,9 @@ def _set(target: Any, parts: list[str], value: str) -> None:
 
 def content_from_post(review: Review, post) -> dict[str, Any]:
     """The edited content: the current content with every text replaced by its input;
-    string lists rebuilt from their inputs in order, blank entries dropped."""
+    string lists rebuilt from their inputs in order. A blank spare input adds nothing; an
+    entry the reviewer blanked stays blank, so the edit is refused with "this text is empty"
+    instead of the entry silently disappearing."""
     content = copy.deepcopy(review.current_content)
     for path, _value in text_fields(review.item.kind, content):
         if path.split(".")[0] in STRING_LISTS:
@@ -203,10 +175,11 @@ def content_from_post(review: Review, post) -> dict[str, Any]:
         _set(content, path.split("."), post.get(f"c.{path}", "").strip())
     for key in STRING_LISTS:
         if isinstance(content.get(key), list):
+            existing = len(content[key])
             indexed = []
             for name, value in post.items():
                 match = re.fullmatch(rf"c\.{key}\.(\d+)", name)
-                if match and value.strip():
+                if match and (value.strip() or int(match.group(1)) < existing):
                     indexed.append((int(match.group(1)), value.strip()))
             content[key] = [value for _index, value in sorted(indexed)]
     return content
@@ -380,7 +353,8 @@ def _item_context(request: HttpRequest, review: Review, filters: dict[str, Any],
 def review_item(request: HttpRequest, pk: int) -> HttpResponse:
     review = _get_review(pk)
     return render(request, "review/review_item.html",
-                  _item_context(request, review, _filters(request.GET)))
+                  _item_context(request, review, _filters(request.GET),
+                                **_kept_refusal(request, review)))
 
 
 def _pending_after(review: Review, filters: dict[str, Any]) -> list[int]:
@@ -408,11 +382,32 @@ def _after_decision(request: HttpRequest, review: Review, filters: dict[str, Any
     return redirect(reverse("review") + suffix)
 
 
+REFUSAL_SESSION_KEY = "review_refusal"
+
+
 def _refused(request: HttpRequest, review: Review, filters: dict[str, Any],
-             error: services.ReviewError, **extra: Any) -> HttpResponse:
-    context = _item_context(request, review, filters, decision_error={
-        "message": error.message, **_explained(error.code)}, **extra)
-    return render(request, "review/review_item.html", context, status=400)
+             error: services.ReviewError, **kept: Any) -> HttpResponse:
+    """Redirect after POST: the refusal and what the reviewer sent (`kept`, JSON) wait in the
+    session for the item page, so a refresh does not send the decision again."""
+    request.session[REFUSAL_SESSION_KEY] = {"review": review.pk, "message": error.message,
+                                            "code": error.code, "kept": kept}
+    query = _query(filters)
+    return redirect(reverse("review_item", args=[review.pk]) + (f"?{query}" if query else ""))
+
+
+def _kept_refusal(request: HttpRequest, review: Review) -> dict[str, Any]:
+    """The refusal of the decision just sent on this item, once, with its form reopened."""
+    refusal = request.session.get(REFUSAL_SESSION_KEY)
+    if not refusal or refusal.get("review") != review.pk:
+        return {}
+    del request.session[REFUSAL_SESSION_KEY]
+    kept = dict(refusal.get("kept") or {})
+    if "edit_content" in kept:
+        errors = {path: " ".join(texts) if isinstance(texts, list) else str(texts)
+                  for path, texts in (kept.pop("edit_errors") or {}).items()}
+        kept["edit_fields"] = edit_fields(review, kept.pop("edit_content"), errors)
+    return {"decision_error": {"message": refusal["message"], **_explained(refusal["code"])},
+            **kept}
 
 
 def _decide(request: HttpRequest, review: Review, decide: Callable[..., Review], done: str,
@@ -444,8 +439,9 @@ def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
     content = content_from_post(review, request.POST)
 
     def reopen(error: services.ReviewError) -> dict[str, Any]:
-        errors = {path: str(text) for path, text in error.details.items()}
-        return {"edit_open": True, "edit_fields": edit_fields(review, content, errors)}
+        return {"edit_open": True, "edit_content": content,
+                "edit_errors": {path: texts if isinstance(texts, list) else [str(texts)]
+                                for path, texts in error.details.items()}}
 
     return _decide(request, review, services.edit_and_approve,
                    _("Edited and approved: %(product)s."), reopen, content=content)

@@ -33,6 +33,6 @@ class StoreAdmin(TenantOwnedAdmin):
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                                 "</tr>", (
             (c.changed_at.strftime("%Y-%m-%d %H:%M"), c.get_from_status_display() or "—",
-             c.get_to_status_display(), f"{c.error_code} {c.note}".strip(),
+             c.get_to_status_display(), f"{c.error_code} {c.note_text}".strip(),
              c.changed_by or "—") for c in changes))
         return format_html("<table>{}</table>", rows) if changes else "—"

@@ -82,6 +82,28 @@ class Store(TenantOwnedModel):
         return str(self.pk)
 
 
+# Why a store's status changed, stored as a code with its parameters (JSON in `note`,
+# {"code": "stale_sync", "hours": 48}) and translated when shown, so each reader sees it in
+# their own language. Free text (a person's revocation note, the marketplace's own message)
+# stays text; rows written before codes hold translated text and are shown as they are.
+STATUS_NOTES = {
+    "authorized": _("Authorized"),
+    "reauthorized": _("Re-authorized"),
+    "revoked": _("Authorization revoked"),
+    "archived": _("Archived"),
+    "token_ended": _("The token's validity ended."),
+    "stale_sync": _("No successful sync within %(hours)s hours."),
+}
+
+
+def status_note(code: str, **params: object) -> str:
+    """The `note` value for a coded reason."""
+    import json
+
+    assert code in STATUS_NOTES, code
+    return json.dumps({"code": code, **params}, sort_keys=True)
+
+
 class StoreStatusChange(TenantOwnedModel):
     """History of a store's status: when, from what, to what, and why."""
 
@@ -98,3 +120,17 @@ class StoreStatusChange(TenantOwnedModel):
         verbose_name = _("store status change")
         verbose_name_plural = _("store status changes")
         ordering = ["-changed_at", "-id"]
+
+    @property
+    def note_text(self) -> str:
+        """The reason in the reader's language (see STATUS_NOTES)."""
+        import json
+
+        if not self.note.startswith("{"):
+            return self.note
+        try:
+            params = json.loads(self.note)
+        except ValueError:
+            return self.note
+        message = STATUS_NOTES.get(params.pop("code", ""))
+        return str(message) % params if message is not None else self.note

@@ -30,7 +30,7 @@ from marketplaces.connectors import Connector, MarketplaceError, TokenGrant, con
 from marketplaces.sites import MARKETPLACE_NAMES, SITES
 from portal.encryption import decrypt, encrypt
 from portal.error_codes import explain
-from stores.models import Store, StoreStatusChange
+from stores.models import Store, StoreStatusChange, status_note
 from stores.selectors import TOKEN_WARNING_WINDOW
 from tenants.models import Membership, Tenant, User
 from tenants.roles import TenantRole
@@ -217,7 +217,7 @@ def add_store(*, tenant: Tenant, site_code: str, authorization_code: str, by: Us
                 token_scopes=list(grant.scopes), authorized_at=timezone.now(),
                 status=Status.AWAITING_AUTHORIZATION, created_by=by,
             )
-            set_status(store, Status.CONNECTED, note=_("Authorized"), by=by)
+            set_status(store, Status.CONNECTED, note=status_note("authorized"), by=by)
     except IntegrityError:  # the same shop added at the same moment by someone else
         raise StoreError(_("This shop was just connected by someone else; reload the page."),
                          code="store_exists", field="authorization_code") from None
@@ -267,7 +267,7 @@ def _apply_grant(store: Store, grant: TokenGrant, *, by: User, action: str) -> S
             "authorized_at", "expiry_warning_sent_at", "last_error_code", "last_error_message",
             "last_error_at", "archived_at", "archived_by",
         ])
-        set_status(store, Status.CONNECTED, note=_("Re-authorized"), by=by)
+        set_status(store, Status.CONNECTED, note=status_note("reauthorized"), by=by)
     record(action, tenant=store.tenant, actor=by, target=str(store),
            details={"site": store.site_code, "shop_id": store.shop_id})
     return store
@@ -285,7 +285,7 @@ def revoke_store(store: Store, *, by: User, note: str = "") -> None:
         store.token_expires_at = None
         store.token_scopes = []
         store.save(update_fields=["access_token", "token_expires_at", "token_scopes"])
-        set_status(store, Status.REVOKED, note=note or _("Authorization revoked"), by=by)
+        set_status(store, Status.REVOKED, note=note or status_note("revoked"), by=by)
     record(AuditEvent.Action.STORE_REVOKED, tenant=store.tenant, actor=by, target=str(store),
            details={"site": store.site_code, "shop_id": store.shop_id})
 
@@ -319,7 +319,7 @@ def archive_store(store: Store, *, by: User) -> Store:
         store.save(update_fields=["archived_at", "archived_by"])
         StoreStatusChange.unscoped.create(
             tenant_id=store.tenant_id, store=store, from_status=store.status,
-            to_status=store.status, note=_("Archived"), changed_by=by)
+            to_status=store.status, note=status_note("archived"), changed_by=by)
         record(AuditEvent.Action.STORE_ARCHIVED, tenant=store.tenant, actor=by, target=str(store),
                details={"site": store.site_code, "shop_id": store.shop_id})
     return store
@@ -436,10 +436,10 @@ def refresh_health(store: Store, now: datetime | None = None) -> bool:
     if new_status == Status.TOKEN_EXPIRED and store.status != Status.TOKEN_EXPIRED:
         _remember_error(store, TOKEN_EXPIRED, "")
         return set_status(store, new_status, error_code=TOKEN_EXPIRED,
-                          note=_("The token's validity ended."))
+                          note=status_note("token_ended"))
     if new_status == Status.STALE and store.status != Status.STALE:
-        return set_status(store, new_status, note=_("No successful sync within %(hours)s hours.")
-                          % {"hours": settings.STORE_STALE_AFTER_HOURS})
+        return set_status(store, new_status, note=status_note(
+            "stale_sync", hours=settings.STORE_STALE_AFTER_HOURS))
     return set_status(store, new_status)
 
 

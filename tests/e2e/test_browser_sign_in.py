@@ -147,8 +147,7 @@ def test_isv_admin_signs_in_with_totp_and_sees_both_tenants(live_server, demo_ac
     expect(page.locator("main h1")).to_have_text("Tenants")
     expect(page.locator("nav.sidenav a")).to_have_text(
         ["Tenants", "Usage", "Invoices", "Stores waiting for a pack", "Jobs", "Model nodes",
-         "Instructions", "Banned words",
-         "Model requests", "Model cost"])
+         "Instructions", "Banned words", "Model requests", "Model cost"])
     expect(page.locator("main table thead")).to_contain_text("Company")
     shot(page, "07-console-tenants-en")
 

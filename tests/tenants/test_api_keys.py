@@ -79,7 +79,7 @@ def test_me_returns_the_keys_tenant_and_role(tenant_a, owner_a, key_a):
         "tenant_slug": tenant_a.slug,
         "tenant_status": "active",
         "role": "operator",
-        "permissions": ["view", "start_work"],
+        "permissions": ["view", "start_work", "publish"],
         "api_key": {"name": "ERP production", "role": "operator", "scopes": [],
                     "expires_at": None},
     }
@@ -287,7 +287,7 @@ def test_a_key_acts_with_at_most_its_creators_current_role(tenant_a, owner_a):
         membership = Membership.objects.get(user=owner_a)
         services.change_role(membership, role=TenantRole.REVIEWER, by=second_owner)
     me = client.get("/api/v1/me/").json()
-    assert (me["role"], me["permissions"]) == ("reviewer", ["view", "review"])
+    assert (me["role"], me["permissions"]) == ("reviewer", ["view", "review", "publish"])
     assert me["api_key"]["role"] == "owner"  # its own role is kept, and capped
     refused = client.post("/api/v1/sync-runs/", {"store": 1}, content_type="application/json")
     assert refused.status_code == 403

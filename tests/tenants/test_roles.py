@@ -26,10 +26,11 @@ ALL_TENANT_PERMISSIONS = list(TenantPermission)
 
 # Written out by hand on purpose: this is the specification the code must meet.
 ACTIVE_MATRIX = {
-    TenantRole.OWNER: {P.VIEW, P.START_WORK, P.REVIEW, P.MANAGE_MEMBERS, P.MANAGE_API_KEYS,
-                       P.MANAGE_COMPANY},
-    TenantRole.OPERATOR: {P.VIEW, P.START_WORK},
-    TenantRole.REVIEWER: {P.VIEW, P.REVIEW},
+    TenantRole.OWNER: {P.VIEW, P.START_WORK, P.REVIEW, P.PUBLISH, P.MANAGE_MEMBERS,
+                       P.MANAGE_API_KEYS, P.MANAGE_COMPANY},
+    # Publishing is its own permission: reviewers and operators both publish (README "Roles").
+    TenantRole.OPERATOR: {P.VIEW, P.START_WORK, P.PUBLISH},
+    TenantRole.REVIEWER: {P.VIEW, P.REVIEW, P.PUBLISH},
     TenantRole.VIEWER: {P.VIEW},
 }
 # Pending verification or suspended: no new work and no reviewing, reading stays.
