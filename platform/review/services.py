@@ -588,8 +588,8 @@ def bulk_approve(reviews: Iterable[Review], *, by: User, role: str | None = None
 
 def _bulk_refusal(review: Review, by: User) -> ReviewError | None:
     if review.item.needs_human_check:
-        return ReviewError(_("Flagged by the compliance filter: a person must check it one by "
-                             "one."), code="ERR_REVIEW_NEEDS_CHECK")
+        return ReviewError(_("Flagged for a person's check (compliance filter or quality "
+                             "gates): approve it one by one."), code="ERR_REVIEW_NEEDS_CHECK")
     if review.is_near_duplicate:
         return ReviewError(_("Nearly the same as another product's text in this store: "
                              "check it one by one."), code="ERR_REVIEW_NEAR_DUPLICATE")
