@@ -94,6 +94,14 @@ def summarize(verdicts: QuerySet[ListingVerdict], by: str) -> list[EffectSummary
     return sorted(summaries, key=lambda s: (str(s.key)))
 
 
+def version_effect(version_id: int) -> EffectSummary:
+    """The effect of one instruction version's published texts over every tenant's listings
+    (ISV staff's console): how many listings, how many judged, effective and average lift."""
+    found = summarize(ListingVerdict.unscoped.filter(listing__instruction_version_id=version_id),
+                      "instruction_version")
+    return found[0] if found else EffectSummary(key=version_id)
+
+
 def store_summary(store: Store) -> EffectSummary:
     found = summarize(ListingVerdict.objects.filter(store=store), "store")
     return found[0] if found else EffectSummary(key=store.pk)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from effects import selectors as effect_selectors
 from generation import compliance, diagnose, evaluation, gateway, instructions, nodes, reports
 from generation.console_forms import (
     BannedWordForm,
@@ -208,9 +209,12 @@ def instruction_version(request: HttpRequest, pk: int) -> HttpResponse:
 def _evaluation_context(version: InstructionVersion) -> dict:
     """The version's last evaluation beside the published version's, and, once it has made
     items, what reviewers did with them."""
+    published = version.status != InstructionVersion.Status.DRAFT
     return {"comparison": evaluation.compare_with_published(version),
-            "outcomes": evaluation.version_outcomes(version)
-            if version.status != InstructionVersion.Status.DRAFT else None}
+            "outcomes": evaluation.version_outcomes(version) if published else None,
+            # The effect loop's verdicts on its published texts (effects builds on generation:
+            # read here, at the console's edge).
+            "effect": effect_selectors.version_effect(version.pk) if published else None}
 
 
 @require_POST

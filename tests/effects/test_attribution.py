@@ -209,3 +209,35 @@ def test_aggregates_per_store_tenant_version_and_kind(desk, tenant_b):
         assert by_version[0].key is None and by_version[0].listings == 5
     with tenant_scope(tenant_b):
         assert selectors.summarize(ListingVerdict.objects.all(), "tenant") == []
+
+
+def test_an_instruction_versions_effect_on_its_console_page(desk, tenant_b):
+    """Issue 19 asks for each version's effect once the effect loop exists: the version
+    page counts the verdicts of listings its texts were published to, over every tenant."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from generation.instructions import ensure_default_library
+    from generation.models import InstructionVersion
+    from tests.conftest import create_staff, english_client
+    from tests.review.conftest import make_product
+
+    ensure_default_library()
+    version = InstructionVersion.objects.filter(
+        status=InstructionVersion.Status.PUBLISHED).first()
+    client = english_client(create_staff())
+    url = reverse("console_instruction_version", args=[version.pk])
+    assert "none of its texts has been published" in client.get(url).content.decode()
+    with tenant_scope(desk.tenant):
+        for verdict, ratio in [("effective", 1.3), ("not_effective", 1.0),
+                               ("not_enough_data", None)]:
+            product = make_product(desk.store)
+            listing = EffectListing.objects.create(
+                store=desk.store, product=product, marketplace_id=product.marketplace_id,
+                first_published_at=timezone.now(), publish_day=timezone.localdate(),
+                content_kind="title", instruction_version=version)
+            _verdict(listing, verdict, ratio)
+    effect = selectors.version_effect(version.pk)
+    assert (effect.listings, effect.judged, effect.effective) == (3, 2, 1)
+    page = client.get(url).content.decode()
+    assert "1 of 2 listings effective" in page
