@@ -99,11 +99,7 @@ class ItemSerializer(serializers.ModelSerializer):
     def get_gate_findings(self, item: GenerationItem) -> list[dict]:
         """The quality gates' findings, each with its meaning and remedy in the user's
         language (generation.gates)."""
-        found = []
-        for finding in item.gate_findings or []:
-            meaning, remedy = gates.explain(finding)
-            found.append({**finding, "meaning": meaning, "remedy": remedy})
-        return found
+        return gates.explained(item.gate_findings)
 
 
 class JobRequestSerializer(serializers.Serializer):

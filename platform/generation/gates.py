@@ -78,6 +78,15 @@ class Report:
 
 # Explanations (review, the job page, error messages) ----------------------------------------
 
+def explained(findings: list[Mapping[str, str]] | None) -> list[dict]:
+    """The findings as the API shows them: each with its meaning and remedy, translated."""
+    result = []
+    for finding in findings or []:
+        meaning, remedy = explain(finding)
+        result.append({**finding, "meaning": meaning, "remedy": remedy})
+    return result
+
+
 def explain(finding: Mapping[str, str]) -> tuple[str, str]:
     """(what was found, what to do), translated, for a finding as stored on the item."""
     gate, found, expected = finding.get("gate"), finding.get("found", ""), \

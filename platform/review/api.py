@@ -8,12 +8,14 @@ with the ERR_REVIEW_* / store codes of portal.error_codes.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from generation import gates
+from generation.api import GateFindingSerializer
 from generation.content import LANGUAGE_CHOICES, ContentKind
 from portal.error_codes import as_json
 from portal.limits import MAX_ID
@@ -52,6 +54,9 @@ class ReviewSerializer(serializers.ModelSerializer):
     needs_human_check = serializers.BooleanField(source="item.needs_human_check",
                                                  read_only=True)
     compliance_hits = serializers.JSONField(source="item.compliance_hits", read_only=True)
+    gate_findings = serializers.SerializerMethodField(
+        help_text=_("The quality gates' findings on the text, with meaning and remedy."))
+    keyword_coverage = serializers.JSONField(source="item.keyword_coverage", read_only=True)
     instruction_version_id = serializers.IntegerField(source="item.instruction_version_id",
                                                       read_only=True, allow_null=True)
     near_duplicate = serializers.SerializerMethodField()
@@ -66,10 +71,15 @@ class ReviewSerializer(serializers.ModelSerializer):
         fields = ["id", "item_id", "job_id", "store_id", "store_name", "kind", "kind_label",
                   "language", "status", "status_label", "destination", "generation",
                   "original", "ai_content", "edited_content", "current_content",
-                  "needs_human_check", "compliance_hits", "near_duplicate",
+                  "needs_human_check", "compliance_hits", "gate_findings", "keyword_coverage",
+                  "near_duplicate",
                   "instruction_version_id", "reviewer", "decided_at", "reject_reason",
                   "regeneration_note", "publish", "ai_share", "comparison", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field(GateFindingSerializer(many=True))
+    def get_gate_findings(self, review: Review) -> list[dict]:
+        return gates.explained(review.item.gate_findings)
 
     def get_near_duplicate(self, review: Review) -> dict | None:
         if review.near_duplicate_of_id is None:

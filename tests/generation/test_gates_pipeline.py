@@ -161,3 +161,10 @@ def test_the_items_api_explains_the_findings_in_the_users_language(tenant_a, own
     assert finding["gate"] == "fact" and finding["found"] == "copper"
     assert "与商品资料" in finding["meaning"] and finding["remedy"]
     assert item["keyword_coverage"]["attributes"]["total"] == 3
+    # The review API, where reviewers' tools read an item, carries the same findings.
+    reviews = api.get("/api/v1/reviews/", {"job": job.pk},
+                      HTTP_ACCEPT_LANGUAGE="en").json()
+    review = reviews["results"][0] if "results" in reviews else reviews[0]
+    assert review["gate_findings"][0]["found"] == "copper"
+    assert "product data" in review["gate_findings"][0]["meaning"]
+    assert review["keyword_coverage"] == item["keyword_coverage"]
