@@ -42,6 +42,8 @@ QUALITY_FLAG_HELP = {
     QualityFlag.WATERMARKED_IMAGE: _(
         "The main image carries a watermark or text: such images are refused."),
     QualityFlag.NO_IMAGE: _("The product has no image: no image description can be written."),
+    QualityFlag.BLURRY_IMAGE: _(
+        "The main image is blurred (measured on its pixels): blurred images are refused."),
 }
 
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "marketplaces",
     "stores",
     "catalog",
+    "images",
     "generation",
     "review",
     "billing",
@@ -385,6 +386,9 @@ ISV_EGRESS_IPS = env.list("ISV_EGRESS_IPS", default=["203.0.113.10", "203.0.113.
 MARKETPLACE_DAILY_REQUEST_BUDGET = env.int("MARKETPLACE_DAILY_REQUEST_BUDGET", default=5000)
 MARKETPLACE_APP_REQUESTS_PER_SECOND = env.int("MARKETPLACE_APP_REQUESTS_PER_SECOND", default=20)
 MARKETPLACE_TIMEOUT_SECONDS = env.float("MARKETPLACE_TIMEOUT_SECONDS", default=15.0)
+# Every new or changed product's images are downloaded and inspected after its sync page
+# (images.tasks); the test suite turns it on where it tests it.
+IMAGES_INSPECT_AFTER_SYNC = True
 SKU_LIMIT_PER_STORE = env.int("SKU_LIMIT_PER_STORE", default=5000)
 STORE_STALE_AFTER_HOURS = env.int("STORE_STALE_AFTER_HOURS", default=24)
 # How long a request waits for a free slot in the app's per-second window before giving up.

@@ -1,0 +1,61 @@
+"""What the platform measured on each product image: its real size, type, text or watermark,
+blur and perceptual hash. Inspection fills it from the downloaded pixels (images.services)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from catalog.models import Product
+from tenants.scope import TenantOwnedModel
+
+
+class SourceImage(TenantOwnedModel):
+    """One image of a product as the marketplace serves it (position 0 is the main image)."""
+
+    class Status(models.TextChoices):
+        INSPECTED = "inspected", _("Inspected")
+        FAILED = "failed", _("Could not be inspected")
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="source_images")
+    position = models.PositiveSmallIntegerField(_("position"))
+    url = models.CharField(_("address"), max_length=1000)
+    etag = models.CharField(max_length=200, blank=True)
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    content_type = models.CharField(_("type"), max_length=40, blank=True)
+    byte_size = models.PositiveIntegerField(_("bytes"), default=0)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    text_boxes = models.PositiveSmallIntegerField(
+        _("text regions"), default=0,
+        help_text=_("Regions the OCR text detector found: captions, watermarks, stickers."))
+    text_area_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    sharpness = models.FloatField(
+        _("sharpness"), null=True, blank=True,
+        help_text=_("Variance of the Laplacian of the grey image scaled to 512 px."))
+    phash = models.CharField(_("perceptual hash"), max_length=16, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.INSPECTED)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+    downloads = models.PositiveIntegerField(default=0)
+    inspection_ms = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField(_("checked"))
+    inspected_at = models.DateTimeField(_("inspected"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("source image")
+        verbose_name_plural = _("source images")
+        ordering = ["product", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "position"],
+                                    name="one_source_image_per_product_position"),
+        ]
+        indexes = [models.Index(fields=["tenant", "phash"], name="sourceimage_tenant_phash")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}#{self.position}"
+
+    @property
+    def has_text(self) -> bool:
+        return self.text_boxes > 0
