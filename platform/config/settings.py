@@ -204,8 +204,17 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 # Uploaded verification documents are private: served only through permission-checked views.
 MEDIA_URL = "/media-not-public/"
+IMAGES_S3_BUCKET = env("IMAGES_S3_BUCKET", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Product image variants (images.variants): local files, or S3-compatible object storage
+    # (credentials from the usual AWS_* variables of boto3).
+    "images": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": IMAGES_S3_BUCKET,
+                    "endpoint_url": env("IMAGES_S3_ENDPOINT_URL", default="") or None,
+                    "default_acl": None, "querystring_auth": True, "file_overwrite": True},
+    } if IMAGES_S3_BUCKET else {"BACKEND": "images.storage.LocalImageStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

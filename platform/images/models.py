@@ -59,3 +59,47 @@ class SourceImage(TenantOwnedModel):
     @property
     def has_text(self) -> bool:
         return self.text_boxes > 0
+
+
+def images_storage():
+    """STORAGES["images"]: the local filesystem by default, S3-compatible object storage when
+    IMAGES_S3_BUCKET is set (django-storages)."""
+    from images.storage import images_storage as lazy
+
+    return lazy
+
+
+def _variant_path(variant: ImageVariant, filename: str) -> str:
+    return (f"variants/{variant.tenant_id}/{variant.source.product_id}/"
+            f"{variant.marketplace}-{filename}")
+
+
+class ImageVariant(TenantOwnedModel):
+    """One marketplace size made from a product's main image (images.variants)."""
+
+    source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="variants")
+    marketplace = models.CharField(_("marketplace"), max_length=20)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    file = models.FileField(_("file"), storage=images_storage, upload_to=_variant_path,
+                            max_length=300)
+    byte_size = models.PositiveIntegerField(_("bytes"))
+    max_bytes = models.PositiveIntegerField(_("file limit"))
+    content_sha256 = models.CharField(max_length=64)
+    source_sha256 = models.CharField(
+        max_length=64, help_text=_("The source bytes it was made from: unchanged, not remade."))
+    jpeg_quality = models.PositiveSmallIntegerField(default=90)
+    elapsed_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("image variant")
+        verbose_name_plural = _("image variants")
+        ordering = ["source", "marketplace", "-width", "-height"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "marketplace", "width", "height"],
+                                    name="one_variant_per_source_and_size"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.marketplace} {self.width}x{self.height}"

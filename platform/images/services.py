@@ -3,15 +3,17 @@ product's image quality flags from the pixels (not from the marketplace's metada
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from decimal import Decimal
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product, QualityFlag
-from images import fetch, inspection
-from images.models import SourceImage
+from images import fetch, inspection, sizes, variants
+from images.models import ImageVariant, SourceImage
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ def _inspect_one(product: Product, position: int, url: str,
         # Unchanged (304 Not Modified, or the same bytes): keep the measurement.
         row.etag = got.etag or row.etag
         row.save(update_fields=["etag", "checked_at"])
+        if position == 0 and not _variants_current(product, row):
+            got = fetch.download(url) if got.data is None else got
+            make_variants(product, row, got.data or b"")
         return row
     if got.data is None:  # a 304 for an image we had no measurement of: fetch it whole
         got = fetch.download(url)
@@ -65,7 +70,53 @@ def _inspect_one(product: Product, position: int, url: str,
     row.status, row.error_code, row.error_message = SourceImage.Status.INSPECTED, "", ""
     row.inspection_ms, row.inspected_at = measured.elapsed_ms, now
     row.save()
+    if position == 0:
+        make_variants(product, row, got.data or b"")
     return row
+
+
+def _variants_current(product: Product, source: SourceImage) -> bool:
+    wanted = {(size.width, size.height)
+              for size in sizes.sizes_for(product.store.site.marketplace.value, product.category)}
+    have = set(ImageVariant.objects.filter(source=source, source_sha256=source.content_sha256)
+               .values_list("width", "height"))
+    return wanted <= have
+
+
+def make_variants(product: Product, source: SourceImage, data: bytes) -> list[ImageVariant]:
+    """The main-image sizes of the product's marketplace, made from the source bytes and
+    stored (STORAGES["images"]); sizes that no longer apply are removed."""
+    marketplace = product.store.site.marketplace.value
+    wanted = sizes.sizes_for(marketplace, product.category)
+    picture = inspection.decode(data)
+    made: list[ImageVariant] = []
+    for size in wanted:
+        try:
+            result = variants.make(picture, size)
+        except variants.VariantError as error:
+            logger.warning("variant %s of product %s: %s", size.name, product.pk, error.message)
+            continue
+        variant = ImageVariant.objects.filter(source=source, marketplace=marketplace,
+                                              width=size.width, height=size.height).first()
+        if variant is None:
+            variant = ImageVariant(tenant_id=product.tenant_id, source=source,
+                                   marketplace=marketplace, width=size.width,
+                                   height=size.height)
+        elif variant.file:
+            variant.file.delete(save=False)
+        variant.byte_size, variant.max_bytes = len(result.data), size.max_bytes
+        variant.content_sha256 = hashlib.sha256(result.data).hexdigest()
+        variant.source_sha256 = source.content_sha256
+        variant.jpeg_quality, variant.elapsed_ms = result.quality, result.elapsed_ms
+        variant.file.save(f"{size.name}-{variant.content_sha256[:12]}.jpg",
+                          ContentFile(result.data), save=False)
+        variant.save()
+        made.append(variant)
+    stale = ImageVariant.objects.filter(source=source).exclude(pk__in=[v.pk for v in made])
+    for variant in stale:
+        variant.file.delete(save=False)
+        variant.delete()
+    return made
 
 
 def _failed(row: SourceImage, url: str, code: str, message: str,
