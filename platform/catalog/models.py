@@ -19,6 +19,7 @@ class QualityFlag(models.TextChoices):
     WATERMARKED_IMAGE = "watermarked_image", _("Main image has a watermark or text")
     NO_IMAGE = "no_image", _("No image")
     BLURRY_IMAGE = "blurry_image", _("Main image is blurred")
+    DUPLICATE_IMAGE = "duplicate_image", _("Main image nearly identical to another SKU's")
 
 
 class Product(TenantOwnedModel):

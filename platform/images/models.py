@@ -34,6 +34,11 @@ class SourceImage(TenantOwnedModel):
         _("sharpness"), null=True, blank=True,
         help_text=_("Variance of the Laplacian of the grey image scaled to 512 px."))
     phash = models.CharField(_("perceptual hash"), max_length=16, blank=True)
+    near_duplicate_of = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("near-duplicate of"),
+        help_text=_("Another SKU of the store whose main image is nearly identical."))
+    near_duplicate_distance = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices,
                               default=Status.INSPECTED)
     error_code = models.CharField(_("error code"), max_length=40, blank=True)

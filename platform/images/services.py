@@ -12,14 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product, QualityFlag
-from images import fetch, inspection, sizes, variants
+from images import duplicates, fetch, inspection, sizes, variants
 from images.models import ImageVariant, SourceImage
 
 logger = logging.getLogger(__name__)
 
 # The flags inspection owns: sync's provisional values are replaced by what the pixels show.
 IMAGE_FLAGS = (QualityFlag.LOW_RESOLUTION_IMAGE, QualityFlag.WATERMARKED_IMAGE,
-               QualityFlag.BLURRY_IMAGE)
+               QualityFlag.BLURRY_IMAGE, QualityFlag.DUPLICATE_IMAGE)
 
 
 def inspect_product_images(product: Product) -> list[SourceImage]:
@@ -29,7 +29,14 @@ def inspect_product_images(product: Product) -> list[SourceImage]:
     rows = [_inspect_one(product, position, str(entry.get("url", "")), existing.get(position))
             for position, entry in enumerate(product.images or [])]
     SourceImage.objects.filter(product=product, position__gte=len(rows)).delete()
-    apply_quality_flags(product, rows[0] if rows else None)
+    main = rows[0] if rows else None
+    if main is not None and main.status == SourceImage.Status.INSPECTED:
+        for other_id in duplicates.mark(product, main):
+            other = Product.objects.filter(pk=other_id).first()
+            if other is not None:
+                apply_quality_flags(other, SourceImage.objects.filter(
+                    product=other, position=0).first())
+    apply_quality_flags(product, main)
     return rows
 
 
@@ -144,6 +151,8 @@ def apply_quality_flags(product: Product, main: SourceImage | None) -> None:
         flags.add(QualityFlag.WATERMARKED_IMAGE.value)
     if main.sharpness is not None and main.sharpness < inspection.BLUR_THRESHOLD:
         flags.add(QualityFlag.BLURRY_IMAGE.value)
+    if main.near_duplicate_of_id is not None:
+        flags.add(QualityFlag.DUPLICATE_IMAGE.value)
     ordered = [flag.value for flag in QualityFlag if flag.value in flags]
     with transaction.atomic():
         Product.objects.filter(pk=product.pk).update(quality_flags=ordered,
