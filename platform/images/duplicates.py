@@ -14,12 +14,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import models
+from django.db.models import F, Func, Value
+
 from catalog.models import Product
 from images.models import SourceImage
 
 NEAR_DUPLICATE_DISTANCE = 6
 
-_DISTANCE_SQL = "bit_count(('x' || images_sourceimage.phash)::bit(64) # ('x' || %s)::bit(64))"
+
+
+class _Bits64(Func):
+    """A 16-digit hexadecimal hash as PostgreSQL's bit(64)."""
+
+    template = "('x' || %(expressions)s)::bit(64)"
+    output_field = models.CharField()
+
+
+class HammingDistance(Func):
+    """bit_count(a # b): the number of bits in which two hashes differ."""
+
+    template = "bit_count(%(expressions)s)"
+    arg_joiner = " # "
+    output_field = models.IntegerField()
+
+    def __init__(self, field: str, phash: str) -> None:
+        super().__init__(_Bits64(F(field)), _Bits64(Value(phash)))
 
 
 @dataclass(frozen=True)
@@ -38,9 +58,8 @@ def near_duplicates_of(product: Product, main: SourceImage) -> list[NearDuplicat
             .filter(product__store_id=product.store_id, position=0,
                     status=SourceImage.Status.INSPECTED)
             .exclude(product_id=product.pk).exclude(phash="")
-            .extra(select={"distance": _DISTANCE_SQL}, select_params=[main.phash],
-                   where=[_DISTANCE_SQL + " <= %s"],
-                   params=[main.phash, NEAR_DUPLICATE_DISTANCE])
+            .annotate(distance=HammingDistance("phash", main.phash))
+            .filter(distance__lte=NEAR_DUPLICATE_DISTANCE)
             .order_by("distance", "product_id")
             .values_list("product_id", "product__sku", "distance"))
     return [NearDuplicate(product_id, sku, distance) for product_id, sku, distance in rows]
