@@ -3,6 +3,8 @@ blur and perceptual hash. Inspection fills it from the downloaded pixels (images
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -108,3 +110,59 @@ class ImageVariant(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.source} {self.marketplace} {self.width}x{self.height}"
+
+
+class ImageNode(models.Model):
+    """The capability "image" of a model node: it answers OpenAI's images API
+    (/v1/images/generations and /v1/images/edits), as self-hosted Stable Diffusion servers and
+    cloud image models do. Kept beside the node (generation.ModelNode) by the images app."""
+
+    node = models.OneToOneField("generation.ModelNode", on_delete=models.CASCADE,
+                                related_name="image_capability")
+    price_per_image = models.DecimalField(_("price per image (CNY)"), max_digits=8,
+                                          decimal_places=4, default=Decimal("0.1400"))
+    size = models.CharField(_("size asked for"), max_length=12, default="1024x1024")
+
+    class Meta:
+        verbose_name = _("image capability")
+        verbose_name_plural = _("image capabilities")
+
+    def __str__(self) -> str:
+        return f"{self.node_id} image"
+
+
+class GeneratedImage(TenantOwnedModel):
+    """A main-image scene a model node made from a product's main image; reviewed per image."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for review")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE,
+                                related_name="generated_images")
+    source = models.ForeignKey(SourceImage, null=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    source_sha256 = models.CharField(max_length=64)
+    preset = models.CharField(_("style"), max_length=40)
+    prompt = models.TextField(_("instruction"))
+    node_name = models.CharField(_("node"), max_length=100)
+    file = models.FileField(_("file"), storage=images_storage, upload_to="generated/%Y/%m/",
+                            max_length=300)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    phash = models.CharField(_("perceptual hash"), max_length=16)
+    cost = models.DecimalField(_("cost (CNY)"), max_digits=10, decimal_places=2,
+                               default=Decimal("0.00"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.PENDING)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("generated image")
+        verbose_name_plural = _("generated images")
+        ordering = ["product", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.preset} {self.status}"

@@ -167,3 +167,20 @@ def _overlay(picture: Image.Image, goods_id: int, *, watermark: bool, caption: b
         text = _CAPTIONS[script][goods_id % len(_CAPTIONS[script])]
         draw.rectangle((0, height - side // 7, width, height), fill=(220, 30, 30))
         draw.text((side // 20, height - side // 8), text, font=font, fill=(255, 255, 255))
+
+
+# -- the model sandbox's images API ------------------------------------------------------
+
+def generated_scene(prompt: str, width: int, height: int, source: bytes | None = None) -> bytes:
+    """A deterministic 'generated' picture: a backdrop drawn from the prompt (the same prompt
+    gives the same picture) and, for an edit, the source's product cut out of its background
+    and placed on it. PNG."""
+    seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:6], "big")
+    picture = _drawing(seed, 9, width, height)
+    if source:
+        product = Image.open(io.BytesIO(source)).convert("RGB")
+        product.thumbnail((width * 3 // 5, height * 3 // 5))
+        picture.paste(product, ((width - product.width) // 2, (height - product.height) // 2))
+    out = io.BytesIO()
+    picture.save(out, "PNG", compress_level=3)
+    return out.getvalue()
