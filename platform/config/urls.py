@@ -42,6 +42,7 @@ portal_urlpatterns = [
     path("", portal_views.dashboard, name="dashboard"),
     path("stores/", include("stores.urls")),
     path("catalog/", include("catalog.urls")),
+    path("images/", include("images.urls")),
     path("jobs/", include("generation.urls")),
     path("review/", include("review.urls")),
     *billing_urls.portal_urlpatterns,

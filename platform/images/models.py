@@ -12,6 +12,14 @@ from catalog.models import Product
 from tenants.scope import TenantOwnedModel
 
 
+def images_storage():
+    """STORAGES["images"]: the local filesystem by default, S3-compatible object storage when
+    IMAGES_S3_BUCKET is set (django-storages)."""
+    from images.storage import images_storage as lazy
+
+    return lazy
+
+
 class SourceImage(TenantOwnedModel):
     """One image of a product as the marketplace serves it (position 0 is the main image)."""
 
@@ -36,6 +44,9 @@ class SourceImage(TenantOwnedModel):
         _("sharpness"), null=True, blank=True,
         help_text=_("Variance of the Laplacian of the grey image scaled to 512 px."))
     phash = models.CharField(_("perceptual hash"), max_length=16, blank=True)
+    file = models.FileField(_("file"), storage=images_storage, blank=True,
+                            upload_to="sources/%Y/%m/", max_length=300,
+                            help_text=_("A copy of the main image, for review."))
     near_duplicate_of = models.ForeignKey(
         Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         verbose_name=_("near-duplicate of"),
@@ -66,14 +77,6 @@ class SourceImage(TenantOwnedModel):
     @property
     def has_text(self) -> bool:
         return self.text_boxes > 0
-
-
-def images_storage():
-    """STORAGES["images"]: the local filesystem by default, S3-compatible object storage when
-    IMAGES_S3_BUCKET is set (django-storages)."""
-    from images.storage import images_storage as lazy
-
-    return lazy
 
 
 def _variant_path(variant: ImageVariant, filename: str) -> str:

@@ -78,6 +78,10 @@ def _inspect_one(product: Product, position: int, url: str,
     row.inspection_ms, row.inspected_at = measured.elapsed_ms, now
     row.save()
     if position == 0:
+        if row.file:
+            row.file.delete(save=False)
+        row.file.save(f"{product.pk}-{got.sha256[:16]}.{got.content_type.split('/')[-1]}",
+                      ContentFile(got.data or b""))
         make_variants(product, row, got.data or b"")
     return row
 

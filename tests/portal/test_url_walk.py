@@ -98,6 +98,11 @@ ROUTE_PARAMS: dict[str, Params] = {
     "portal/catalog/stores/<int:store_id>/sync/": lambda w: {"store_id": w.store.pk},
     "portal/catalog/sync-runs/<int:pk>/progress/": lambda w: {"pk": w.sync_run.pk},
     "portal/usage/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
+    "portal/images/products/<int:pk>/": lambda w: {"pk": w.product.pk},
+    "portal/images/generated/<int:pk>/<str:decision>/":
+        lambda w: {"pk": w.generated_image.pk, "decision": "approve"},
+    "portal/images/files/<str:kind>/<int:pk>/":
+        lambda w: {"kind": "generated", "pk": w.generated_image.pk},
     "portal/review/<int:pk>/": lambda w: {"pk": w.review.pk},
     "portal/review/<int:pk>/approve/": lambda w: {"pk": w.review.pk},
     "portal/review/<int:pk>/edit/": lambda w: {"pk": w.review.pk},
