@@ -56,6 +56,7 @@ from generation.models import (
     ModelRequestLog,
     TenantBannedWord,
 )
+from images.models import ImageNode
 from review.models import Review
 from stores.models import Store
 from tenants import api_keys
@@ -304,6 +305,7 @@ ADMIN_OBJECTS: dict[str, Callable[[TenantWorld], object]] = {
     "generation/generationjob": lambda w: _generation_job(w).pk,
     "generation/generationitem": lambda w: _generation_item(w).pk,
     "generation/modelrequestlog": lambda w: _request_log(w).pk,
+    "images/imagenode": lambda w: ImageNode.objects.get_or_create(node=_model_node(w))[0].pk,
     "account/emailaddress": lambda w: w.owner.emailaddress_set.get().pk,
     "mfa/authenticator": lambda w: Authenticator.objects.get(user=w.owner).pk,
     # Not tenant data; the pages must still be closed to sellers.
