@@ -18,6 +18,8 @@ class QualityFlag(models.TextChoices):
     LOW_RESOLUTION_IMAGE = "low_resolution_image", _("Main image under 1200 px wide")
     WATERMARKED_IMAGE = "watermarked_image", _("Main image has a watermark or text")
     NO_IMAGE = "no_image", _("No image")
+    BLURRY_IMAGE = "blurry_image", _("Main image is blurred")
+    DUPLICATE_IMAGE = "duplicate_image", _("Main image nearly identical to another SKU's")
 
 
 class Product(TenantOwnedModel):

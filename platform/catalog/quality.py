@@ -42,6 +42,11 @@ QUALITY_FLAG_HELP = {
     QualityFlag.WATERMARKED_IMAGE: _(
         "The main image carries a watermark or text: such images are refused."),
     QualityFlag.NO_IMAGE: _("The product has no image: no image description can be written."),
+    QualityFlag.BLURRY_IMAGE: _(
+        "The main image is blurred (measured on its pixels): blurred images are refused."),
+    QualityFlag.DUPLICATE_IMAGE: _(
+        "The main image is nearly identical to another SKU's of this store: AliExpress pauses "
+        "a seller for 72 hours for low-quality duplicates. Use a picture of its own."),
 }
 
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from catalog import quality
 from catalog.models import Product, SyncRun
+from catalog.signals import products_changed
 from marketplaces.connectors import Goods, GoodsPage, MarketplaceError
 from stores import services as store_services
 from stores.models import Store
@@ -245,6 +246,10 @@ def _write_page(store: Store, run: SyncRun, page: GoodsPage, items: list[Goods],
                                         unique_fields=["store", "marketplace_id"],
                                         update_fields=_UPDATE_FIELDS)
         created = sum(1 for row in rows if row.marketplace_id not in known)
+        changed_ids = [row.pk for row in rows if row.pk is not None]
+        if changed_ids:  # e.g. the images app inspects their pictures
+            transaction.on_commit(lambda: products_changed.send(
+                sender=Product, store=store, product_ids=changed_ids))
         result = PageResult(created=created, updated=len(rows) - created,
                             unchanged=len(by_id) - len(rows))
         run.pages += 1

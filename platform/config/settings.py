@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "marketplaces",
     "stores",
     "catalog",
+    "images",
     "generation",
     "review",
     "effects",
@@ -204,8 +205,17 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 # Uploaded verification documents are private: served only through permission-checked views.
 MEDIA_URL = "/media-not-public/"
+IMAGES_S3_BUCKET = env("IMAGES_S3_BUCKET", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Product image variants (images.variants): local files, or S3-compatible object storage
+    # (credentials from the usual AWS_* variables of boto3).
+    "images": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": IMAGES_S3_BUCKET,
+                    "endpoint_url": env("IMAGES_S3_ENDPOINT_URL", default="") or None,
+                    "default_acl": None, "querystring_auth": True, "file_overwrite": True},
+    } if IMAGES_S3_BUCKET else {"BACKEND": "images.storage.LocalImageStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -387,6 +397,9 @@ ISV_EGRESS_IPS = env.list("ISV_EGRESS_IPS", default=["203.0.113.10", "203.0.113.
 MARKETPLACE_DAILY_REQUEST_BUDGET = env.int("MARKETPLACE_DAILY_REQUEST_BUDGET", default=5000)
 MARKETPLACE_APP_REQUESTS_PER_SECOND = env.int("MARKETPLACE_APP_REQUESTS_PER_SECOND", default=20)
 MARKETPLACE_TIMEOUT_SECONDS = env.float("MARKETPLACE_TIMEOUT_SECONDS", default=15.0)
+# Every new or changed product's images are downloaded and inspected after its sync page
+# (images.tasks); the test suite turns it on where it tests it.
+IMAGES_INSPECT_AFTER_SYNC = True
 SKU_LIMIT_PER_STORE = env.int("SKU_LIMIT_PER_STORE", default=5000)
 STORE_STALE_AFTER_HOURS = env.int("STORE_STALE_AFTER_HOURS", default=24)
 # How long a request waits for a free slot in the app's per-second window before giving up.

@@ -49,6 +49,7 @@ portal_urlpatterns = [
     path("", portal_views.dashboard, name="dashboard"),
     path("stores/", include("stores.urls")),
     path("catalog/", include("catalog.urls")),
+    path("images/", include("images.urls")),
     path("jobs/", include("generation.urls")),
     path("review/", include("review.urls")),
     path("effects/", include("effects.urls")),

@@ -5,10 +5,11 @@ protocols, so the platform's connectors talk to it exactly as they would to the 
     POST /sync                      AliExpress IOP (form), `method` names the API
     POST /rest/auth/token/create    AliExpress IOP token creation (form)
     GET  /seller-center/            demo shops; a click issues a 7-day single-use code
-    GET  /img/<shop>/<goods>-<n>.svg a placeholder image of the announced size
+    GET  /img/<shop>/<goods>-<n>.jpg|png  real image bytes of the announced size (ETag)
     /__sandbox__/...                JSON control for the demo (tests use `state` directly)
 
-Standard library only: it needs no Django, and `start_sandbox()` runs it on a thread.
+Standard library and Pillow (image bytes) only: it needs no Django, and `start_sandbox()`
+runs it on a thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox import aliexpress, pool, temu, traffic
+from sandbox import images as sandbox_images
 from sandbox import state as st
 from sandbox.shops import SHOPS
 
@@ -38,7 +40,7 @@ ALIEXPRESS_PATH = "/sync"
 MAX_BODY_BYTES = 2_000_000
 _TRANSPORT_FAILURES = {st.HTML, st.MALFORMED_JSON, st.TRUNCATED, st.SERVER_ERROR,
                        st.CONNECTION_RESET}
-_IMAGE_PATH = re.compile(r"^/img/(?P<shop>\d+)/(?P<goods>\d+)-(?P<n>\d+)\.svg$")
+_IMAGE_PATH = re.compile(r"^/img/(?P<shop>\d+)/(?P<goods>\d+)-(?P<n>\d+)\.(?:jpg|png)$")
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -81,7 +83,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         elif path.startswith("/__sandbox__/"):
             self._control("GET", path.removeprefix("/__sandbox__/"), {})
         elif match := _IMAGE_PATH.match(path):
-            self._image(match["shop"], int(match["goods"]), int(match["n"]))
+            self._image(path, match["shop"], int(match["goods"]), int(match["n"]))
         else:
             self._send_json(404, {"error": "not found"})
 
@@ -201,7 +203,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _image(self, shop_id: str, goods_id: int, number: int) -> None:
+    def _image(self, path: str, shop_id: str, goods_id: int, number: int) -> None:
         shop = SHOPS.get(shop_id)
         index = pool.index_for(shop_id, goods_id) if shop else None
         if shop is None or index is None or index >= shop.sku_count:
@@ -212,12 +214,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": "no such image"})
             return
         image = images[number - 1]
-        label = f"{image.width}x{image.height}" + (" WATERMARK" if image.has_watermark else "")
-        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{image.width}" '
-               f'height="{image.height}"><rect width="100%" height="100%" fill="#e8edf3"/>'
-               f'<text x="50%" y="50%" font-size="{max(image.width // 12, 12)}" '
-               f'text-anchor="middle" fill="#56657a">{label}</text></svg>')
-        self._send(200, svg.encode(), "image/svg+xml")
+        if not path.endswith(image.path):
+            self._send_json(404, {"error": "no such image"})
+            return
+        data = sandbox_images.render(pool.product(shop_id, shop.seed, index), number)
+        tag = sandbox_images.etag(data)
+        if self.headers.get("If-None-Match") == tag:
+            self.send_response(304)
+            self.send_header("ETag", tag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._send(200, data, sandbox_images.content_type_for(image.path), etag=tag)
 
     def _read_body(self) -> bytes | None:
         try:
@@ -233,9 +241,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload, ensure_ascii=False).encode(),
                    "application/json; charset=utf-8")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, etag: str = "") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if etag:
+            self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -4,6 +4,7 @@ official `openai` library) is tested over real HTTP. Only the base URL differs.
 
     GET  /v1/models                                 the known model names
     POST /v1/chat/completions                       answers in generation.content's shapes
+    POST /v1/images/generations, /v1/images/edits   real, deterministic PNGs (sandbox.images)
     POST /__sandbox__/models/<model>/behaviour      JSON control for the demo
     GET  /__sandbox__/requests, POST /__sandbox__/reset
 
@@ -14,6 +15,7 @@ placeholders, or hang up (tests use `state.set_behaviour` directly).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -291,6 +293,8 @@ class ModelHandler(BaseHTTPRequestHandler):
             return
         if path == "/v1/chat/completions":
             self._chat(body, received_at)
+        elif path in ("/v1/images/generations", "/v1/images/edits"):
+            self._images(path.rsplit("/", 1)[1], body, received_at)
         elif path.startswith("/__sandbox__/"):
             self._control(path.removeprefix("/__sandbox__/"), body)
         else:
@@ -471,6 +475,56 @@ class ModelHandler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
 
+    # -- images (OpenAI's images API, as self-hosted Stable Diffusion servers offer it) -----
+
+    def _images(self, kind: str, body: bytes, received_at: float) -> None:
+        from sandbox import images as sandbox_images  # Pillow: only for the images API
+
+        request_id = secrets.token_hex(16)
+        auth = self.headers.get("Authorization", "")
+        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not self.state.key_accepted(key):
+            self._record(request_id, "", key, [], 401)
+            self._error(401, "Authentication Fails, Your api key is invalid",
+                        "authentication_error", "invalid_api_key", request_id=request_id)
+            return
+        try:
+            fields_, source = _parse_images_request(kind, self.headers.get("Content-Type", ""),
+                                                    body)
+            width, height = (int(part) for part in str(fields_.get("size") or
+                                                         "1024x1024").split("x"))
+            if not (256 <= width <= 2048 and 256 <= height <= 2048):
+                raise BadRequest("size must be WIDTHxHEIGHT within 256..2048", "size")
+            prompt, model = str(fields_.get("prompt") or ""), str(fields_.get("model") or "")
+            if not prompt or not model:
+                raise BadRequest("prompt and model are required", "prompt")
+        except (BadRequest, ValueError) as error:
+            self._record(request_id, "", key, [], 400)
+            self._error(400, str(error), "invalid_request_error", "invalid_request_error",
+                        request_id=request_id)
+            return
+        behaviour = self.state.take_behaviour(model)
+        status = int(behaviour.status) if behaviour.status is not None else 200
+        self._record(request_id, model, key, [{"role": "user", "content": prompt,
+                                               "images_api": kind,
+                                               "source_sha256": hashlib.sha256(
+                                                   source or b"").hexdigest()}], status)
+        if behaviour.connection_reset:
+            self._hang_up()
+            return
+        remaining = behaviour.latency_ms / 1000 - (time.monotonic() - received_at)
+        if behaviour.latency_ms and self.state.stopping.wait(max(remaining, 0)):
+            self._hang_up()
+            return
+        if status != 200:
+            message, error_kind, code = STATUSES[status]
+            self._error(status, message, error_kind, code, request_id=request_id)
+            return
+        picture = sandbox_images.generated_scene(prompt, width, height, source)
+        self._send_json(200, {"created": int(time.time()), "data": [
+            {"b64_json": base64.b64encode(picture).decode(), "revised_prompt": prompt}]},
+            {"x-request-id": request_id})
+
     def _record(self, request_id: str, model: str, key: str, messages: list[Any],
                 status: int | None) -> None:
         self.state.record({
@@ -534,6 +588,38 @@ class ModelHandler(BaseHTTPRequestHandler):
 
 
 # -- request parsing --------------------------------------------------------------------------
+
+def _parse_images_request(kind: str, content_type: str, body: bytes
+                          ) -> tuple[dict[str, Any], bytes | None]:
+    """generations: a JSON body; edits: multipart/form-data with the `image` file."""
+    if kind == "generations":
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError as error:
+            raise BadRequest("the body must be JSON") from error
+        if not isinstance(payload, dict):
+            raise BadRequest("the body must be a JSON object")
+        return payload, None
+    if not content_type.startswith("multipart/form-data"):
+        raise BadRequest("edits take multipart/form-data", "image")
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    form: dict[str, Any] = {}
+    image: bytes | None = None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if name in ("image", "image[]"):
+            image = image or payload
+        elif name:
+            form[name] = payload.decode("utf-8", "replace")
+    if not image:
+        raise BadRequest("an image file is required", "image")
+    return form, image
+
 
 def _parse_request(body: bytes) -> dict[str, Any]:
     try:

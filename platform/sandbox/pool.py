@@ -137,7 +137,7 @@ BANNED_PHRASES = ("Best", "#1 Best Seller", "#1", "Best Quality")
 
 @dataclass(frozen=True)
 class Image:
-    path: str  # relative to the sandbox's address, which serves a placeholder there
+    path: str  # relative to the sandbox's address, which serves its bytes (sandbox.images)
     width: int
     height: int
     has_watermark: bool = False
@@ -251,10 +251,10 @@ def _images(shop_id: str, goods_id: int, rng: random.Random, flaws: frozenset[st
         side = rng.choice((500, 640, 750, 800, 1000))
     else:
         side = rng.choice((1200, 1500, 1600, 2000))
-    main = Image(f"/img/{shop_id}/{goods_id}-1.svg", side, side,
+    main = Image(f"/img/{shop_id}/{goods_id}-1.jpg", side, side,
                  has_watermark=WATERMARKED_IMAGE in flaws,
                  has_text=WATERMARKED_IMAGE in flaws and rng.random() < 0.5)
-    extra = [Image(f"/img/{shop_id}/{goods_id}-{n}.svg", width, height)
+    extra = [Image(f"/img/{shop_id}/{goods_id}-{n}.png", width, height)
              for n, (width, height) in enumerate(
                  rng.sample(((1600, 1600), (1200, 1200), (1920, 600), (1200, 630), (800, 800)),
                             rng.randint(1, 3)), start=2)]

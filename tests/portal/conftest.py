@@ -17,6 +17,7 @@ from billing import statements as billing_statements
 from billing.models import StoreSubscription, UsageStatement
 from catalog.models import Product, SyncRun
 from generation.models import GenerationItem, GenerationJob
+from images.models import GeneratedImage
 from review.models import Review
 from review.services import enter_review
 from stores.models import Store
@@ -52,12 +53,16 @@ class TenantWorld:
     subscription: StoreSubscription | None = None  # that store's active quota-pack subscription
     statement: UsageStatement | None = None  # this month's usage statement, issued to the seller
     review: Review | None = None  # a generated title of that product, waiting for review
+    generated_image: GeneratedImage | None = None  # a generated scene of that product
 
 
 ALPHA_OWNER_EMAIL = "alpha-owner@alpha-trading.example"
 ALPHA_REVIEWER_EMAIL = "alpha-reviewer@alpha-trading.example"
 ALPHA_INVITEE_EMAIL = "alpha-invitee@alpha-trading.example"
 ALPHA_STORE_NAME = "Alpha Sunrise Temu Shop"
+# A 1x1 PNG: tenant A's generated image file.
+ALPHA_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+                          "0000000c4944415408d763f8ffff3f0005fe02fe0dd4d2a50000000049454e44ae426082")
 ALPHA_SHOP_ID = "ALPHA-SHOP-7781"
 ALPHA_STORE_TOKEN = "alpha-store-access-token-5c1e"
 ALPHA_PRODUCT_TITLE = "Alpha Secret Linen Lantern 8842"
@@ -107,6 +112,10 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
                                              language="en", status=GenerationItem.Status.READY,
                                              content={"title": ALPHA_AI_TITLE})
         review = enter_review(item)
+        generated_image = GeneratedImage(product=product, source_sha256="0" * 64,
+                                         preset="white-studio", prompt="-", node_name="-",
+                                         width=1, height=1, phash="0" * 16)
+        generated_image.file.save("alpha.png", SimpleUploadedFile("alpha.png", ALPHA_PNG))
         owner_membership = Membership.objects.get(user=owner)
         reviewer_membership = Membership.objects.get(user=reviewer)
     email_address = EmailAddress.objects.get(user=owner, email=ALPHA_OWNER_EMAIL)
@@ -124,7 +133,7 @@ def world_a(tenant_a, settings, tmp_path) -> TenantWorld:
                  ALPHA_STORE_NAME, ALPHA_SHOP_ID, ALPHA_STORE_TOKEN, ALPHA_PRODUCT_TITLE,
                  ALPHA_PRODUCT_SKU, ALPHA_AI_TITLE],
         store=store, product=product, sync_run=sync_run, subscription=subscription,
-        statement=statement, review=review,
+        statement=statement, review=review, generated_image=generated_image,
     )
 
 

@@ -56,6 +56,7 @@ from generation.models import (
     ModelRequestLog,
     TenantBannedWord,
 )
+from images.models import ImageNode
 from review.models import Review
 from stores.models import Store
 from tenants import api_keys
@@ -98,6 +99,11 @@ ROUTE_PARAMS: dict[str, Params] = {
     "portal/catalog/stores/<int:store_id>/sync/": lambda w: {"store_id": w.store.pk},
     "portal/catalog/sync-runs/<int:pk>/progress/": lambda w: {"pk": w.sync_run.pk},
     "portal/usage/statements/<int:pk>/": lambda w: {"pk": w.statement.pk},
+    "portal/images/products/<int:pk>/": lambda w: {"pk": w.product.pk},
+    "portal/images/generated/<int:pk>/<str:decision>/":
+        lambda w: {"pk": w.generated_image.pk, "decision": "approve"},
+    "portal/images/files/<str:kind>/<int:pk>/":
+        lambda w: {"kind": "generated", "pk": w.generated_image.pk},
     "portal/review/<int:pk>/": lambda w: {"pk": w.review.pk},
     "portal/review/<int:pk>/approve/": lambda w: {"pk": w.review.pk},
     "portal/review/<int:pk>/edit/": lambda w: {"pk": w.review.pk},
@@ -349,6 +355,7 @@ ADMIN_OBJECTS: dict[str, Callable[[TenantWorld], object]] = {
     "generation/generationjob": lambda w: _generation_job(w).pk,
     "generation/generationitem": lambda w: _generation_item(w).pk,
     "generation/modelrequestlog": lambda w: _request_log(w).pk,
+    "images/imagenode": lambda w: ImageNode.objects.get_or_create(node=_model_node(w))[0].pk,
     "account/emailaddress": lambda w: w.owner.emailaddress_set.get().pk,
     "mfa/authenticator": lambda w: Authenticator.objects.get(user=w.owner).pk,
     # Not tenant data; the pages must still be closed to sellers.

@@ -215,13 +215,23 @@ def test_failures_can_target_one_marketplace(sandbox, temu_token):
     assert sandbox.state.take_failure("aliexpress") == "html"
 
 
-def test_placeholder_images_have_the_announced_size(sandbox, temu_token):
+def test_images_are_real_jpegs_and_pngs_of_the_announced_size(sandbox, temu_token):
+    import io
+
+    from PIL import Image
+
     goods = temu_post(sandbox, LIST, token=temu_token, pageNo=1, pageSize=1)["result"][
         "goodsList"][0]
-    image = goods["images"][0]
-    svg = requests.get(image["url"], timeout=5)
-    assert svg.headers["Content-Type"] == "image/svg+xml"
-    assert f'width="{image["width"]}"' in svg.text
+    for image, kind in zip(goods["images"][:2], ("JPEG", "PNG"), strict=True):
+        answer = requests.get(image["url"], timeout=5)
+        assert answer.headers["Content-Type"] == f"image/{kind.lower()}"
+        picture = Image.open(io.BytesIO(answer.content))
+        assert (picture.format, picture.size) == (kind, (image["width"], image["height"]))
+        again = requests.get(image["url"], headers={"If-None-Match": answer.headers["ETag"]},
+                             timeout=5)
+        assert again.status_code == 304 and again.content == b""
+    assert requests.get(goods["images"][0]["url"].replace(".jpg", ".png"),
+                        timeout=5).status_code == 404
 
 
 def test_stop_does_not_wait_for_a_slow_answer():
