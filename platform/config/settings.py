@@ -398,8 +398,9 @@ MARKETPLACE_DAILY_REQUEST_BUDGET = env.int("MARKETPLACE_DAILY_REQUEST_BUDGET", d
 MARKETPLACE_APP_REQUESTS_PER_SECOND = env.int("MARKETPLACE_APP_REQUESTS_PER_SECOND", default=20)
 MARKETPLACE_TIMEOUT_SECONDS = env.float("MARKETPLACE_TIMEOUT_SECONDS", default=15.0)
 # Every new or changed product's images are downloaded and inspected after its sync page
-# (images.tasks); the test suite turns it on where it tests it.
-IMAGES_INSPECT_AFTER_SYNC = True
+# (images.tasks; about half a second of CPU per product); the test suite turns it on where
+# it tests it.
+IMAGES_INSPECT_AFTER_SYNC = env.bool("IMAGES_INSPECT_AFTER_SYNC", default=True)
 SKU_LIMIT_PER_STORE = env.int("SKU_LIMIT_PER_STORE", default=5000)
 STORE_STALE_AFTER_HOURS = env.int("STORE_STALE_AFTER_HOURS", default=24)
 # How long a request waits for a free slot in the app's per-second window before giving up.

@@ -35,7 +35,10 @@ def demo_environment(var_dir: Path) -> dict[str, str]:
            if name not in ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "TEMU_GATEWAY_URL",
                            "ALIEXPRESS_GATEWAY_URL", "SITE_URL")}
     env.update(DEBUG="1", VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="config.settings",
-               DATABASE_CONN_MAX_AGE="0")
+               DATABASE_CONN_MAX_AGE="0",
+               # The demo's lifecycle is tested here, images in tests/images: 300 products'
+               # inspection would hold the test's worker for minutes.
+               IMAGES_INSPECT_AFTER_SYNC="0")
     return env
 
 
