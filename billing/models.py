@@ -554,6 +554,9 @@ class StripeDayReport(TenantOwnedModel):
     timestamp = models.DateTimeField(_("meter event time"), null=True, blank=True)
     stripe_object_id = models.CharField(_("Stripe object"), max_length=100, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Set (and committed) before the first call to Stripe: a report never attempted cannot
+    # be at Stripe, however old; one attempted long ago may be, with its answer lost.
+    attempted_at = models.DateTimeField(_("first sent at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("accepted by Stripe at"), null=True, blank=True)
 
     class Meta:

@@ -508,6 +508,36 @@ def test_a_send_that_never_arrived_goes_as_an_invoice_item_after_24_hours(
     assert check.balanced and check.invoiced_fen == 240
 
 
+def test_after_a_day_long_outage_only_the_attempted_report_is_looked_up(
+        metered_day, subscription_a, tenant_a, owner_a, pack, clock):
+    second = services.subscribe_store(make_store(tenant_a, owner_a, "Alpha Two"), pack, by=None)
+    first_day = many_events(subscription_a, 2)[0].day
+    many_events(second, 3)
+    stripe_sync.ensure_customer(tenant_a)
+    metered_day.fail("lose_response", times=1)  # the first arrives, its answer is lost
+    assert stripe_sync.report_overage().outage  # and the second was never tried
+
+    clock.set(timezone.now() + timedelta(hours=25))
+    assert stripe_sync.report_overage().sent == 5
+    assert metered_day.meter_total() == 400 and metered_day.invoice_items == []
+    assert len(metered_day.calls(METER_PATH)) == 2  # the lost one was not sent again
+    assert stripe_sync.reconcile_days(tenant_a, first_day, first_day)[0].balanced
+
+
+def test_a_lost_invoice_item_answer_is_looked_up_after_24_hours(metered_day, subscription_a,
+                                                               clock):
+    many_events(subscription_a, 2, days_ago=40)  # too old for the meter: an invoice item
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    metered_day.fail("lose_response", times=1)
+    assert stripe_sync.report_overage().outage
+    assert len(metered_day.invoice_items) == 1
+
+    clock.set(timezone.now() + timedelta(hours=25))  # Stripe forgot the idempotency key
+    assert stripe_sync.report_overage().sent == 2
+    assert [i["amount"] for i in metered_day.invoice_items] == [160]  # found, not re-created
+    assert len(metered_day.calls("/v1/invoiceitems")) == 2  # the create and the lookup
+
+
 def test_late_usage_is_a_correction_event_within_24_hours_then_an_invoice_item(
         metered_day, subscription_a, stripe_metered, clock):
     tenant = subscription_a.tenant
