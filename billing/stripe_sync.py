@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
@@ -466,46 +466,57 @@ def claim_days(tenant: Tenant, *, now: datetime, last_day: date | None = None,
     written = 0
     for store_id, day in (untied.values_list("store_id", "day").distinct()
                           .order_by("day", "store_id")):
-        with transaction.atomic():
-            rows = list(untied.filter(store_id=store_id, day=day)
-                        .select_for_update(skip_locked=True).order_by("pk"))
-            if not rows:
-                continue
-            earlier = StripeDayReport.unscoped.select_for_update().filter(
-                store_id=store_id, day=day).order_by("sequence")
-            earlier = list(earlier)
-            sequence = earlier[-1].sequence + 1 if earlier else 0
-            day_end = day_starts_at(tenant, day + timedelta(days=1))
-            timestamp = min(day_end - timedelta(seconds=1), now)
-            too_old = timestamp < now - METER_EVENT_MAX_AGE + timedelta(hours=1)
-            first_sent = earlier[0].sent_at if earlier else None
-            late = bool(earlier) and (
-                (first_sent or earlier[0].created_at) < now - RESEND_WINDOW
-                or any(r.kind == DayKind.INVOICE_ITEM for r in earlier))
-            value = sum(fen(row.unit_price) for row in rows)
-            if found_at_stripe and any(r.kind == DayKind.PER_CALL for r in earlier):
-                # A day begun per call: a per-call event whose answer was lost reached Stripe
-                # while its row stayed pending. What the meter holds beyond the confirmed
-                # reports is recorded as per-call usage already there, not sent again.
-                found = min(value, found_at_stripe(day))
-                if found > 0:
-                    StripeDayReport.unscoped.create(
-                        tenant=tenant, store_id=store_id, day=day, sequence=sequence,
-                        kind=DayKind.PER_CALL, value_fen=found, sent_at=now,
-                        identifier=day_identifier(store_id, day, sequence) + "-per-call")
-                    sequence += 1
-                    value -= found
-            identifier = day_identifier(store_id, day, sequence)
-            StripeDayReport.unscoped.create(
-                tenant=tenant, store_id=store_id, day=day, sequence=sequence,
-                kind=DayKind.INVOICE_ITEM if late or too_old else DayKind.METER_EVENT,
-                identifier=identifier, value_fen=value, timestamp=timestamp,
-                sent_at=now if value == 0 else None)
-            UsageEvent.unscoped.filter(pk__in=[row.pk for row in rows]).update(
-                stripe_meter_event_id=identifier,
-                **({"reported_to_stripe_at": now} if value == 0 else {}))
-            written += 1
+        try:
+            written += _claim_day(tenant, untied, store_id, day, now, found_at_stripe)
+        except IntegrityError:
+            # A concurrent run wrote this day's next report first; its rows wait for the
+            # next run (nothing was tied here: the transaction rolled back).
+            logger.info("Day %s of store %s claimed concurrently", day, store_id)
     return written
+
+
+def _claim_day(tenant: Tenant, untied, store_id: int, day: date, now: datetime,
+               found_at_stripe) -> int:
+    """One store and day: see claim_days. Returns 1 when a report was written."""
+    with transaction.atomic():
+        rows = list(untied.filter(store_id=store_id, day=day)
+                    .select_for_update(skip_locked=True).order_by("pk"))
+        if not rows:
+            return 0
+        earlier = StripeDayReport.unscoped.select_for_update().filter(
+            store_id=store_id, day=day).order_by("sequence")
+        earlier = list(earlier)
+        sequence = earlier[-1].sequence + 1 if earlier else 0
+        day_end = day_starts_at(tenant, day + timedelta(days=1))
+        timestamp = min(day_end - timedelta(seconds=1), now)
+        too_old = timestamp < now - METER_EVENT_MAX_AGE + timedelta(hours=1)
+        first_sent = earlier[0].sent_at if earlier else None
+        late = bool(earlier) and (
+            (first_sent or earlier[0].created_at) < now - RESEND_WINDOW
+            or any(r.kind == DayKind.INVOICE_ITEM for r in earlier))
+        value = sum(fen(row.unit_price) for row in rows)
+        if found_at_stripe and any(r.kind == DayKind.PER_CALL for r in earlier):
+            # A day begun per call: a per-call event whose answer was lost reached Stripe
+            # while its row stayed pending. What the meter holds beyond the confirmed
+            # reports is recorded as per-call usage already there, not sent again.
+            found = min(value, found_at_stripe(day))
+            if found > 0:
+                StripeDayReport.unscoped.create(
+                    tenant=tenant, store_id=store_id, day=day, sequence=sequence,
+                    kind=DayKind.PER_CALL, value_fen=found, sent_at=now,
+                    identifier=day_identifier(store_id, day, sequence) + "-per-call")
+                sequence += 1
+                value -= found
+        identifier = day_identifier(store_id, day, sequence)
+        StripeDayReport.unscoped.create(
+            tenant=tenant, store_id=store_id, day=day, sequence=sequence,
+            kind=DayKind.INVOICE_ITEM if late or too_old else DayKind.METER_EVENT,
+            identifier=identifier, value_fen=value, timestamp=timestamp,
+            sent_at=now if value == 0 else None)
+        UsageEvent.unscoped.filter(pk__in=[row.pk for row in rows]).update(
+            stripe_meter_event_id=identifier,
+            **({"reported_to_stripe_at": now} if value == 0 else {}))
+        return 1
 
 
 def send_reports(stripe_client, tenant: Tenant, customer_id: str, result: ReportResult, *,
