@@ -757,3 +757,32 @@ def test_reconciliation_lists_the_events_that_differ(stripe_online, subscription
     # Another tenant's ledger is not part of it.
     other = create_tenant("Gamma")
     assert stripe_sync.reconcile(other, day, day).ledger_calls == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_send_each_day_once(settings, stripe_online):
+    """Four workers run the settlement at once (real threads and connections): every store
+    and day goes to Stripe exactly once."""
+    from tests.billing.test_concurrency import run_in_threads
+    from tests.conftest import add_member
+
+    settings.STRIPE_METER_ID = stripe_server.METER_ID
+    tenant = create_tenant("Concurrent Stripe")
+    owner = add_member(tenant)
+    pack = services.create_pack(code="standard", name="Standard",
+                                terms=services.STANDARD_TERMS, by=None)
+    subscriptions = [services.subscribe_store(make_store(tenant, owner), pack, by=None)
+                     for _ in range(3)]
+    for subscription in subscriptions:
+        for days_ago in (1, 2):
+            many_events(subscription, 4, days_ago=days_ago)
+    stripe_sync.ensure_customer(tenant)
+
+    results = run_in_threads(lambda n: stripe_sync.report_overage().reports, workers=4)
+
+    assert sum(results) == 6
+    identifiers = stripe_online.meter_identifiers()
+    assert len(identifiers) == len(set(identifiers)) == 6
+    assert stripe_online.meter_total() == 6 * 4 * 80
+    assert UsageEvent.unscoped.filter(reported_to_stripe_at__isnull=True).count() == 0
+    assert StripeDayReport.unscoped.count() == 6
