@@ -571,6 +571,9 @@ def _send(stripe_client, tenant: Tenant, customer_id: str, report: StripeDayRepo
         if found:
             return report.identifier
         report.kind = DayKind.INVOICE_ITEM
+    if (report.kind == DayKind.METER_EVENT
+            and report.timestamp < now - METER_EVENT_MAX_AGE + timedelta(hours=1)):
+        report.kind = DayKind.INVOICE_ITEM  # queued too long: the meter would refuse it
     if report.kind == DayKind.INVOICE_ITEM:
         if stale:
             existing = _find_invoice_item(stripe_client, customer_id, report.identifier)

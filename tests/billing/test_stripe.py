@@ -575,6 +575,19 @@ def test_a_day_past_stripes_35_days_goes_as_an_invoice_item(metered_day, subscri
     assert [i["amount"] for i in metered_day.invoice_items] == [160]
 
 
+def test_a_day_queued_past_35_days_goes_as_an_invoice_item(metered_day, subscription_a, clock):
+    many_events(subscription_a, 2, days_ago=2)
+    many_events(subscription_a, 1, days_ago=1)
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    metered_day.fail("500", times=1)  # the first day's send fails, the second is never tried
+    assert stripe_sync.report_overage().outage
+    clock.set(timezone.now() + timedelta(days=36))
+
+    assert stripe_sync.report_overage().sent == 3
+    assert metered_day.meter_events == []
+    assert sorted(i["amount"] for i in metered_day.invoice_items) == [80, 160]
+
+
 def test_summaries_match_per_day_and_an_excess_at_stripe_is_credited(
         metered_day, subscription_a, tenant_a, owner_a, pack, clock):
     second = services.subscribe_store(make_store(tenant_a, owner_a, "Alpha Two"), pack, by=None)
