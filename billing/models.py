@@ -524,3 +524,48 @@ class StatementPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.statement} {self.amount} {self.paid_on}"
+
+
+class StripeDayReport(TenantOwnedModel):
+    """What was sent to Stripe for one store's overage on one local day: the meter event of
+    the closed day (sequence 0), a correction meter event within Stripe's 24 hours
+    (sequence 1, 2, ...), a correction invoice item after them (a debit, or a credit when
+    reconciliation finds Stripe holding more), or the per-call meter events sent before the
+    per-day reporting (the cut-over records them, so they are never sent again).
+
+    `identifier` is `store-<id>-<yyyymmdd>` plus `-<sequence>` for corrections: the meter
+    event's identifier (Stripe de-duplicates it for 24 hours) or the invoice item's
+    idempotency key. A row is written before the call with `sent_at` empty and marked after
+    Stripe accepted it, so a crash resends the same identifier."""
+
+    class Kind(models.TextChoices):
+        METER_EVENT = "meter_event", _("Meter event")
+        INVOICE_ITEM = "invoice_item", _("Invoice item")
+        PER_CALL = "per_call", _("Per-call meter events (before per-day reporting)")
+
+    store = models.ForeignKey("stores.Store", verbose_name=_("store"), on_delete=models.PROTECT,
+                              related_name="+")
+    day = models.DateField(_("day"))
+    sequence = models.PositiveIntegerField(_("sequence"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    identifier = models.CharField(_("identifier"), max_length=100, unique=True)
+    value_fen = models.BigIntegerField(
+        _("value (fen)"), help_text=_("Negative for a credit invoice item."))
+    timestamp = models.DateTimeField(_("meter event time"), null=True, blank=True)
+    stripe_object_id = models.CharField(_("Stripe object"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Set (and committed) before the first call to Stripe: a report never attempted cannot
+    # be at Stripe, however old; one attempted long ago may be, with its answer lost.
+    attempted_at = models.DateTimeField(_("first sent at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("accepted by Stripe at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Stripe day report")
+        verbose_name_plural = _("Stripe day reports")
+        ordering = ["day", "store", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["store", "day", "sequence"],
+                                               name="stripe_day_report_sequence")]
+        indexes = [models.Index(fields=["tenant", "day"])]
+
+    def __str__(self) -> str:
+        return self.identifier

@@ -7,10 +7,12 @@ returns without sending and without marking anything, so the ledger keeps the ov
 until a key is configured.
 
 The outbox is the ledger itself: an overage `UsageEvent` with no `reported_to_stripe_at` is
-pending (a partial index keeps them cheap to find). `report_overage` sends each one as a meter
-event whose `identifier` is derived from the event's item key (stable across retries, so Stripe
-deduplicates a resend), and marks it only after Stripe accepted it, storing the identifier
-Stripe echoed back. A Stripe outage stops the run and leaves the rest pending for the next run.
+pending (a partial index keeps them cheap to find). `report_overage` sends each store's closed
+local day as one meter event (value: the day's fen; identifier `store-<id>-<yyyymmdd>`), late
+usage as a correction (a further meter event within 23 hours, an invoice item after), and marks
+rows only after Stripe accepted the report that carries them (`StripeDayReport`). A Stripe
+outage stops the run and leaves the rest pending for the next run. `reconcile_days` checks each
+day against the meter's event summaries.
 """
 
 from __future__ import annotations
@@ -23,11 +25,17 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from billing.models import Reservation, StoreSubscription, StripeCustomer, UsageEvent
+from billing.models import (
+    Reservation,
+    StoreSubscription,
+    StripeCustomer,
+    StripeDayReport,
+    UsageEvent,
+)
 from billing.quota import day_starts_at, local_day
 from tenants.models import Tenant
 
@@ -346,12 +354,39 @@ def cancel_usage_after_commit(tenant_id: int) -> None:
     transaction.on_commit(cancel)
 
 
-# Overage meter events (the outbox) ---------------------------------------------------------
+# Overage meter events: one per store and closed local day ----------------------------------
+
+# Stripe de-duplicates a meter event's identifier (and keeps idempotency keys) for at least
+# 24 hours and takes a cancel adjustment only within 24 hours of receipt. We stay well inside:
+# a day may get correction meter events while its first report is younger than this, and an
+# unconfirmed send older than this is looked up at Stripe before anything is sent again.
+RESEND_WINDOW = timedelta(hours=23)
+# Stripe refuses meter events more than 5 minutes ahead; we never send one ahead of now.
+DayKind = StripeDayReport.Kind
+
 
 def meter_identifier(event: UsageEvent) -> str:
-    """Stable for the life of the ledger row: derived from its unique item key (not the
-    primary key, which a restore could reuse). At most 100 characters, as Stripe requires."""
+    """The identifier of the day report that carries this ledger row: `store-<id>-<yyyymmdd>`
+    (corrections add `-<sequence>`). At most 100 characters, as Stripe requires."""
+    return day_identifier(event.store_id, event.day)
+
+
+def day_identifier(store_id: int, day: date, sequence: int = 0) -> str:
+    base = f"store-{store_id}-{day:%Y%m%d}"
+    return base if sequence == 0 else f"{base}-{sequence}"
+
+
+def per_call_identifier(event: UsageEvent) -> str:
+    """The identifier the per-call reporting (before per-day reports) gave a row: a hash of
+    its unique item key. Rows reported that way keep it."""
     return "usage-" + hashlib.sha256(event.item_key.encode()).hexdigest()[:40]
+
+
+def carries(event: UsageEvent, identifier: str) -> bool:
+    """Whether `identifier` (what the row was acknowledged under) belongs to this row."""
+    base = meter_identifier(event)
+    return (identifier == base or identifier.startswith(base + "-")
+            or identifier == per_call_identifier(event))
 
 
 def fen(amount: Decimal) -> int:
@@ -360,14 +395,15 @@ def fen(amount: Decimal) -> int:
 
 @dataclass
 class ReportResult:
-    sent: int = 0
-    refused: list[int] = field(default_factory=list)  # ledger ids Stripe rejected (4xx)
+    sent: int = 0  # ledger rows that reached Stripe
+    reports: int = 0  # day reports Stripe accepted (meter events and invoice items)
+    refused: list[str] = field(default_factory=list)  # identifiers Stripe rejected (4xx)
     outage: str = ""
     offline: bool = False
 
     def as_dict(self) -> dict:
-        return {"sent": self.sent, "refused": self.refused, "outage": self.outage,
-                "offline": self.offline}
+        return {"sent": self.sent, "reports": self.reports, "refused": self.refused,
+                "outage": self.outage, "offline": self.offline}
 
 
 def pending_overage():
@@ -375,70 +411,262 @@ def pending_overage():
     return UsageEvent.unscoped.filter(kind=OVERAGE, reported_to_stripe_at__isnull=True)
 
 
-def report_overage(*, closed_days_only: bool = True, batch_size: int = 100,
-                   now: datetime | None = None) -> ReportResult:
-    """Send pending overage to the Stripe meter. With `closed_days_only` only days that have
-    ended in the tenant's time zone (the daily settlement of yesterday, plus anything older
-    still pending). Safe to run at any time and concurrently: rows are claimed with SKIP
-    LOCKED, marked only after Stripe accepted them and only if still unmarked, and a resend
-    carries the same identifier, which Stripe deduplicates."""
+def unsent_reports():
+    return StripeDayReport.unscoped.filter(sent_at__isnull=True)
+
+
+def report_overage(*, closed_days_only: bool = True, now: datetime | None = None
+                   ) -> ReportResult:
+    """Send pending overage to Stripe, one report per store and local day. With
+    `closed_days_only` only days that have ended in the tenant's time zone.
+
+    Two steps, each safe to repeat and to run concurrently: `claim_days` writes a day report
+    (identifier, value, timestamp) and ties the day's pending rows to it; `send_reports`
+    sends every unsent report and marks it and its rows only after Stripe accepted it. A
+    crash or lost answer resends the same identifier (Stripe de-duplicates it); an outage
+    stops the run and leaves the rest for the next one."""
     result = ReportResult()
     stripe_client = client()
     if stripe_client is None:
         result.offline = True
         return result
     now = now or timezone.now()
-    tenant_ids = pending_overage().values("tenant_id").distinct()
+    tenant_ids = set(pending_overage().values_list("tenant_id", flat=True).distinct())
+    tenant_ids |= set(unsent_reports().values_list("tenant_id", flat=True).distinct())
     for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"):
         try:
             customer_id = ensure_customer(tenant, stripe_client)
         except OUTAGE_ERRORS as error:
             result.outage = str(error)
             return result
-        candidates = pending_overage().filter(tenant=tenant)
-        if closed_days_only:
-            candidates = candidates.filter(day__lt=local_day(tenant, now))
-        if not _report_tenant(stripe_client, customer_id, candidates, batch_size, result):
+        last_day = local_day(tenant, now) - timedelta(days=1) if closed_days_only else None
+        try:
+            claim_days(tenant, now=now, last_day=last_day,
+                       found_at_stripe=lambda day, t=tenant, c=customer_id:
+                       _unknown_at_stripe_fen(stripe_client, t, c, day))
+        except OUTAGE_ERRORS as error:
+            result.outage = str(error)
+            return result
+        if not send_reports(stripe_client, tenant, customer_id, result, now=now):
             return result
     return result
 
 
-def _report_tenant(stripe_client, customer_id: str, candidates, batch_size: int,
-                   result: ReportResult) -> bool:
-    """Send one tenant's pending events batch by batch; False when Stripe is down."""
-    while True:
+def claim_days(tenant: Tenant, *, now: datetime, last_day: date | None = None,
+               found_at_stripe=None) -> int:
+    """Write a day report for every store and day (up to `last_day`) with pending rows not
+    yet tied to one, and tie them to it. A day not reported before gets its meter event
+    (sequence 0); late rows on a reported day get a correction: a meter event with the next
+    sequence while the day's first report is younger than RESEND_WINDOW, an invoice item
+    (debit) after that. A day too old for Stripe's meter (35 days) goes on an invoice item
+    too. Returns how many reports were written."""
+    untied = pending_overage().filter(tenant=tenant, stripe_meter_event_id="")
+    if last_day is not None:
+        untied = untied.filter(day__lte=last_day)
+    written = 0
+    for store_id, day in (untied.values_list("store_id", "day").distinct()
+                          .order_by("day", "store_id")):
+        try:
+            written += _claim_day(tenant, untied, store_id, day, now, found_at_stripe)
+        except IntegrityError:
+            # A concurrent run wrote this day's next report first; its rows wait for the
+            # next run (nothing was tied here: the transaction rolled back).
+            logger.info("Day %s of store %s claimed concurrently", day, store_id)
+    return written
+
+
+def _claim_day(tenant: Tenant, untied, store_id: int, day: date, now: datetime,
+               found_at_stripe) -> int:
+    """One store and day: see claim_days. Returns 1 when a report was written."""
+    with transaction.atomic():
+        rows = list(untied.filter(store_id=store_id, day=day)
+                    .select_for_update(skip_locked=True).order_by("pk"))
+        if not rows:
+            return 0
+        earlier = StripeDayReport.unscoped.select_for_update().filter(
+            store_id=store_id, day=day).order_by("sequence")
+        earlier = list(earlier)
+        sequence = earlier[-1].sequence + 1 if earlier else 0
+        day_end = day_starts_at(tenant, day + timedelta(days=1))
+        timestamp = min(day_end - timedelta(seconds=1), now)
+        too_old = timestamp < now - METER_EVENT_MAX_AGE + timedelta(hours=1)
+        first_sent = earlier[0].sent_at if earlier else None
+        late = bool(earlier) and (
+            (first_sent or earlier[0].created_at) < now - RESEND_WINDOW
+            or any(r.kind == DayKind.INVOICE_ITEM for r in earlier))
+        value = sum(fen(row.unit_price) for row in rows)
+        if found_at_stripe and any(r.kind == DayKind.PER_CALL for r in earlier):
+            # A day begun per call: a per-call event whose answer was lost reached Stripe
+            # while its row stayed pending. What the meter holds beyond the confirmed
+            # reports is recorded as per-call usage already there, not sent again.
+            found = min(value, found_at_stripe(day))
+            if found > 0:
+                StripeDayReport.unscoped.create(
+                    tenant=tenant, store_id=store_id, day=day, sequence=sequence,
+                    kind=DayKind.PER_CALL, value_fen=found, sent_at=now,
+                    identifier=day_identifier(store_id, day, sequence) + "-per-call")
+                sequence += 1
+                value -= found
+        identifier = day_identifier(store_id, day, sequence)
+        StripeDayReport.unscoped.create(
+            tenant=tenant, store_id=store_id, day=day, sequence=sequence,
+            kind=DayKind.INVOICE_ITEM if late or too_old else DayKind.METER_EVENT,
+            identifier=identifier, value_fen=value, timestamp=timestamp,
+            sent_at=now if value == 0 else None)
+        UsageEvent.unscoped.filter(pk__in=[row.pk for row in rows]).update(
+            stripe_meter_event_id=identifier,
+            **({"reported_to_stripe_at": now} if value == 0 else {}))
+        return 1
+
+
+def send_reports(stripe_client, tenant: Tenant, customer_id: str, result: ReportResult, *,
+                 now: datetime) -> bool:
+    """Send the tenant's unsent day reports; False when Stripe is down."""
+    for report_id in (unsent_reports().filter(tenant=tenant).order_by("day", "store_id",
+                                                                      "sequence")
+                      .values_list("pk", flat=True)):
+        StripeDayReport.unscoped.filter(pk=report_id, attempted_at__isnull=True).update(
+            attempted_at=timezone.now())  # committed before the call, see the model
         with transaction.atomic():
-            batch = list(candidates.exclude(pk__in=result.refused)
-                         .select_for_update(skip_locked=True).order_by("created_at", "pk")
-                         [:batch_size])
-            if not batch:
-                return True
-            for event in batch:
-                identifier = meter_identifier(event)
-                try:
-                    ack = stripe_client.v1.billing.meter_events.create(
-                        params={
-                            "event_name": settings.STRIPE_METER_EVENT_NAME,
-                            "identifier": identifier,
-                            "timestamp": int(event.created_at.timestamp()),
-                            "payload": {"stripe_customer_id": customer_id,
-                                        "value": str(fen(event.unit_price))},
-                        },
-                        options={"idempotency_key": identifier})
-                except OUTAGE_ERRORS as error:
-                    # What was accepted so far is marked when this batch commits.
-                    logger.warning("Stripe unavailable, overage stays queued: %s", error)
-                    result.outage = str(error)
-                    return False
-                except stripe.StripeError as error:
-                    logger.error("Stripe refused meter event %s (usage event %s): %s",
-                                 identifier, event.pk, error)
-                    result.refused.append(event.pk)
-                    continue
-                result.sent += UsageEvent.unscoped.filter(
-                    pk=event.pk, reported_to_stripe_at__isnull=True,
-                ).update(reported_to_stripe_at=timezone.now(),
-                         stripe_meter_event_id=ack.to_dict().get("identifier") or "")
+            report = unsent_reports().select_for_update(skip_locked=True).filter(
+                pk=report_id).first()
+            if report is None:
+                continue  # another run has it, or it is sent
+            try:
+                object_id = _send(stripe_client, tenant, customer_id, report, now)
+            except OUTAGE_ERRORS as error:
+                logger.warning("Stripe unavailable, overage stays queued: %s", error)
+                result.outage = str(error)
+                return False
+            except stripe.StripeError as error:
+                logger.error("Stripe refused day report %s: %s", report.identifier, error)
+                result.refused.append(report.identifier)
+                continue
+            if object_id is None:
+                continue  # not decidable yet (see _send)
+            accepted = timezone.now()
+            StripeDayReport.unscoped.filter(pk=report.pk).update(
+                sent_at=accepted, stripe_object_id=object_id, kind=report.kind)
+            result.reports += 1
+            result.sent += UsageEvent.unscoped.filter(
+                stripe_meter_event_id=report.identifier, reported_to_stripe_at__isnull=True,
+            ).update(reported_to_stripe_at=accepted)
+    return True
+
+
+def _send(stripe_client, tenant: Tenant, customer_id: str, report: StripeDayReport,
+          now: datetime) -> str | None:
+    """Send one report; the Stripe object's id (the meter event's identifier, the invoice
+    item's id) once Stripe has it, None when that cannot be decided yet.
+
+    A report first attempted longer ago than RESEND_WINDOW may have reached Stripe already
+    (an answer lost, then an outage of a day): Stripe's de-duplication may have expired,
+    so it is looked up instead of resent. A meter event is looked for in the meter's
+    summary of the day; if Stripe does not have it, it goes as an invoice item."""
+    stale = report.attempted_at is not None and report.attempted_at < now - RESEND_WINDOW
+    if report.kind == DayKind.METER_EVENT and stale:
+        found = _meter_event_arrived(stripe_client, tenant, customer_id, report)
+        if found is None:
+            return None
+        if found:
+            return report.identifier
+        report.kind = DayKind.INVOICE_ITEM
+    if (report.kind == DayKind.METER_EVENT
+            and report.timestamp < now - METER_EVENT_MAX_AGE + timedelta(hours=1)):
+        report.kind = DayKind.INVOICE_ITEM  # queued too long: the meter would refuse it
+    if report.kind == DayKind.INVOICE_ITEM:
+        if stale:
+            existing = _find_invoice_item(stripe_client, customer_id, report.identifier)
+            if existing:
+                return existing
+        return _send_invoice_item(stripe_client, tenant, customer_id, report)
+    ack = stripe_client.v1.billing.meter_events.create(
+        params={"event_name": settings.STRIPE_METER_EVENT_NAME,
+                "identifier": report.identifier,
+                "timestamp": int(report.timestamp.timestamp()),
+                "payload": {"stripe_customer_id": customer_id,
+                            "value": str(report.value_fen)}},
+        options={"idempotency_key": report.identifier})
+    return ack.to_dict().get("identifier") or report.identifier
+
+
+def _send_invoice_item(stripe_client, tenant: Tenant, customer_id: str,
+                       report: StripeDayReport) -> str:
+    params: dict = {
+        "customer": customer_id, "amount": report.value_fen, "currency": "cny",
+        "description": (f"Overage {'correction' if report.value_fen >= 0 else 'credit'} "
+                        f"{report.day:%Y-%m-%d} store {report.store_id}"),
+        "metadata": {"identifier": report.identifier, "tenant_id": str(tenant.pk),
+                     "store_id": str(report.store_id), "day": report.day.isoformat()}}
+    usage = StripeCustomer.unscoped.filter(tenant=tenant).values_list(
+        "usage_subscription_id", flat=True).first()
+    if usage:
+        params["subscription"] = usage
+    item = stripe_client.v1.invoice_items.create(
+        params=params, options={"idempotency_key": report.identifier})
+    return item.id
+
+
+def _find_invoice_item(stripe_client, customer_id: str, identifier: str) -> str | None:
+    for item in stripe_client.v1.invoice_items.list(
+            params={"customer": customer_id, "limit": 100}).auto_paging_iter():
+        if (item.to_dict().get("metadata") or {}).get("identifier") == identifier:
+            return item.id
+    return None
+
+
+def _meter_event_arrived(stripe_client, tenant: Tenant, customer_id: str,
+                         report: StripeDayReport) -> bool | None:
+    """Whether the meter's summary of the tenant's day holds this report's value on top of
+    the reports already confirmed. None without STRIPE_METER_ID (left for an operator)."""
+    if not settings.STRIPE_METER_ID:
+        logger.error("Day report %s is unconfirmed for over %s and STRIPE_METER_ID is not set",
+                     report.identifier, RESEND_WINDOW)
+        return None
+    held = (meter_summary_fen(stripe_client, tenant, customer_id, report.day)
+            - _confirmed_meter_fen(tenant, report.day))
+    others = unsent_reports().filter(tenant=tenant, day=report.day, kind=DayKind.METER_EVENT,
+                                     attempted_at__isnull=False).exclude(pk=report.pk).aggregate(
+        total=Sum("value_fen"))["total"] or 0
+    if held <= 0:
+        return False
+    if held == report.value_fen + others or (not others and held >= report.value_fen):
+        return True
+    # Part of the day's unconfirmed reports is there: which one the summary cannot say.
+    logger.error("Day report %s: Stripe's meter holds %s fen of %s unconfirmed; left for an "
+                 "operator", report.identifier, held, report.value_fen + others)
+    return None
+
+
+def _unknown_at_stripe_fen(stripe_client, tenant: Tenant, customer_id: str, day: date) -> int:
+    """What the meter holds for the tenant's day beyond the reports we know reached it (0
+    without STRIPE_METER_ID)."""
+    if not settings.STRIPE_METER_ID:
+        return 0
+    return max(0, meter_summary_fen(stripe_client, tenant, customer_id, day)
+               - _confirmed_meter_fen(tenant, day))
+
+
+def _confirmed_meter_fen(tenant: Tenant, day: date) -> int:
+    return StripeDayReport.unscoped.filter(
+        tenant=tenant, day=day, sent_at__isnull=False,
+        kind__in=(DayKind.METER_EVENT, DayKind.PER_CALL)).aggregate(
+        total=Sum("value_fen"))["total"] or 0
+
+
+def meter_summary_fen(stripe_client, tenant: Tenant, customer_id: str, day: date) -> int:
+    """The meter's aggregated value (fen) for the customer over the tenant's local day, from
+    Stripe's meter event summaries (one summary over the day: local midnights are not UTC
+    day boundaries, so no grouping window)."""
+    start = day_starts_at(tenant, day)
+    end = day_starts_at(tenant, day + timedelta(days=1))
+    summaries = stripe_client.v1.billing.meters.event_summaries.list(
+        settings.STRIPE_METER_ID,
+        params={"customer": customer_id, "start_time": int(start.timestamp()),
+                "end_time": int(end.timestamp())})
+    total = sum((Decimal(str(s.aggregated_value)) for s in summaries.auto_paging_iter()),
+                Decimal(0))
+    return int(total)
 
 
 def settle_overage_to_stripe() -> dict:
@@ -488,7 +716,7 @@ def reconcile(tenant: Tenant, first_day: date, last_day: date) -> Reconciliation
         ack_amount=Sum("unit_price", filter=acknowledged))
     unreported = list(events.filter(~acknowledged).order_by("day", "created_at", "pk"))
     mismatched = [event for event in events.filter(acknowledged).order_by("day", "pk")
-                  if event.stripe_meter_event_id != meter_identifier(event)]
+                  if not carries(event, event.stripe_meter_event_id)]
     zero = Decimal("0.00")
     return Reconciliation(
         tenant=tenant, first_day=first_day, last_day=last_day,
@@ -497,3 +725,106 @@ def reconcile(tenant: Tenant, first_day: date, last_day: date) -> Reconciliation
         acknowledged_amount=(totals["ack_amount"] or zero)
         - sum((event.unit_price for event in mismatched), zero),
         unreported=unreported, mismatched=mismatched)
+
+
+# Reconciling each reported day against Stripe's meter ---------------------------------------
+
+@dataclass
+class DayCheck:
+    """One local day of a tenant, in fen: the ledger's overage, what we sent (meter events,
+    invoice items), and what Stripe's meter summary holds for the day."""
+
+    day: date
+    ledger_fen: int
+    meter_sent_fen: int
+    invoiced_fen: int
+    stripe_meter_fen: int
+
+    @property
+    def meter_agrees(self) -> bool:
+        """Stripe's meter holds exactly the meter events we had accepted."""
+        return self.stripe_meter_fen == self.meter_sent_fen
+
+    @property
+    def billed_fen(self) -> int:
+        """What Stripe bills for the day: its meter's sum plus our invoice items."""
+        return self.stripe_meter_fen + self.invoiced_fen
+
+    @property
+    def balanced(self) -> bool:
+        return self.billed_fen == self.ledger_fen
+
+
+def reconcile_days(tenant: Tenant, first_day: date, last_day: date,
+                   stripe_client: stripe.StripeClient | None = None) -> list[DayCheck]:
+    """Each day of the period with overage or reports, checked against the meter's event
+    summary of that day. Empty in offline mode or without STRIPE_METER_ID."""
+    stripe_client = stripe_client or client()
+    if stripe_client is None or not settings.STRIPE_METER_ID:
+        return []
+    customer_id = ensure_customer(tenant, stripe_client)
+    ledger = dict(UsageEvent.unscoped.filter(
+        tenant=tenant, kind=OVERAGE, day__gte=first_day, day__lte=last_day)
+        .values_list("day").annotate(total=Sum("unit_price")).order_by())
+    sent = StripeDayReport.unscoped.filter(tenant=tenant, day__gte=first_day,
+                                           day__lte=last_day, sent_at__isnull=False)
+    meter = dict(sent.exclude(kind=DayKind.INVOICE_ITEM).values_list("day")
+                 .annotate(total=Sum("value_fen")).order_by())
+    invoiced = dict(sent.filter(kind=DayKind.INVOICE_ITEM).values_list("day")
+                    .annotate(total=Sum("value_fen")).order_by())
+    return [DayCheck(day=day, ledger_fen=fen(ledger.get(day) or Decimal(0)),
+                     meter_sent_fen=meter.get(day, 0), invoiced_fen=invoiced.get(day, 0),
+                     stripe_meter_fen=meter_summary_fen(stripe_client, tenant, customer_id,
+                                                        day))
+            for day in sorted({*ledger, *meter, *invoiced})]
+
+
+def credit_meter_excess(tenant: Tenant, check: DayCheck, *, now: datetime | None = None
+                        ) -> StripeDayReport | None:
+    """When Stripe bills more for a day than the ledger holds (say a meter event it could no
+    longer de-duplicate), write a credit invoice item for the excess (sent by the next
+    report run). Not while a report of the day is still unsent (it may be that credit), and
+    only for a day whose summary is settled (closed over RESEND_WINDOW ago)."""
+    excess = check.billed_fen - check.ledger_fen
+    now = now or timezone.now()
+    if (excess <= 0 or day_starts_at(tenant, check.day + timedelta(days=1)) > now - RESEND_WINDOW
+            or unsent_reports().filter(tenant=tenant, day=check.day).exists()):
+        return None
+    with transaction.atomic():
+        last = (StripeDayReport.unscoped.select_for_update().filter(tenant=tenant, day=check.day)
+                .order_by("-sequence").first())
+        if last is None:
+            return None
+        sequence = StripeDayReport.unscoped.filter(store_id=last.store_id, day=check.day
+                                                   ).order_by("-sequence").first().sequence + 1
+        return StripeDayReport.unscoped.create(
+            tenant=tenant, store_id=last.store_id, day=check.day, sequence=sequence,
+            kind=DayKind.INVOICE_ITEM, value_fen=-excess,
+            identifier=day_identifier(last.store_id, check.day, sequence))
+
+
+def reconcile_reported_days(days_back: int = 35) -> dict:
+    """The daily schedule: every tenant's reported days of the last `days_back` days against
+    Stripe's meter summaries; an excess at Stripe gets a credit. Logs the days that differ."""
+    stripe_client = client()
+    if stripe_client is None or not settings.STRIPE_METER_ID:
+        return {"checked": 0, "differing": 0, "credits": 0}
+    checked = differing = credits = 0
+    tenant_ids = StripeDayReport.unscoped.values("tenant_id").distinct()
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"):
+        today = local_day(tenant)
+        try:
+            checks = reconcile_days(tenant, today - timedelta(days=days_back),
+                                    today - timedelta(days=1), stripe_client)
+        except stripe.StripeError as error:
+            logger.warning("Stripe meter summaries of tenant %s not read: %s", tenant.pk, error)
+            continue
+        for check in checks:
+            checked += 1
+            if not check.balanced:
+                differing += 1
+                logger.warning("Tenant %s day %s differs from Stripe: %s", tenant.pk,
+                               check.day, check)
+                if credit_meter_excess(tenant, check):
+                    credits += 1
+    return {"checked": checked, "differing": differing, "credits": credits}

@@ -345,6 +345,9 @@ STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", default="ai_calls_overage")
+# The Billing Meter's id (mtr_...), for reading its event summaries when reconciling each
+# reported day; empty = the per-day reconciliation against Stripe is skipped.
+STRIPE_METER_ID = env("STRIPE_METER_ID", default="")
 STRIPE_LICENCE_PRICE_ID = env("STRIPE_LICENCE_PRICE_ID", default="")
 # The metered price on the overage meter: each tenant with an active store gets one usage
 # subscription on it, without which Stripe does not bill the meter events.

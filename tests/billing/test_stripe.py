@@ -4,17 +4,22 @@ offline mode and reconciliation."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import stripe
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 from django_q.models import Schedule
 
-from billing import services, stripe_sync
-from billing.models import StoreSubscription, StripeCustomer, UsageEvent
+from billing import quota, services, stripe_sync
+from billing.models import StoreSubscription, StripeCustomer, StripeDayReport, UsageEvent
 from billing.quota import local_day
+from tests.billing import stripe_server
 from tests.billing.conftest import make_store
 from tests.billing.test_stripe_webhook import event as webhook_event
 from tests.billing.test_stripe_webhook import post as post_webhook
@@ -353,7 +358,7 @@ def test_it_waits_until_the_last_overage_reached_stripe(two_paid_stores, stripe_
     assert len(cancellations(stripe_metered)) == 1
     assert usage_id(tenant_a) == ""
     assert {stripe_sync.meter_identifier(e) for e in (yesterday, today)} == \
-        set(stripe_metered.meter_events)
+        set(stripe_metered.meter_identifiers())
 
 
 @pytest.mark.parametrize("failure", ["500", "lose_response"])
@@ -393,114 +398,315 @@ def test_offline_mode_keeps_it_until_stripe_is_back(two_paid_stores, stripe_mete
     assert stripe_metered.subscriptions[usage]["status"] == "canceled"
 
 
-# Meter events ------------------------------------------------------------------------------
+# Meter events: one per store and closed local day ------------------------------------------
 
-def test_overage_sent_once_with_stable_identifiers(stripe_online, subscription_a):
-    overage = [ledger_event(subscription_a) for _ in range(3)]
+@pytest.fixture
+def metered_day(settings, stripe_online):
+    """Online, with the meter's id for reading its event summaries."""
+    settings.STRIPE_METER_ID = stripe_server.METER_ID
+    return stripe_online
+
+
+def many_events(subscription, calls: int, *, days_ago: int = 1, day=None,
+                unit_price: str = "0.80") -> list[UsageEvent]:
+    day = day or local_day(subscription.tenant) - timedelta(days=days_ago)
+    at = quota.day_starts_at(subscription.tenant, day) + timedelta(hours=10)
+    return UsageEvent.unscoped.bulk_create([UsageEvent(
+        tenant_id=subscription.tenant_id, store_id=subscription.store_id,
+        subscription=subscription, item_key=f"job-1/item-{next(_item)}", day=day,
+        kind=UsageEvent.Kind.OVERAGE, unit_price=Decimal(unit_price),
+        created_at=at + timedelta(seconds=n)) for n in range(calls)])
+
+
+def customer_of(tenant) -> str:
+    return StripeCustomer.unscoped.get(tenant=tenant).stripe_customer_id
+
+
+def day_bounds(tenant, day) -> tuple[int, int]:
+    return (int(quota.day_starts_at(tenant, day).timestamp()),
+            int(quota.day_starts_at(tenant, day + timedelta(days=1)).timestamp()))
+
+
+def test_a_day_of_600_overage_calls_is_one_meter_event_in_fen(metered_day, subscription_a):
+    tenant = subscription_a.tenant
+    calls = many_events(subscription_a, 600)
     ledger_event(subscription_a, kind=UsageEvent.Kind.INCLUDED)  # never sent
-    today = ledger_event(subscription_a, days_ago=0)  # the day is not over: not yet
+    ledger_event(subscription_a, days_ago=0)  # today is not over: not yet
 
     result = stripe_sync.report_overage()
 
-    assert result.sent == 3 and not result.outage and not result.refused
-    customer = StripeCustomer.unscoped.get(tenant=subscription_a.tenant).stripe_customer_id
-    identifiers = {stripe_sync.meter_identifier(event) for event in overage}
-    assert set(stripe_online.meter_events) == identifiers
-    for event in stripe_online.meter_events.values():
-        assert event["event_name"] == "ai_calls_overage"
-        assert event["payload"] == {"stripe_customer_id": customer, "value": "80"}  # fen
-    marked = {e.pk: e for e in reported(subscription_a)}
-    assert set(marked) == {e.pk for e in overage}
-    for event in overage:
-        assert marked[event.pk].stripe_meter_event_id == stripe_sync.meter_identifier(event)
+    assert result.sent == 600 and result.reports == 1 and not result.outage
+    assert len(metered_day.calls(METER_PATH)) == 1
+    [event] = metered_day.meter_events
+    day = calls[0].day
+    assert event["identifier"] == f"store-{subscription_a.store_id}-{day:%Y%m%d}"
+    assert event["payload"] == {"stripe_customer_id": customer_of(tenant), "value": "48000"}
+    start, end = day_bounds(tenant, day)
+    assert start <= event["timestamp"] < end  # inside the tenant's local day
+    assert all(e.stripe_meter_event_id == event["identifier"] for e in reported(subscription_a))
+    assert len(reported(subscription_a)) == 600
 
-    # A second run (or a concurrent one) sends nothing more and marks nothing twice.
-    before = {pk: e.reported_to_stripe_at for pk, e in marked.items()}
-    assert stripe_sync.report_overage().sent == 0
-    assert len(stripe_online.calls(METER_PATH)) == 3
-    assert {e.pk: e.reported_to_stripe_at for e in reported(subscription_a)} == before
-
-    # Any time, not only for closed days: today's event goes too.
-    assert stripe_sync.report_overage(closed_days_only=False).sent == 1
-    today = UsageEvent.unscoped.get(pk=today.pk)
-    assert today.reported_to_stripe_at is not None
+    # Another run sends nothing; reconciliation agrees with the ledger and with Stripe.
+    assert stripe_sync.report_overage().reports == 0
+    assert len(metered_day.calls(METER_PATH)) == 1
+    assert stripe_sync.reconcile(tenant, day, day).balanced
+    [check] = stripe_sync.reconcile_days(tenant, day, day)
+    assert (check.ledger_fen, check.stripe_meter_fen, check.invoiced_fen) == (48000, 48000, 0)
+    assert check.balanced
 
 
-def test_identifier_is_stable_and_derived_from_the_item_key(subscription_a):
-    event = ledger_event(subscription_a)
-    same = UsageEvent.unscoped.get(pk=event.pk)
-    assert stripe_sync.meter_identifier(event) == stripe_sync.meter_identifier(same)
-    assert len(stripe_sync.meter_identifier(event)) <= 100
-    assert stripe_sync.meter_identifier(ledger_event(subscription_a)) != \
-        stripe_sync.meter_identifier(event)
-
-
-@pytest.mark.parametrize("failure", ["500", "timeout"])
-def test_stripe_down_marks_nothing_and_the_next_run_sends(stripe_online, subscription_a,
-                                                          failure):
-    events = [ledger_event(subscription_a) for _ in range(3)]
-    stripe_sync.ensure_customer(subscription_a.tenant)
-    stripe_online.fail(failure)
-
-    result = stripe_sync.report_overage()
-
-    assert result.sent == 0 and result.outage
-    assert reported(subscription_a) == []
-    assert stripe_online.meter_events == {}
-
-    stripe_online.heal()
-    assert stripe_sync.report_overage().sent == 3
-    assert len(reported(subscription_a)) == 3
-    assert set(stripe_online.meter_events) == {stripe_sync.meter_identifier(e) for e in events}
-
-
-def test_outage_mid_batch_keeps_what_was_accepted(stripe_online, subscription_a):
-    for _ in range(5):
-        ledger_event(subscription_a)
-    stripe_sync.ensure_customer(subscription_a.tenant)
-    stripe_online.fail("500", after=2)
-
-    assert stripe_sync.report_overage().sent == 2
-    assert len(reported(subscription_a)) == 2
-
-    stripe_online.heal()
-    assert stripe_sync.report_overage().sent == 3
-    assert len(reported(subscription_a)) == 5
-    assert len(stripe_online.meter_events) == 5
-
-
-def test_lost_response_is_resent_with_the_same_identifier_and_not_duplicated(
-        stripe_online, subscription_a):
-    events = [ledger_event(subscription_a) for _ in range(3)]
-    stripe_sync.ensure_customer(subscription_a.tenant)
-    # Stripe takes the first event but the answer never arrives: it must stay unmarked.
-    stripe_online.fail("lose_response", times=1)
+@pytest.mark.parametrize("failure", ["500", "timeout", "lose_response"])
+def test_a_retry_never_double_reports(metered_day, subscription_a, failure):
+    tenant = subscription_a.tenant
+    events = many_events(subscription_a, 5)
+    stripe_sync.ensure_customer(tenant)
+    metered_day.fail(failure, times=1)
 
     first = stripe_sync.report_overage()
-    assert first.outage and first.sent == 0
-    assert reported(subscription_a) == []
-    assert len(stripe_online.meter_events) == 1
+
+    assert first.outage and first.sent == 0 and reported(subscription_a) == []
+    assert len(metered_day.meter_events) == (1 if failure == "lose_response" else 0)
 
     retry = stripe_sync.report_overage()
-    assert retry.sent == 3
-    sent = [r.params["identifier"] for r in stripe_online.calls(METER_PATH)]
-    assert len(sent) == 4  # the lost one went twice...
-    assert len(set(sent)) == 3  # ...under the same identifier
-    assert set(stripe_online.meter_events) == {stripe_sync.meter_identifier(e) for e in events}
+    assert retry.sent == 5 and not retry.outage
+    sent = [r.params["identifier"] for r in metered_day.calls(METER_PATH)]
+    assert len(sent) == 2 and len(set(sent)) == 1  # the same identifier twice
+    assert metered_day.meter_total() == 400  # counted once
+    assert stripe_sync.reconcile_days(tenant, events[0].day, events[0].day)[0].balanced
 
 
-def test_refused_event_is_skipped_and_left_pending(stripe_online, subscription_a):
-    good = ledger_event(subscription_a)
-    bad = ledger_event(subscription_a)
+def test_an_answer_lost_for_over_24_hours_is_looked_up_not_resent(metered_day, subscription_a,
+                                                                 clock):
+    tenant = subscription_a.tenant
+    events = many_events(subscription_a, 3)
+    stripe_sync.ensure_customer(tenant)
+    metered_day.fail("lose_response", times=1)
+    assert stripe_sync.report_overage().outage
+
+    # A day later Stripe no longer de-duplicates the identifier: resending would charge twice.
+    clock.set(timezone.now() + timedelta(hours=25))
+    assert stripe_sync.report_overage().sent == 3
+    assert len(metered_day.calls(METER_PATH)) == 1  # found in the meter's summary
+    assert metered_day.meter_total() == 240 and metered_day.invoice_items == []
+    assert stripe_sync.reconcile_days(tenant, events[0].day, events[0].day)[0].balanced
+
+
+def test_a_send_that_never_arrived_goes_as_an_invoice_item_after_24_hours(
+        metered_day, subscription_a, clock):
+    tenant = subscription_a.tenant
+    events = many_events(subscription_a, 3)
+    stripe_sync.ensure_customer(tenant)
+    metered_day.fail("500", times=1)
+    assert stripe_sync.report_overage().outage
+    clock.set(timezone.now() + timedelta(hours=25))
+
+    assert stripe_sync.report_overage().sent == 3
+    assert metered_day.meter_events == []
+    [item] = metered_day.invoice_items
+    assert (item["amount"], item["currency"]) == (240, "cny")
+    [check] = stripe_sync.reconcile_days(tenant, events[0].day, events[0].day)
+    assert check.balanced and check.invoiced_fen == 240
+
+
+def test_after_a_day_long_outage_only_the_attempted_report_is_looked_up(
+        metered_day, subscription_a, tenant_a, owner_a, pack, clock):
+    second = services.subscribe_store(make_store(tenant_a, owner_a, "Alpha Two"), pack, by=None)
+    first_day = many_events(subscription_a, 2)[0].day
+    many_events(second, 3)
+    stripe_sync.ensure_customer(tenant_a)
+    metered_day.fail("lose_response", times=1)  # the first arrives, its answer is lost
+    assert stripe_sync.report_overage().outage  # and the second was never tried
+
+    clock.set(timezone.now() + timedelta(hours=25))
+    assert stripe_sync.report_overage().sent == 5
+    assert metered_day.meter_total() == 400 and metered_day.invoice_items == []
+    assert len(metered_day.calls(METER_PATH)) == 2  # the lost one was not sent again
+    assert stripe_sync.reconcile_days(tenant_a, first_day, first_day)[0].balanced
+
+
+def test_a_lost_invoice_item_answer_is_looked_up_after_24_hours(metered_day, subscription_a,
+                                                               clock):
+    many_events(subscription_a, 2, days_ago=40)  # too old for the meter: an invoice item
     stripe_sync.ensure_customer(subscription_a.tenant)
-    # A customer Stripe does not know: the stand-in answers 400 for that event only.
-    stripe_online.customers.clear()
+    metered_day.fail("lose_response", times=1)
+    assert stripe_sync.report_overage().outage
+    assert len(metered_day.invoice_items) == 1
 
+    clock.set(timezone.now() + timedelta(hours=25))  # Stripe forgot the idempotency key
+    assert stripe_sync.report_overage().sent == 2
+    assert [i["amount"] for i in metered_day.invoice_items] == [160]  # found, not re-created
+    assert len(metered_day.calls("/v1/invoiceitems")) == 2  # the create and the lookup
+
+
+def test_late_usage_is_a_correction_event_within_24_hours_then_an_invoice_item(
+        metered_day, subscription_a, stripe_metered, clock):
+    tenant = subscription_a.tenant
+    usage = stripe_sync.ensure_usage_subscription(tenant)
+    [first] = many_events(subscription_a, 1)
+    day = first.day
+    base = f"store-{subscription_a.store_id}-{day:%Y%m%d}"
+    assert stripe_sync.report_overage().reports == 1
+
+    # Late usage on the reported day, two hours later: a correction meter event.
+    clock.set(timezone.now() + timedelta(hours=2))
+    many_events(subscription_a, 2, day=day)
+    assert stripe_sync.report_overage().sent == 2
+    assert metered_day.meter_identifiers() == [base, f"{base}-1"]
+    assert metered_day.meter_events[1]["payload"]["value"] == "160"
+
+    # More late usage after Stripe's 24 hours: a debit invoice item on the usage subscription.
+    clock.set(timezone.now() + timedelta(hours=23))
+    many_events(subscription_a, 1, day=day)
     result = stripe_sync.report_overage()
-    assert result.sent == 0 and sorted(result.refused) == sorted([good.pk, bad.pk])
-    assert not result.outage
-    assert reported(subscription_a) == []
+    assert result.sent == 1 and len(metered_day.meter_events) == 2
+    [item] = metered_day.invoice_items
+    assert item["amount"] == 80 and item["currency"] == "cny"
+    assert item["subscription"] == usage and item["customer"] == customer_of(tenant)
+    assert item["metadata"]["identifier"] == f"{base}-2"
+    [check] = stripe_sync.reconcile_days(tenant, day, day)
+    assert (check.ledger_fen, check.stripe_meter_fen, check.invoiced_fen) == (320, 240, 80)
+    assert check.balanced and stripe_sync.reconcile(tenant, day, day).balanced
 
+
+def test_a_day_past_stripes_35_days_goes_as_an_invoice_item(metered_day, subscription_a):
+    many_events(subscription_a, 2, days_ago=40)
+    assert stripe_sync.report_overage().sent == 2
+    assert metered_day.meter_events == []
+    assert [i["amount"] for i in metered_day.invoice_items] == [160]
+
+
+def test_a_day_queued_past_35_days_goes_as_an_invoice_item(metered_day, subscription_a, clock):
+    many_events(subscription_a, 2, days_ago=2)
+    many_events(subscription_a, 1, days_ago=1)
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    metered_day.fail("500", times=1)  # the first day's send fails, the second is never tried
+    assert stripe_sync.report_overage().outage
+    clock.set(timezone.now() + timedelta(days=36))
+
+    assert stripe_sync.report_overage().sent == 3
+    assert metered_day.meter_events == []
+    assert sorted(i["amount"] for i in metered_day.invoice_items) == [80, 160]
+
+
+def test_summaries_match_per_day_and_an_excess_at_stripe_is_credited(
+        metered_day, subscription_a, tenant_a, owner_a, pack, clock):
+    second = services.subscribe_store(make_store(tenant_a, owner_a, "Alpha Two"), pack, by=None)
+    many_events(subscription_a, 3, days_ago=2)
+    many_events(subscription_a, 2, days_ago=1, unit_price="1.25")
+    many_events(second, 4, days_ago=1)
+    assert stripe_sync.report_overage().reports == 3
+    today = local_day(tenant_a)
+    checks = stripe_sync.reconcile_days(tenant_a, today - timedelta(days=3), today)
+    assert [(c.day, c.ledger_fen, c.stripe_meter_fen) for c in checks] == [
+        (today - timedelta(days=2), 240, 240), (today - timedelta(days=1), 570, 570)]
+    assert all(c.balanced for c in checks)
+
+    # A day later someone resends yesterday's first event: Stripe's de-duplication is over.
+    clock.set(timezone.now() + timedelta(hours=25))
+    original = metered_day.meter_events[1]
+    stripe_sync.client().v1.billing.meter_events.create(params={
+        "event_name": original["event_name"], "identifier": original["identifier"],
+        "timestamp": original["timestamp"], "payload": original["payload"]})
+    assert metered_day.meter_total() == 240 + 570 + 250
+    result = stripe_sync.reconcile_reported_days()
+    assert result == {"checked": 2, "differing": 1, "credits": 1}
+    assert stripe_sync.reconcile_reported_days()["credits"] == 0  # the credit is queued
+    stripe_sync.report_overage()
+    assert [i["amount"] for i in metered_day.invoice_items] == [-250]
+    checks = stripe_sync.reconcile_days(tenant_a, today - timedelta(days=3), today)
+    assert all(c.balanced for c in checks) and not checks[1].meter_agrees
+    assert stripe_sync.reconcile_reported_days() == {"checked": 2, "differing": 0,
+                                                     "credits": 0}
+
+
+def test_stand_in_enforces_stripes_meter_rules(metered_day, tenant_a, clock):
+    customer = stripe_sync.ensure_customer(tenant_a)
+    api = stripe_sync.client().v1.billing
+    now = int(timezone.now().timestamp())
+
+    def send(identifier, timestamp, value="5"):
+        return api.meter_events.create(params={
+            "event_name": "ai_calls_overage", "identifier": identifier, "timestamp": timestamp,
+            "payload": {"stripe_customer_id": customer, "value": value}})
+
+    with pytest.raises(stripe.InvalidRequestError):
+        send("old", now - 35 * 86400 - 60)
+    with pytest.raises(stripe.InvalidRequestError):
+        send("ahead", now + 301)
+    send("a", now - 60)
+    send("a", now - 60)  # de-duplicated within 24 hours
+    start = now - now % 3600 - 3600
+    summaries = api.meters.event_summaries.list(stripe_server.METER_ID, params={
+        "customer": customer, "start_time": start, "end_time": start + 7200})
+    assert [s.aggregated_value for s in summaries.data] == [5.0]
+    hourly = api.meters.event_summaries.list(stripe_server.METER_ID, params={
+        "customer": customer, "start_time": start, "end_time": start + 7200,
+        "value_grouping_window": "hour"})
+    assert sum(s.aggregated_value for s in hourly.data) == 5.0 and len(hourly.data) == 2
+    for wrong in ({"start_time": start + 1, "end_time": start + 7200},
+                  {"start_time": start, "end_time": start + 7200,
+                   "value_grouping_window": "day"},
+                  {"start_time": start}):
+        with pytest.raises(stripe.InvalidRequestError):
+            api.meters.event_summaries.list(stripe_server.METER_ID,
+                                            params={"customer": customer, **wrong})
+    clock.set(timezone.now() + timedelta(hours=25))
+    send("a", now - 60)  # no longer de-duplicated
+    assert metered_day.meter_total() == 10
+
+
+# Moving per-call rows over -----------------------------------------------------------------
+
+def test_cut_over_from_per_call_events_charges_nothing_twice(metered_day, subscription_a):
+    """Rows the old code reported per call stay reported; one whose answer was lost (at
+    Stripe, pending here) and the rest still pending are reported per day, minus what the
+    meter already holds."""
+    tenant = subscription_a.tenant
+    customer = stripe_sync.ensure_customer(tenant)
+    events = many_events(subscription_a, 6)
+    api = stripe_sync.client().v1.billing.meter_events
+    for event in events[:4]:  # the old per-call reporting
+        api.create(params={
+            "event_name": "ai_calls_overage",
+            "identifier": stripe_sync.per_call_identifier(event),
+            "timestamp": int(event.created_at.timestamp()),
+            "payload": {"stripe_customer_id": customer, "value": "80"}})
+    for event in events[:3]:  # the fourth one's answer was lost
+        UsageEvent.unscoped.filter(pk=event.pk).update(
+            reported_to_stripe_at=timezone.now(),
+            stripe_meter_event_id=stripe_sync.per_call_identifier(event))
+    older = many_events(subscription_a, 2, days_ago=3)  # a day fully reported per call
+    for event in older:
+        api.create(params={
+            "event_name": "ai_calls_overage",
+            "identifier": stripe_sync.per_call_identifier(event),
+            "timestamp": int(event.created_at.timestamp()),
+            "payload": {"stripe_customer_id": customer, "value": "80"}})
+        UsageEvent.unscoped.filter(pk=event.pk).update(
+            reported_to_stripe_at=timezone.now() - timedelta(days=2),
+            stripe_meter_event_id=stripe_sync.per_call_identifier(event))
+
+    cut_over = importlib.import_module(
+        "billing.migrations.0011_per_call_overage_to_day_reports")
+    migrated = MigrationLoader(connection).project_state(
+        ("billing", "0011_per_call_overage_to_day_reports")).apps  # as the migration sees it
+    cut_over.per_call_days_to_reports(migrated, None)
+    cut_over.per_call_days_to_reports(migrated, None)  # again: nothing more
+    assert StripeDayReport.unscoped.filter(kind=StripeDayReport.Kind.PER_CALL).count() == 2
+
+    stripe_sync.report_overage()
+
+    assert metered_day.meter_total() == 6 * 80 + 2 * 80  # exactly the ledger
+    assert metered_day.invoice_items == []
+    assert UsageEvent.unscoped.filter(reported_to_stripe_at__isnull=True).count() == 0
+    for day in (events[0].day, older[0].day):
+        [check] = stripe_sync.reconcile_days(tenant, day, day)
+        assert check.balanced and check.meter_agrees
+    assert stripe_sync.reconcile(tenant, older[0].day, events[0].day).balanced
+    assert stripe_sync.report_overage().reports == 0
+
+
+# Offline, schedules, the page's reconciliation ----------------------------------------------
 
 def test_offline_mode_sends_nothing_and_everything_works(stripe_offline, stripe_api, store_a,
                                                          pack, django_capture_on_commit_callbacks):
@@ -512,8 +718,10 @@ def test_offline_mode_sends_nothing_and_everything_works(stripe_offline, stripe_
     assert stripe_sync.push_licence_subscription(subscription) is None
     result = stripe_sync.settle_overage_to_stripe()
 
-    assert result == {"licences": 0, "usage_subscriptions": 0, "sent": 0, "refused": [],
-                      "outage": "", "offline": True, "usage_subscriptions_cancelled": 0}
+    assert result == {"licences": 0, "usage_subscriptions": 0, "sent": 0, "reports": 0,
+                      "refused": [], "outage": "", "offline": True,
+                      "usage_subscriptions_cancelled": 0}
+    assert stripe_sync.reconcile_reported_days()["checked"] == 0
     assert reported(subscription) == []
     assert stripe_api.requests == []
     subscription.refresh_from_db()
@@ -521,38 +729,73 @@ def test_offline_mode_sends_nothing_and_everything_works(stripe_offline, stripe_
     assert subscription.status == StoreSubscription.Status.ACTIVE
 
 
-def test_settlement_schedule_exists(db):
-    schedule = Schedule.objects.get(func="billing.stripe_sync.settle_overage_to_stripe")
-    assert schedule.repeats == -1
+def test_refused_report_is_left_pending(stripe_online, subscription_a):
+    many_events(subscription_a, 2)
+    stripe_sync.ensure_customer(subscription_a.tenant)
+    stripe_online.customers.clear()  # a customer Stripe does not know: 400
+
+    result = stripe_sync.report_overage()
+    assert result.sent == 0 and len(result.refused) == 1 and not result.outage
+    assert reported(subscription_a) == []
 
 
-# Reconciliation ----------------------------------------------------------------------------
+def test_schedules_exist(db):
+    for func in ("billing.stripe_sync.settle_overage_to_stripe",
+                 "billing.stripe_sync.reconcile_reported_days"):
+        assert Schedule.objects.get(func=func).repeats == -1
+
 
 def test_reconciliation_lists_the_events_that_differ(stripe_online, subscription_a):
     tenant = subscription_a.tenant
     events = [ledger_event(subscription_a, unit_price="0.80") for _ in range(3)]
     events.append(ledger_event(subscription_a, unit_price="0.75"))
     stripe_sync.ensure_customer(tenant)
-    stripe_online.fail("500", after=2)
+    stripe_online.fail("500", times=1)
     stripe_sync.report_overage()
     day = events[0].day
 
     partial = stripe_sync.reconcile(tenant, day, day)
 
-    assert partial.ledger_calls == 4
-    assert partial.ledger_amount == Decimal("3.15")
-    assert partial.acknowledged_calls == 2
-    assert partial.acknowledged_amount == Decimal("1.60")
-    assert {e.pk for e in partial.unreported} == {events[2].pk, events[3].pk}
+    assert partial.ledger_calls == 4 and partial.ledger_amount == Decimal("3.15")
+    assert partial.acknowledged_calls == 0
+    assert {e.pk for e in partial.unreported} == {e.pk for e in events}
     assert partial.mismatched == [] and not partial.balanced
 
     stripe_online.heal()
     stripe_sync.report_overage()
     full = stripe_sync.reconcile(tenant, day, day)
-    assert full.balanced
-    assert full.acknowledged_amount == Decimal("3.15")
-    assert sum(int(e["payload"]["value"]) for e in stripe_online.meter_events.values()) == 315
+    assert full.balanced and full.acknowledged_amount == Decimal("3.15")
+    assert stripe_online.meter_total() == 315
 
     # Another tenant's ledger is not part of it.
     other = create_tenant("Gamma")
     assert stripe_sync.reconcile(other, day, day).ledger_calls == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_send_each_day_once(settings, stripe_online):
+    """Four workers run the settlement at once (real threads and connections): every store
+    and day goes to Stripe exactly once."""
+    from tests.billing.test_concurrency import run_in_threads
+    from tests.conftest import add_member
+
+    settings.STRIPE_METER_ID = stripe_server.METER_ID
+    tenant = create_tenant("Concurrent Stripe")
+    owner = add_member(tenant)
+    pack = services.create_pack(code="standard", name="Standard",
+                                terms=services.STANDARD_TERMS, by=None)
+    subscriptions = [services.subscribe_store(make_store(tenant, owner), pack, by=None)
+                     for _ in range(3)]
+    for subscription in subscriptions:
+        for days_ago in (1, 2):
+            many_events(subscription, 4, days_ago=days_ago)
+    stripe_sync.ensure_customer(tenant)
+
+    results = run_in_threads(lambda n: stripe_sync.report_overage().reports, workers=4)
+
+    assert sum(results) == 6
+    identifiers = stripe_online.meter_identifiers()
+    assert len(identifiers) == len(set(identifiers)) == 6
+    assert stripe_online.meter_total() == 6 * 4 * 80
+    assert UsageEvent.unscoped.filter(reported_to_stripe_at__isnull=True).count() == 0
+    assert StripeDayReport.unscoped.count() == 6
