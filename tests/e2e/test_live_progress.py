@@ -1,6 +1,7 @@
 """The live parts in a real browser, in Chinese: a job's progress and a catalog sync's progress
 update while the page stays open (htmx fetching the panels again), the page reloads once the
-work has finished, and cancelling a job asks first. Debian's Chromium, driven by Playwright,
+work has finished, cancelling a job asks first, and the new-job page's estimate follows the
+choices. Debian's Chromium, driven by Playwright,
 against the live server.
 
 Playwright's sync API runs an event loop in the test's thread and Django refuses ORM calls
@@ -23,7 +24,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from catalog.models import SyncRun
 from generation.models import GenerationJob
 from tenants.scope import tenant_scope
-from tests.generation.conftest import make_store
+from tests.generation.conftest import make_store, pack, products, store  # noqa: F401
 from tests.review.conftest import make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -89,10 +90,10 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_job_progress_updates_live_and_cancelling_asks_first(live_server, tenant_a, owner_a):
-    store = make_store(tenant_a, owner_a)
-    job = make_job(store, owner_a, status=GenerationJob.Status.RUNNING, items_total=10,
+    shop = make_store(tenant_a, owner_a)
+    job = make_job(shop, owner_a, status=GenerationJob.Status.RUNNING, items_total=10,
                    items_succeeded=2)
-    other = make_job(store, owner_a, status=GenerationJob.Status.QUEUED, items_total=4)
+    other = make_job(shop, owner_a, status=GenerationJob.Status.QUEUED, items_total=4)
 
     def progress() -> None:
         GenerationJob.unscoped.filter(pk=job.pk).update(items_succeeded=5, items_failed=1)
@@ -153,9 +154,9 @@ def test_job_progress_updates_live_and_cancelling_asks_first(live_server, tenant
 
 
 def test_sync_progress_updates_live(live_server, tenant_a, owner_a):
-    store = make_store(tenant_a, owner_a)
+    shop = make_store(tenant_a, owner_a)
     with tenant_scope(tenant_a):
-        run = SyncRun.objects.create(store=store, status=SyncRun.Status.RUNNING,
+        run = SyncRun.objects.create(store=shop, status=SyncRun.Status.RUNNING,
                                      heartbeat_at=timezone.now(), pages=1,
                                      total_reported=300, created=30)
 
@@ -191,3 +192,31 @@ def test_sync_progress_updates_live(live_server, tenant_a, owner_a):
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_the_estimate_follows_the_choices(live_server, tenant_a, owner_a, store,  # noqa: F811
+                                          products):  # noqa: F811
+    cookies = signed_in(live_server, owner_a, tenant_a)
+    with sync_playwright() as playwright:
+        browser, page, problems = chinese_page(playwright, live_server, cookies)
+        try:
+            page.goto(f"/portal/jobs/new/?store={store.pk}")
+            page.evaluate(MARK)
+            estimate = page.locator("#job-estimate")
+            expect(estimate.locator('[data-estimate="skus"]')).to_have_count(0)
+            page.get_by_label("店铺全部 SKU").check()
+            page.check('input[name="kinds"][value="title"]')
+            expect(estimate.locator('[data-estimate="skus"]')).to_have_text(str(len(products)))
+            items = int(estimate.locator('[data-estimate="items"]').inner_text())
+            assert items >= len(products)
+            page.check('input[name="kinds"][value="bullet_points"]')
+            expect(estimate.locator('[data-estimate="items"]')).to_have_text(str(items * 2))
+            expect(estimate).to_contain_text("AI 调用")
+            assert page.evaluate(IS_MARKED)  # refreshed in place, nothing submitted
+            shot(page, "live-estimate-zh")
+        finally:
+            browser.close()
+    assert not problems, problems
+    jobs: list[int] = []
+    in_thread(lambda: jobs.append(GenerationJob.unscoped.count()))
+    assert jobs == [0]
