@@ -214,6 +214,11 @@ def test_the_estimate_follows_the_choices(live_server, tenant_a, owner_a, store,
             expect(estimate).to_contain_text("AI 调用")
             assert page.evaluate(IS_MARKED)  # refreshed in place, nothing submitted
             shot(page, "live-estimate-zh")
+            # The buttons still submit the form itself (what works without JavaScript too).
+            with page.expect_navigation():
+                page.get_by_role("button", name="预览费用").click()
+            expect(estimate.locator('[data-estimate="items"]')).to_have_text(str(items * 2))
+            assert not page.evaluate(IS_MARKED)
         finally:
             browser.close()
     assert not problems, problems
