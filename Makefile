@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.test_settings
+HTMX := static/vendor/htmx/htmx.min.js
 
 .PHONY: run test test-steps install browser lint messages
 
@@ -20,7 +21,14 @@ test-steps:
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(HTMX)
+
+# htmx comes from npm (package.json pins it, package-lock.json fixes it) and is copied into
+# static/vendor/, which git ignores: no CDN, no committed third-party code.
+$(HTMX): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --silent
+	mkdir -p $(dir $@)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

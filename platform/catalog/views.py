@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from catalog import selectors, services
 from catalog.models import QualityFlag
@@ -41,7 +43,6 @@ def product_list(request: HttpRequest) -> HttpResponse:
                               for flag in QualityFlag],
         "sku_limit_error": describe(services.SKU_LIMIT_CODE),
         "can_sync": member_can(request, TenantPermission.START_WORK),
-        "watch_progress": any(run is not None and run.is_active for run in latest.values()),
     })
 
 
@@ -64,27 +65,19 @@ def sync_now(request: HttpRequest, store_id: int) -> HttpResponse:
 
 @require_GET
 @member_required()
-def sync_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    """What the live-progress poller reads every couple of seconds."""
+def sync_run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's panel alone, which htmx fetches every 1.5 s while the run is active; once it
+    has finished, htmx is told to reload the page to show the result. A request not from htmx
+    goes to the store's products."""
     run = get_object_or_404(selectors.sync_runs(), pk=pk)
-    return JsonResponse({
-        "id": run.pk,
-        "store": run.store_id,
-        "status": run.status,
-        "status_label": run.get_status_display(),
-        "active": run.is_active,
-        "pages": run.pages,
-        "total_reported": run.total_reported,
-        "processed": run.processed,
-        "created": run.created,
-        "updated": run.updated,
-        "unchanged": run.unchanged,
-        "over_limit": run.over_limit,
-        "percent": run.progress_percent,
-        "error_code": run.error_code,
-        "summary": _("%(processed)s of %(total)s SKUs, %(pages)s pages")
-        % {"processed": run.processed, "total": run.total_reported, "pages": run.pages},
-    })
+    if not request.htmx:
+        response: HttpResponse = redirect(f"{reverse('catalog')}?store={run.store_id}")
+    elif not run.is_active:
+        response = HttpResponseClientRefresh()
+    else:
+        response = render(request, "catalog/_sync_run.html", {"run": run})
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _next_url(request: HttpRequest) -> str:

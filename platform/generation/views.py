@@ -12,10 +12,13 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from billing import quota
 from catalog import selectors as catalog_selectors
@@ -145,11 +148,14 @@ def _job_form(request: HttpRequest, options: list[StoreOption]) -> JobForm:
 def job_new(request: HttpRequest) -> HttpResponse:
     """GET (or a POST from the catalog's "Generate for selected"): the form. POST with
     action=preview: the form with the estimate; action=start: start the job."""
+    return _job_new_page(request, request.POST.get("action", ""))
+
+
+def _job_new_page(request: HttpRequest, action: str) -> HttpResponse:
     options = _store_options(request)
     form = _job_form(request, options)
     can_start = member_can(request, TenantPermission.START_WORK)
     context: dict = {}
-    action = request.POST.get("action", "")
     if form.is_bound:
         if action == "start" and not can_start:
             raise PermissionDenied
@@ -195,13 +201,17 @@ def _matching_count(form: JobForm) -> int | None:
 @require_POST
 @member_required()
 def job_estimate(request: HttpRequest) -> HttpResponse:
-    """The estimate panel alone, refreshed by the new-job page when a choice changes. The
-    estimate says itself why its store cannot start, so the other stores' reasons are not
-    looked up."""
+    """The estimate panel alone, refreshed by htmx on the new-job page when a choice changes.
+    The estimate says itself why its store cannot start, so the other stores' reasons are not
+    looked up. A request not from htmx gets the whole new-job page with the estimate."""
+    if not request.htmx:
+        return _job_new_page(request, "preview")  # never starts the job
     form = _job_form(request, [StoreOption(store, "") for store in catalog_selectors.stores()])
     context = _estimate_context(form)
-    return render(request, "generation/_estimate.html",
-                  {"form": form, "partial": True, **context})
+    response = render(request, "generation/_estimate.html",
+                      {"form": form, "partial": True, **context})
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 # Job detail --------------------------------------------------------------------------------
@@ -259,9 +269,18 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @member_required()
 def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    """The progress panel alone: what the page polls every 2 s while the job is active."""
+    """The progress panel alone, which htmx fetches every 2 s while the job is active; once
+    the job has finished, htmx is told to reload the page (the item table and the buttons
+    change too). A request not from htmx goes to the job's page."""
     job = get_object_or_404(GenerationJob.objects.all(), pk=pk)
-    return render(request, "generation/_job_progress.html", {"job": job})
+    if not request.htmx:
+        response: HttpResponse = redirect("job_detail", pk=job.pk)
+    elif not job.is_active:
+        response = HttpResponseClientRefresh()
+    else:
+        response = render(request, "generation/_job_progress.html", {"job": job})
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @require_POST
@@ -277,6 +296,8 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             "Job #%(id)s cancelled: %(count)s item will not run.",
             "Job #%(id)s cancelled: %(count)s items will not run.", cancelled)
             % {"id": job.pk, "count": cancelled})
+    if request.htmx:  # the form asked for confirmation through htmx: load the page anew
+        return HttpResponseClientRedirect(reverse("job_detail", args=[job.pk]))
     return redirect("job_detail", pk=job.pk)
 
 

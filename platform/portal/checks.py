@@ -61,3 +61,20 @@ def database_url(app_configs, **kwargs) -> list[Error]:
                   hint="Set DATABASE_URL to the production database, "
                        "postgres://user:password@host:5432/name.",
                   id="portal.E004")]
+
+
+HTMX = "vendor/htmx/htmx.min.js"
+
+
+@register(deploy=True)
+def front_end_installed(app_configs, **kwargs) -> list[Error]:
+    """htmx is installed by `make install` (from npm, git-ignored): without it every page
+    fails to render under the manifest static storage."""
+    from django.contrib.staticfiles import finders
+
+    if finders.find(HTMX):
+        return []
+    return [Error(f"{HTMX} is missing: the pages' live parts need htmx.",
+                  hint="Run `make install` (npm ci, then copies htmx into static/vendor/) "
+                       "before collectstatic.",
+                  id="portal.E005")]

@@ -24,6 +24,9 @@ SHOP_300 = shops.SHOPS[shops.TEMU_SHOP_300]
 ROW = re.compile(r'<tr>\s*<td>([A-Z0-9]+-\d+-\d+)<br>')
 
 
+HTMX = {"HX-Request": "true"}  # what htmx sends with its requests
+
+
 @pytest.fixture
 def owner_client(tenant_a, owner_a) -> Client:
     return english_client(owner_a, tenant_a)
@@ -155,8 +158,8 @@ def test_sync_now_queues_a_run_and_reports_a_running_one(store_300, owner_client
 
     page = owner_client.get(reverse("catalog")).content.decode()
     assert "Sync of" in page and "started" in page
-    assert f'data-sync-progress="{reverse("catalog_sync_progress", args=[run.pk])}"' in page
-    assert "js/sync_progress.js" in page  # the poller, only while a run is active
+    progress_url = reverse("catalog_sync_progress", args=[run.pk])
+    assert f'hx-get="{progress_url}" hx-trigger="every 1500ms"' in page  # only while active
 
     again = owner_client.post(reverse("catalog_sync_now", args=[store_300.pk]), follow=True)
     assert "already under way" in again.content.decode()
@@ -175,7 +178,7 @@ def test_sync_now_goes_back_to_a_safe_next_page(store_300, owner_client):
 
 
 def test_no_poller_when_nothing_runs(synced_300, owner_client):
-    assert "js/sync_progress.js" not in owner_client.get(reverse("catalog")).content.decode()
+    assert "hx-trigger" not in owner_client.get(reverse("catalog")).content.decode()
 
 
 def test_an_unauthorized_store_cannot_be_synced(store_300, owner_client):
@@ -229,27 +232,32 @@ def test_progress_endpoint_reports_the_run(store_300, owner_client, tenant_b, ow
         run = SyncRun.objects.create(store=store_300, status=SyncRun.Status.RUNNING,
                                      heartbeat_at=timezone.now(), sku_limit=5000, pages=2,
                                      total_reported=300, created=150, unchanged=50)
-    data = owner_client.get(reverse("catalog_sync_progress", args=[run.pk])).json()
-    assert data["active"] is True and data["status"] == "running"
-    assert (data["processed"], data["percent"], data["pages"]) == (200, 66, 2)
-    assert data["summary"] == "200 of 300 SKUs, 2 pages"
+    url = reverse("catalog_sync_progress", args=[run.pk])
+    response = owner_client.get(url, headers=HTMX)
+    fragment = response.content.decode()
+    assert response.status_code == 200 and "<html" not in fragment
+    assert response["Vary"].startswith("HX-Request")
+    assert 'value="66"' in fragment and "200 of 300 SKUs, 2 pages" in fragment
+    assert f'hx-get="{url}"' in fragment  # polled again while active
+    # Without htmx the address is the store's products.
+    assert owner_client.get(url)["Location"] == f"{reverse('catalog')}?store={store_300.pk}"
 
     SyncRun.unscoped.filter(pk=run.pk).update(status=SyncRun.Status.SUCCEEDED)
-    assert owner_client.get(reverse("catalog_sync_progress",
-                                    args=[run.pk])).json()["active"] is False
+    assert owner_client.get(url, headers=HTMX)["HX-Refresh"] == "true"  # reload the page
 
     other = client_for(owner_b, tenant_b)
-    assert other.get(reverse("catalog_sync_progress", args=[run.pk])).status_code == 404
+    assert other.get(url, headers=HTMX).status_code == 404
 
 
-def test_the_poller_script_is_served_and_framework_free(owner_client):
+def test_htmx_is_installed_from_npm_and_kept_out_of_git(owner_client):
     from django.contrib.staticfiles import finders
 
-    path = finders.find("js/sync_progress.js")
-    assert path
-    source = Path(path).read_text(encoding="utf-8")
-    assert "data-sync-progress" in source and "fetch(" in source
-    assert "://" not in source and "import" not in source  # nothing loaded from elsewhere
+    path = finders.find("vendor/htmx/htmx.min.js")
+    assert path, "run `make install`: it copies htmx from node_modules"
+    assert 'version:"2.0.8"' in Path(path).read_text(encoding="utf-8").replace(" ", "")
+    assert not finders.find("js/sync_progress.js") and not finders.find("js/generation.js")
+    page = owner_client.get(reverse("catalog")).content.decode()
+    assert "vendor/htmx/htmx.min.js" in page and '"includeIndicatorStyles": false' in page
 
 
 # The store page's sync panel ------------------------------------------------------------------

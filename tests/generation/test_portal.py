@@ -22,6 +22,8 @@ from tests.conftest import add_member, client_for
 from tests.conftest import english_client as _client
 from tests.generation.conftest import make_product, make_store, run_job
 
+HTMX = {"HX-Request": "true"}  # what htmx sends with its requests
+
 
 @pytest.fixture
 def owner_client(tenant_a, owner_a) -> Client:
@@ -81,15 +83,23 @@ def test_preview_shows_the_estimate_with_input_problems(owner_client, store, pro
     assert 'data-estimate="included_left">500<' in page
     assert "0 calls × CNY 0.80 = CNY 0.00" in page
     assert "ERR_INPUT_TITLE_ATTRIBUTES" in page
-    fragment = owner_client.post(reverse("job_estimate"), job_payload(store)).content.decode()
+    fragment = owner_client.post(reverse("job_estimate"), job_payload(store),
+                                 headers=HTMX).content.decode()
     assert 'data-estimate="calls">12<' in fragment and "<html" not in fragment
+    # Without htmx the same request answers the whole page with the estimate (and never
+    # starts the job, whatever the button).
+    whole = owner_client.post(reverse("job_estimate"),
+                              job_payload(store, action="start")).content.decode()
+    assert "<html" in whole and 'data-estimate="calls">12<' in whole
+    assert not GenerationJob.unscoped.exists()
 
 
 def test_job_error_shows_as_a_form_error(owner_client, store, products):
     response = owner_client.post(reverse("job_new"), job_payload(store, kinds=[]))
     assert response.status_code == 200
     assert "Choose at least one content kind." in response.content.decode()
-    fragment = owner_client.post(reverse("job_estimate"), job_payload(store, languages=[]))
+    fragment = owner_client.post(reverse("job_estimate"), job_payload(store, languages=[]),
+                                 headers=HTMX)
     assert "Choose at least one language." in fragment.content.decode()
     assert not GenerationJob.unscoped.exists()
 
@@ -100,14 +110,22 @@ def test_start_runs_and_detail_shows_items(owner_client, store, products, nodes)
     assert response.status_code == 302 and response["Location"] == reverse("job_detail",
                                                                            args=[job.pk])
     assert job.items_total == 12 and job.compliance_mode and job.created_by.email
-    progress = owner_client.get(reverse("job_progress", args=[job.pk])).content.decode()
-    assert 'data-active="true"' in progress and "data-poll-url" in progress
+    progress_url = reverse("job_progress", args=[job.pk])
+    page = owner_client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert f'hx-get="{progress_url}" hx-trigger="every 2s"' in page
+    progress = owner_client.get(progress_url, headers=HTMX)
+    assert progress["Vary"].startswith("HX-Request") and "<html" not in progress.content.decode()
+    assert 'data-active="true"' in progress.content.decode()
+    assert f'hx-get="{progress_url}"' in progress.content.decode()
+    # Without htmx the progress address is the job's page.
+    assert owner_client.get(progress_url)["Location"] == reverse("job_detail", args=[job.pk])
     run_job(job)
     assert job.status == GenerationJob.Status.COMPLETED
-    progress = owner_client.get(reverse("job_progress", args=[job.pk])).content.decode()
-    assert 'data-active="false"' in progress and "data-poll-url" not in progress
-    assert "100%" in progress
+    finished = owner_client.get(progress_url, headers=HTMX)  # htmx reloads the whole page
+    assert finished.status_code == 200 and finished["HX-Refresh"] == "true"
     page = owner_client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert 'data-active="false"' in page and f'hx-get="{progress_url}"' not in page
+    assert "100%" in page
     assert "Ready for review" in page and f"?job={job.pk}" in page
     assert products[0].sku in page and "DeepSeek primary" in page
     german = owner_client.get(reverse("job_detail", args=[job.pk]),
@@ -140,11 +158,14 @@ def test_cancel_stops_the_rest(owner_client, store, products, nodes):
     job = GenerationJob.unscoped.get()
     page = owner_client.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "Cancel job" in page
-    response = owner_client.post(reverse("job_cancel", args=[job.pk]), follow=True)
-    assert "cancelled" in response.content.decode()
+    assert 'hx-confirm="Cancel this job? Items not yet running will not run."' in page
+    # Through htmx (after the confirmation), the answer sends the browser to the job's page.
+    answer = owner_client.post(reverse("job_cancel", args=[job.pk]), headers=HTMX)
+    assert answer["HX-Redirect"] == reverse("job_detail", args=[job.pk])
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.CANCELLED
     assert not GenerationItem.unscoped.filter(job=job, status="queued").exists()
+    assert "cancelled" in owner_client.get(reverse("job_detail", args=[job.pk])).content.decode()
     again = owner_client.post(reverse("job_cancel", args=[job.pk]), follow=True)
     assert "The job has already ended." in again.content.decode()
 
@@ -259,8 +280,9 @@ def test_times_in_the_tenants_time_zone_and_pages_in_chinese(tenant_a, owner_a, 
     chinese = client_for(owner_a, tenant_a)
     chinese.cookies["django_language"] = "zh-hans"
     for url in (reverse("jobs"), reverse("job_new"), reverse("job_detail", args=[job.pk]),
-                reverse("job_progress", args=[job.pk]), reverse("generation_settings")):
+                reverse("generation_settings")):
         assert chinese.get(url).status_code == 200
+    assert chinese.get(reverse("job_progress", args=[job.pk]), headers=HTMX).status_code == 200
 
 
 def test_new_job_page_looks_up_one_subscription_per_store(owner_client, store, products,
@@ -279,9 +301,11 @@ def test_new_job_page_looks_up_one_subscription_per_store(owner_client, store, p
     assert queries() - before <= 3
     # The estimate panel needs only the chosen store's quota, however many stores there are.
     with CaptureQueriesContext(connection) as few:
-        owner_client.post(reverse("job_estimate"), job_payload(store, action="preview"))
+        owner_client.post(reverse("job_estimate"), job_payload(store, action="preview"),
+                          headers=HTMX)
     for _ in range(3):
         make_store(tenant_a, owner_a)
     with CaptureQueriesContext(connection) as more:
-        owner_client.post(reverse("job_estimate"), job_payload(store, action="preview"))
+        owner_client.post(reverse("job_estimate"), job_payload(store, action="preview"),
+                          headers=HTMX)
     assert len(more) == len(few)

@@ -109,3 +109,11 @@ def test_a_weak_fallback_key_is_refused_too():
         assert [error.id for error in secret_key(None)] == ["portal.E004"]
     with override_settings(SECRET_KEY=secrets.token_urlsafe(64), SECRET_KEY_FALLBACKS=[]):
         assert secret_key(None) == []
+
+
+def test_a_deploy_without_htmx_is_refused(tmp_path):
+    from portal.checks import front_end_installed
+
+    assert front_end_installed(None) == []  # `make install` put it in static/vendor/
+    with override_settings(STATICFILES_DIRS=[tmp_path]):
+        assert [error.id for error in front_end_installed(None)] == ["portal.E005"]
