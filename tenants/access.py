@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django_htmx.http import HttpResponseClientRedirect
 
 from tenants.roles import StaffPermission, TenantPermission, staff_role_allows, tenant_role_allows
 
@@ -27,6 +28,17 @@ def staff_can(request: HttpRequest, permission: StaffPermission) -> bool:
                                                                              permission)
 
 
+def sign_in_first(request: HttpRequest) -> HttpResponse:
+    """To the sign-in page, and back afterwards. A live part of a page (an htmx request whose
+    session has ended) sends the whole page there and back to that page, instead of putting
+    the sign-in form inside its panel."""
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        return HttpResponseClientRedirect(
+            redirect_to_login(htmx.current_url_abs_path or request.get_full_path()).url)
+    return redirect_to_login(request.get_full_path())
+
+
 def member_required(permission: TenantPermission = TenantPermission.VIEW) -> Callable[[View], View]:
     """A seller portal view: signed-in member of the tenant in scope, with the permission."""
 
@@ -34,7 +46,7 @@ def member_required(permission: TenantPermission = TenantPermission.VIEW) -> Cal
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
+                return sign_in_first(request)
             if request.tenant is None:
                 return redirect("home")
             if not member_can(request, permission):
@@ -53,7 +65,7 @@ def staff_required(permission: StaffPermission) -> Callable[[View], View]:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
+                return sign_in_first(request)
             if not staff_can(request, permission):
                 raise PermissionDenied
             return view(request, *args, **kwargs)

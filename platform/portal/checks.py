@@ -60,7 +60,7 @@ def database_url(app_configs, **kwargs) -> list[Error]:
     return [Error("DATABASE_URL is not set: only the local demo may use the embedded PostgreSQL.",
                   hint="Set DATABASE_URL to the production database, "
                        "postgres://user:password@host:5432/name.",
-                  id="portal.E004")]
+                  id="portal.E006")]
 
 
 HTMX = "vendor/htmx/htmx.min.js"

@@ -104,6 +104,19 @@ def test_job_error_shows_as_a_form_error(owner_client, store, products):
     assert not GenerationJob.unscoped.exists()
 
 
+def test_a_live_panel_whose_session_ended_sends_the_whole_page_to_sign_in(
+        owner_client, store, products, nodes):
+    """htmx follows a plain redirect and would put the sign-in form inside the panel."""
+    owner_client.post(reverse("job_new"), job_payload(store))
+    job = GenerationJob.unscoped.get()
+    page = reverse("job_detail", args=[job.pk])
+    owner_client.logout()
+    answer = owner_client.get(reverse("job_progress", args=[job.pk]),
+                              headers={**HTMX, "HX-Current-URL": f"http://testserver{page}"})
+    assert answer.status_code == 200
+    assert answer["HX-Redirect"] == f"{reverse('account_login')}?next={page}"
+
+
 def test_start_runs_and_detail_shows_items(owner_client, store, products, nodes):
     response = owner_client.post(reverse("job_new"), job_payload(store))
     job = GenerationJob.unscoped.get()
