@@ -55,6 +55,7 @@ from billing.models import (
     UsageStatement,
 )
 from billing.quota import local_day, month_bounds
+from kernel.mail import send_in_both_languages
 from kernel.money import format_cny, to_cny
 from stores.models import Store
 from tenants.models import Tenant, User
@@ -459,10 +460,7 @@ def _email_after_commit(statement: UsageStatement, event: str) -> None:
 def send_statement_email(statement_id: int, event: str) -> int:
     """E-mail the tenant's owners (Chinese and English) that a statement was issued or a
     payment recorded. Returns how many recipients."""
-    from django.core.mail import send_mail
-    from django.template.loader import render_to_string
     from django.urls import reverse
-    from django.utils import translation
 
     from tenants.models import Membership
     from tenants.roles import TenantRole
@@ -475,19 +473,10 @@ def send_statement_email(statement_id: int, event: str) -> int:
     if not recipients:
         return 0
     link = settings.SITE_URL.rstrip("/") + reverse("statement", args=[statement.pk])
-    context = {"statement": statement, "tenant": tenant, "link": link,
-               "payments": list(statement.payments.all()), "event": event}
-    bodies = []
-    # Most sellers read Chinese first; the e-mail carries both languages.
-    with timezone.override(tenant.zone):
-        for language in ("zh-hans", "en"):
-            with translation.override(language):
-                bodies.append(render_to_string(f"billing/email/statement_{event}.txt", context))
-        with translation.override("zh-hans"):
-            subject = render_to_string(f"billing/email/statement_{event}_subject.txt",
-                                       context).strip()
-    send_mail(subject, "\n\n----\n\n".join(bodies), None, recipients)
-    return len(recipients)
+    return send_in_both_languages(f"billing/email/statement_{event}", {
+        "statement": statement, "tenant": tenant, "link": link,
+        "payments": list(statement.payments.all()), "event": event,
+    }, recipients, zone=tenant.zone)
 
 
 # Drill-down --------------------------------------------------------------------------------

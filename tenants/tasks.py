@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
 
+from kernel.mail import send_in_both_languages
 from tenants.background import tenant_task
 from tenants.models import Invitation, Tenant
 
@@ -16,17 +14,9 @@ def send_invitation_email(tenant: Tenant, invitation_id: int, token: str) -> Non
     if not invitation.is_usable:
         return
     link = settings.SITE_URL.rstrip("/") + reverse("invitation_accept", args=[token])
-    # Most sellers read Chinese first; the e-mail carries both languages.
-    bodies = []
-    for language in ("zh-hans", "en"):
-        with translation.override(language):
-            bodies.append(render_to_string("tenants/email/invitation.txt", {
-                "invitation": invitation, "tenant": tenant, "link": link,
-            }))
-    with translation.override("zh-hans"):
-        subject = render_to_string("tenants/email/invitation_subject.txt",
-                                   {"tenant": tenant}).strip()
-    send_mail(subject, "\n\n----\n\n".join(bodies), None, [invitation.email])
+    send_in_both_languages("tenants/email/invitation", {
+        "invitation": invitation, "tenant": tenant, "link": link,
+    }, [invitation.email])
 
 
 TENANT_NOTICES = ("verified", "refused", "suspended", "reactivated")
@@ -42,16 +32,7 @@ def send_tenant_notice(tenant: Tenant, event: str, reason: str = "") -> int:
         raise ValueError(event)
     recipients = sorted(Membership.objects.filter(
         role=TenantRole.OWNER, user__is_active=True).values_list("user__email", flat=True))
-    if not recipients:
-        return 0
     link = settings.SITE_URL.rstrip("/") + reverse("company")
-    context = {"tenant": tenant, "reason": reason, "link": link}
-    bodies = []
-    # Most sellers read Chinese first; the e-mail carries both languages.
-    for language in ("zh-hans", "en"):
-        with translation.override(language):
-            bodies.append(render_to_string(f"tenants/email/tenant_{event}.txt", context))
-    with translation.override("zh-hans"):
-        subject = render_to_string(f"tenants/email/tenant_{event}_subject.txt", context).strip()
-    send_mail(subject, "\n\n----\n\n".join(bodies), None, recipients)
-    return len(recipients)
+    return send_in_both_languages(f"tenants/email/tenant_{event}",
+                                  {"tenant": tenant, "reason": reason, "link": link},
+                                  recipients)

@@ -302,14 +302,21 @@ class ModelHandler(BaseHTTPRequestHandler):
 
     # -- chat completions ------------------------------------------------------------------
 
-    def _chat(self, body: bytes, received_at: float) -> None:
-        request_id = secrets.token_hex(16)
+    def _accepted_key(self, request_id: str) -> str | None:
+        """The request's API key, or None after answering 401 as DeepSeek does."""
         auth = self.headers.get("Authorization", "")
         key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        if not self.state.key_accepted(key):
-            self._record(request_id, "", key, [], 401)
-            self._error(401, "Authentication Fails, Your api key is invalid",
-                        "authentication_error", "invalid_api_key", request_id=request_id)
+        if self.state.key_accepted(key):
+            return key
+        self._record(request_id, "", key, [], 401)
+        self._error(401, "Authentication Fails, Your api key is invalid",
+                    "authentication_error", "invalid_api_key", request_id=request_id)
+        return None
+
+    def _chat(self, body: bytes, received_at: float) -> None:
+        request_id = secrets.token_hex(16)
+        key = self._accepted_key(request_id)
+        if key is None:
             return
         try:
             request = _parse_request(body)
@@ -481,12 +488,8 @@ class ModelHandler(BaseHTTPRequestHandler):
         from sandbox import images as sandbox_images  # Pillow: only for the images API
 
         request_id = secrets.token_hex(16)
-        auth = self.headers.get("Authorization", "")
-        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        if not self.state.key_accepted(key):
-            self._record(request_id, "", key, [], 401)
-            self._error(401, "Authentication Fails, Your api key is invalid",
-                        "authentication_error", "invalid_api_key", request_id=request_id)
+        key = self._accepted_key(request_id)
+        if key is None:
             return
         try:
             fields_, source = _parse_images_request(kind, self.headers.get("Content-Type", ""),

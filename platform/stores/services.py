@@ -17,15 +17,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from audit.services import record
+from kernel.mail import send_in_both_languages
 from marketplaces.connectors import Connector, MarketplaceError, TokenGrant, connector_for
 from marketplaces.sites import MARKETPLACE_NAMES, SITES
 from portal.encryption import decrypt, encrypt
@@ -505,15 +504,6 @@ def _send_expiry_email(tenant: Tenant, stores: list[Store], recipients: list[str
     from django.urls import reverse
 
     link = settings.SITE_URL.rstrip("/") + reverse("stores")
-    bodies = []
-    # Most sellers read Chinese first; the e-mail carries both languages.
-    with timezone.override(tenant.zone):
-        for language in ("zh-hans", "en"):
-            with translation.override(language):
-                bodies.append(render_to_string("stores/email/token_expiring.txt", {
-                    "tenant": tenant, "stores": stores, "link": link,
-                }))
-        with translation.override("zh-hans"):
-            subject = render_to_string("stores/email/token_expiring_subject.txt",
-                                       {"tenant": tenant, "count": len(stores)}).strip()
-    send_mail(subject, "\n\n----\n\n".join(bodies), None, recipients)
+    send_in_both_languages("stores/email/token_expiring", {
+        "tenant": tenant, "stores": stores, "count": len(stores), "link": link,
+    }, recipients, zone=tenant.zone)
