@@ -24,6 +24,8 @@ import redis
 import requests
 from django.conf import settings
 
+from images.errors import ImageError
+
 MAX_BYTES = 15 * 1024 * 1024  # the marketplaces accept source images up to 10-15 MB
 TIMEOUT_SECONDS = 10.0
 DOWNLOADS_PER_HOST = 8
@@ -33,10 +35,8 @@ ACCEPTED_TYPES = {"image/jpeg", "image/png", "image/webp"}
 MARKETPLACE_IMAGE_HOSTS = ("kwcdn.com", "alicdn.com", "aliexpress-media.com")
 
 
-class DownloadError(Exception):
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code, self.message, self.retryable = code, message, retryable
+class DownloadError(ImageError):
+    """An image could not be downloaded (retryable: worth another try later)."""
 
 
 @dataclass(frozen=True)

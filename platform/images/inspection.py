@@ -34,6 +34,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
+from images.errors import ImageError
+
 MIN_WIDTH = 1200
 OCR_SIDE = 960
 MIN_TEXT_HEIGHT_PERCENT = 1.5
@@ -45,10 +47,8 @@ MAX_PIXELS = 50_000_000  # decompression bombs are refused above this
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
-class InspectionError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+class InspectionError(ImageError):
+    """An image could not be decoded or measured."""
 
 
 @dataclass(frozen=True)

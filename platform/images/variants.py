@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageChops
 
+from images.errors import ImageError
 from images.sizes import Size
 
 MARGIN_PERCENT = 6
@@ -26,10 +27,8 @@ BOX_SIDE = 400
 QUALITIES = (90, 85, 80, 72, 65)
 
 
-class VariantError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+class VariantError(ImageError):
+    """A marketplace size could not be made within its limits."""
 
 
 @dataclass(frozen=True)
